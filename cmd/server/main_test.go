@@ -1,0 +1,166 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+// serverBin is the server built once for the tests in this file.
+var serverBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "hotpot-server-test")
+	if err != nil {
+		panic(err)
+	}
+	serverBin = filepath.Join(dir, "hotpot")
+	build := exec.Command("go", "build", "-race", "-o", serverBin, ".")
+	build.Stderr = os.Stderr
+	if err := build.Run(); err != nil {
+		panic("building the server: " + err.Error())
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// process is a running server binary.
+type process struct {
+	cmd               *exec.Cmd
+	httpAddr, tcpAddr string
+}
+
+// startProcess runs the server with args plus ephemeral loopback ports and
+// waits until it says it is ready.
+func startProcess(t *testing.T, args ...string) *process {
+	t.Helper()
+	cmd := exec.Command(serverBin, append([]string{"--http", "127.0.0.1:0", "--tcp", "127.0.0.1:0", "--log-format", "json"}, args...)...)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	ready := make(chan *process, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			var line struct{ Msg, HTTP, TCP string }
+			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "hotpot ready" {
+				ready <- &process{cmd: cmd, httpAddr: line.HTTP, tcpAddr: line.TCP}
+			}
+		}
+		io.Copy(io.Discard, stderr)
+	}()
+	select {
+	case p := <-ready:
+		return p
+	case <-time.After(20 * time.Second):
+		t.Fatal("server did not become ready")
+		return nil
+	}
+}
+
+func TestSIGTERMKicksAgentsAndExitsZero(t *testing.T) {
+	p := startProcess(t, "--node-id", "n1")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+
+	ws, _, err := websocket.Dial(ctx, "ws://"+p.httpAddr+"/", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.CloseNow()
+	tcp, err := net.Dial("tcp", p.tcpAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tcp.Close()
+
+	// Both are served: the seed's echo comes back.
+	echo := `{"type":"Echo","data":{"Message":"hi"}}`
+	if _, welcome, err := ws.Read(ctx); err != nil || !strings.Contains(string(welcome), `"node":"n1"`) {
+		t.Fatalf("welcome %s, %v", welcome, err)
+	}
+	ws.Write(ctx, websocket.MessageText, []byte(echo))
+	if _, got, err := ws.Read(ctx); err != nil || string(got) != echo {
+		t.Fatalf("echo %s, %v", got, err)
+	}
+	tcpIn := bufio.NewReader(tcp)
+	readTCP := func() (string, error) {
+		tcp.SetReadDeadline(time.Now().Add(10 * time.Second))
+		var hdr [2]byte
+		if _, err := io.ReadFull(tcpIn, hdr[:]); err != nil {
+			return "", err
+		}
+		b := make([]byte, int(hdr[0])<<8|int(hdr[1]))
+		_, err := io.ReadFull(tcpIn, b)
+		return string(b), err
+	}
+	if w, err := readTCP(); err != nil || !strings.Contains(w, "Welcome") {
+		t.Fatalf("tcp welcome %q, %v", w, err)
+	}
+
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	kicked := `{"type":"Kicked","data":{"reason":"shutdown"}}`
+	if _, got, err := ws.Read(ctx); err != nil || string(got) != kicked {
+		t.Fatalf("ws got %s, %v; want %s", got, err, kicked)
+	}
+	if _, _, err := ws.Read(ctx); websocket.CloseStatus(err) != websocket.StatusGoingAway {
+		t.Fatalf("ws closed with %v, want 1001", err)
+	}
+	if got, err := readTCP(); err != nil || got != kicked {
+		t.Fatalf("tcp got %q, %v", got, err)
+	}
+	if _, err := readTCP(); !errors.Is(err, io.EOF) {
+		t.Fatalf("tcp after Kicked: %v, want EOF", err)
+	}
+	tcp.Close()
+
+	done := make(chan error, 1)
+	go func() { done <- p.cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("exit: %v, want status 0", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("server did not exit after SIGTERM")
+	}
+}
+
+func TestBadFlagsExitTwo(t *testing.T) {
+	for _, args := range [][]string{{"--tcp-len-bytes", "3"}, {"--no-such-flag"}} {
+		out, err := exec.Command(serverBin, args...).CombinedOutput()
+		var exit *exec.ExitError
+		if !errors.As(err, &exit) || exit.ExitCode() != 2 {
+			t.Fatalf("%v: %v (%s), want exit status 2", args, err, out)
+		}
+	}
+}
+
+func TestEnvConfiguresServer(t *testing.T) {
+	cmd := exec.Command(serverBin, "--http", "127.0.0.1:0", "--tcp", "")
+	cmd.Env = append(os.Environ(), "HOTPOT_KEEPALIVE_INTERVAL=50", "HOTPOT_TCP=")
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "HOTPOT_KEEPALIVE_INTERVAL") {
+		t.Fatalf("bad env value accepted: %v %s", err, out)
+	}
+}

@@ -1,0 +1,217 @@
+// Package config owns the node's configuration: one Config struct, its
+// defaults, and how flags and HOTPOT_* environment variables fill it.
+package config
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"os"
+	"strings"
+	"time"
+)
+
+// Config is everything a node is told at start. The zero value is not
+// useful; start from Default.
+type Config struct {
+	// HTTPAddr is the one HTTP listener: WebSocket at /ws and /, REST, SSE.
+	HTTPAddr string
+	// TCPAddr is the raw TCP listener; empty disables it.
+	TCPAddr string
+	// TCPCodec is the codec of every TCP connection: json, msgpack or proto.
+	TCPCodec string
+	// TCPLenBytes is the size of the TCP length prefix: 2 or 4 bytes.
+	TCPLenBytes int
+	// KeepaliveInterval is how often agents are looked at, and how long an
+	// agent may stay silent before it is sent a Ping.
+	KeepaliveInterval time.Duration
+	// KeepaliveLimit is how long an agent may stay silent before it is closed.
+	KeepaliveLimit time.Duration
+	// MaxMessageBytes bounds one frame, on WebSocket and TCP.
+	MaxMessageBytes int
+	// SendQueue is how many frames may wait for one agent before it counts
+	// as a slow consumer.
+	SendQueue int
+	// MaxConns bounds WebSocket and TCP connections together.
+	MaxConns int
+	// AllowedOrigins are WebSocket Origin patterns; empty allows the same
+	// host only.
+	AllowedOrigins []string
+	// TrustedProxies are the networks whose X-Forwarded-For and X-Real-IP
+	// headers set an agent's remote address.
+	TrustedProxies []netip.Prefix
+	// TLSCert and TLSKey, when both set, serve both listeners over TLS.
+	TLSCert, TLSKey string
+	// NodeID names this node; Load generates a unique one when empty.
+	NodeID string
+	// LogLevel and LogFormat ("text" or "json") shape the logs.
+	LogLevel  slog.Level
+	LogFormat string
+}
+
+// Default returns the configuration of a node started with no flags.
+func Default() Config {
+	return Config{
+		HTTPAddr:          "127.0.0.1:8848",
+		TCPAddr:           "127.0.0.1:8849",
+		TCPCodec:          "json",
+		TCPLenBytes:       2,
+		KeepaliveInterval: 5 * time.Second,
+		KeepaliveLimit:    12 * time.Second,
+		MaxMessageBytes:   65536,
+		SendQueue:         256,
+		MaxConns:          100000,
+		LogLevel:          slog.LevelInfo,
+		LogFormat:         "text",
+	}
+}
+
+// Load parses command-line arguments over HOTPOT_* environment variables
+// over the defaults: a flag given on the command line wins over its
+// variable (the flag's name in upper case with dashes as underscores,
+// prefixed HOTPOT_). getenv is os.Getenv outside tests. The result is
+// validated, and a missing node id is generated.
+func Load(args []string, getenv func(string) string, usage io.Writer) (Config, error) {
+	c := Default()
+	fs := flag.NewFlagSet("hotpot", flag.ContinueOnError)
+	fs.SetOutput(usage)
+	fs.StringVar(&c.HTTPAddr, "http", c.HTTPAddr, "HTTP listener: WebSocket at /ws and /, REST, SSE")
+	fs.StringVar(&c.TCPAddr, "tcp", c.TCPAddr, "raw TCP listener; empty disables")
+	fs.StringVar(&c.TCPCodec, "tcp-codec", c.TCPCodec, "codec of the TCP listener: json, msgpack or proto")
+	fs.IntVar(&c.TCPLenBytes, "tcp-len-bytes", c.TCPLenBytes, "TCP length prefix: 2 or 4 bytes, big-endian")
+	fs.DurationVar(&c.KeepaliveInterval, "keepalive-interval", c.KeepaliveInterval, "look at agents this often; Ping those idle longer")
+	fs.DurationVar(&c.KeepaliveLimit, "keepalive-limit", c.KeepaliveLimit, "close agents idle longer than this")
+	fs.IntVar(&c.MaxMessageBytes, "max-message-bytes", c.MaxMessageBytes, "largest frame, WebSocket and TCP")
+	fs.IntVar(&c.SendQueue, "send-queue", c.SendQueue, "frames queued per agent before it counts as a slow consumer")
+	fs.IntVar(&c.MaxConns, "max-conns", c.MaxConns, "WebSocket and TCP connections together")
+	fs.Func("allowed-origins", "comma-separated WebSocket Origin patterns; empty = same host only", func(s string) error {
+		c.AllowedOrigins = splitList(s)
+		return nil
+	})
+	fs.Func("trusted-proxies", "comma-separated CIDRs whose X-Forwarded-For/X-Real-IP set remote addresses", func(s string) (err error) {
+		c.TrustedProxies, err = parsePrefixes(s)
+		return err
+	})
+	fs.StringVar(&c.TLSCert, "tls-cert", c.TLSCert, "TLS certificate file (PEM) for both listeners")
+	fs.StringVar(&c.TLSKey, "tls-key", c.TLSKey, "TLS key file (PEM) for both listeners")
+	fs.StringVar(&c.NodeID, "node-id", c.NodeID, "name of this node; generated when empty")
+	fs.TextVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
+	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "text or json")
+
+	if err := fs.Parse(args); err != nil {
+		return Config{}, err
+	}
+	if fs.NArg() > 0 {
+		return Config{}, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	var envErr error
+	fs.VisitAll(func(f *flag.Flag) {
+		name := EnvName(f.Name)
+		if v := getenv(name); v != "" && !given[f.Name] && envErr == nil {
+			if err := fs.Set(f.Name, v); err != nil {
+				envErr = fmt.Errorf("%s: %w", name, err)
+			}
+		}
+	})
+	if envErr != nil {
+		return Config{}, envErr
+	}
+	if c.NodeID == "" {
+		c.NodeID = generateNodeID()
+	}
+	return c, c.Validate()
+}
+
+// EnvName is the environment variable that sets the flag called name.
+func EnvName(flagName string) string {
+	return "HOTPOT_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// Validate reports the first setting that cannot work.
+func (c Config) Validate() error {
+	switch {
+	case c.HTTPAddr == "":
+		return errors.New("--http must not be empty")
+	case c.TCPCodec != "json" && c.TCPCodec != "msgpack" && c.TCPCodec != "proto":
+		return fmt.Errorf("--tcp-codec %q: want json, msgpack or proto", c.TCPCodec)
+	case c.TCPLenBytes != 2 && c.TCPLenBytes != 4:
+		return fmt.Errorf("--tcp-len-bytes %d: want 2 or 4", c.TCPLenBytes)
+	case c.KeepaliveInterval <= 0:
+		return fmt.Errorf("--keepalive-interval %v: must be positive", c.KeepaliveInterval)
+	case c.KeepaliveLimit <= c.KeepaliveInterval:
+		return fmt.Errorf("--keepalive-limit %v: must be longer than --keepalive-interval %v", c.KeepaliveLimit, c.KeepaliveInterval)
+	case c.MaxMessageBytes < 64:
+		return fmt.Errorf("--max-message-bytes %d: must be at least 64", c.MaxMessageBytes)
+	case c.SendQueue < 1:
+		return fmt.Errorf("--send-queue %d: must be at least 1", c.SendQueue)
+	case c.MaxConns < 1:
+		return fmt.Errorf("--max-conns %d: must be at least 1", c.MaxConns)
+	case (c.TLSCert == "") != (c.TLSKey == ""):
+		return errors.New("--tls-cert and --tls-key go together")
+	case c.LogFormat != "text" && c.LogFormat != "json":
+		return fmt.Errorf("--log-format %q: want text or json", c.LogFormat)
+	}
+	return nil
+}
+
+// Logger returns the structured logger the configuration asks for,
+// writing to w.
+func (c Config) Logger(w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: c.LogLevel}
+	var h slog.Handler = slog.NewTextHandler(w, opts)
+	if c.LogFormat == "json" {
+		h = slog.NewJSONHandler(w, opts)
+	}
+	return slog.New(h).With("node", c.NodeID)
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, part := range strings.Split(s, ",") {
+		if part = strings.TrimSpace(part); part != "" {
+			out = append(out, part)
+		}
+	}
+	return out
+}
+
+// parsePrefixes reads comma-separated CIDRs; a bare address counts as a
+// network of one.
+func parsePrefixes(s string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, part := range splitList(s) {
+		if !strings.Contains(part, "/") {
+			addr, err := netip.ParseAddr(part)
+			if err != nil {
+				return nil, fmt.Errorf("%q is neither a CIDR nor an address", part)
+			}
+			out = append(out, netip.PrefixFrom(addr.Unmap(), addr.Unmap().BitLen()))
+			continue
+		}
+		p, err := netip.ParsePrefix(part)
+		if err != nil {
+			return nil, fmt.Errorf("%q is not a CIDR: %w", part, err)
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
+}
+
+// generateNodeID names a node after its host plus a random suffix, so two
+// nodes on one host never share a name.
+func generateNodeID() string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "node"
+	}
+	b := make([]byte, 3)
+	rand.Read(b) // never fails; see crypto/rand.Read
+	return host + "-" + hex.EncodeToString(b)
+}

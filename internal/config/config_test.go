@@ -1,0 +1,95 @@
+package config
+
+import (
+	"io"
+	"log/slog"
+	"net/netip"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+func env(vars map[string]string) func(string) string {
+	return func(k string) string { return vars[k] }
+}
+
+func TestLoadDefaults(t *testing.T) {
+	c, err := Load(nil, env(nil), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Default()
+	want.NodeID = c.NodeID
+	if !reflect.DeepEqual(c, want) {
+		t.Fatalf("Load() = %+v\nwant %+v", c, want)
+	}
+	if c.HTTPAddr != "127.0.0.1:8848" || c.TCPAddr != "127.0.0.1:8849" || c.KeepaliveInterval != 5*time.Second ||
+		c.KeepaliveLimit != 12*time.Second || c.MaxMessageBytes != 65536 || c.SendQueue != 256 || c.MaxConns != 100000 {
+		t.Fatalf("defaults drifted from the design: %+v", c)
+	}
+}
+
+func TestGeneratedNodeIDsAreUnique(t *testing.T) {
+	a, _ := Load(nil, env(nil), io.Discard)
+	b, _ := Load(nil, env(nil), io.Discard)
+	if a.NodeID == "" || a.NodeID == b.NodeID {
+		t.Fatalf("node ids %q and %q", a.NodeID, b.NodeID)
+	}
+}
+
+func TestFlagsAndEnv(t *testing.T) {
+	c, err := Load(
+		[]string{"--keepalive-interval", "200ms", "--tcp=", "--allowed-origins", "a.example.com, *.b.example.com", "--log-level", "debug"},
+		env(map[string]string{
+			"HOTPOT_KEEPALIVE_INTERVAL": "1s", // the flag wins
+			"HOTPOT_KEEPALIVE_LIMIT":    "600ms",
+			"HOTPOT_TCP_LEN_BYTES":      "4",
+			"HOTPOT_TRUSTED_PROXIES":    "10.0.0.0/8,192.168.1.1",
+			"HOTPOT_NODE_ID":            "n1",
+			"HOTPOT_LOG_FORMAT":         "json",
+		}),
+		io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.KeepaliveInterval != 200*time.Millisecond || c.KeepaliveLimit != 600*time.Millisecond {
+		t.Errorf("keepalive %v/%v", c.KeepaliveInterval, c.KeepaliveLimit)
+	}
+	if c.TCPAddr != "" || c.TCPLenBytes != 4 || c.NodeID != "n1" || c.LogFormat != "json" || c.LogLevel != slog.LevelDebug {
+		t.Errorf("got %+v", c)
+	}
+	if !reflect.DeepEqual(c.AllowedOrigins, []string{"a.example.com", "*.b.example.com"}) {
+		t.Errorf("origins %q", c.AllowedOrigins)
+	}
+	wantProxies := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.168.1.1/32")}
+	if !reflect.DeepEqual(c.TrustedProxies, wantProxies) {
+		t.Errorf("proxies %v", c.TrustedProxies)
+	}
+}
+
+func TestLoadRejects(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{[]string{"--tcp-len-bytes", "3"}, nil, "tcp-len-bytes"},
+		{[]string{"--tcp-codec", "xml"}, nil, "tcp-codec"},
+		{[]string{"--keepalive-interval", "5"}, nil, "keepalive-interval"},
+		{[]string{"--keepalive-limit", "1s"}, nil, "keepalive-limit"},
+		{[]string{"--send-queue", "0"}, nil, "send-queue"},
+		{[]string{"--max-conns", "0"}, nil, "max-conns"},
+		{[]string{"--max-message-bytes", "10"}, nil, "max-message-bytes"},
+		{[]string{"--tls-cert", "c.pem"}, nil, "tls"},
+		{[]string{"--trusted-proxies", "nonsense"}, nil, "nonsense"},
+		{[]string{"--log-format", "xml"}, nil, "log-format"},
+		{[]string{"stray"}, nil, "stray"},
+		{nil, map[string]string{"HOTPOT_SEND_QUEUE": "many"}, "HOTPOT_SEND_QUEUE"},
+	} {
+		_, err := Load(tc.args, env(tc.env), io.Discard)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Load(%q, %v) = %v, want an error about %s", tc.args, tc.env, err, tc.want)
+		}
+	}
+}

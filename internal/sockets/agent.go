@@ -1,0 +1,245 @@
+package sockets
+
+import (
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hotpot-rt/hotpot/internal/codec"
+)
+
+// Transports an agent can be connected through.
+const (
+	TransportWS  = "ws"
+	TransportTCP = "tcp"
+)
+
+// link is one agent's connection, WebSocket or TCP.
+type link interface {
+	// readFrame blocks for the next frame. It is called by the agent's read
+	// loop only. errTooBig reports an oversize frame; errEmptyFrame a frame
+	// the loop answers with an Error and keeps reading after; any other
+	// error ends the agent.
+	readFrame() ([]byte, error)
+	// writeFrames writes frames in order, in as few writes as it can. It is
+	// called by the agent's writer only and must give up within writeTimeout.
+	writeFrames(frames [][]byte) error
+	// close ends the connection once the last frame has been written, with
+	// the WebSocket close code for reason. Called by the writer only.
+	close(reason string)
+	// abort closes the connection at once; safe from any goroutine, any
+	// number of times.
+	abort()
+}
+
+// writeTimeout bounds one write of queued frames to a client.
+const writeTimeout = 10 * time.Second
+
+// agent is one connected client session. Its read loop (run) owns its
+// lifecycle: it reads and handles frames and, when the connection ends,
+// fails pending calls and unregisters it. Frames to the client go through
+// a bounded queue drained by a writer goroutine that runs only while the
+// queue holds frames.
+type agent struct {
+	srv         *Server
+	id          string
+	transport   string
+	codec       codec.Codec
+	remoteAddr  string
+	connectedAt time.Time
+	// maxFrame bounds frames both ways: --max-message-bytes, or less
+	// where the TCP length prefix cannot say more.
+	maxFrame int
+	link     link
+
+	// lastReceive is the Unix-nano time of the last received frame (or of
+	// Welcome); written by the read loop, read by the keepalive monitor.
+	lastReceive atomic.Int64
+
+	// writer counts the running writer goroutine; the read loop waits for it.
+	writer sync.WaitGroup
+
+	mu sync.Mutex // guards the fields below
+	// queue holds encoded frames waiting for the writer; nil when empty.
+	queue [][]byte
+	// writing is true while a writer goroutine runs.
+	writing bool
+	// closeReason is set once the node has decided to close the agent; from
+	// then on nothing more is queued and its messages are not published.
+	closeReason string
+	// closeTimer aborts the connection if a close does not complete in time.
+	closeTimer *time.Timer
+	// gone is set when the read loop has ended; calls fail at once.
+	gone bool
+	// announced is set once agent.disconnected has been published.
+	announced bool
+	// calls holds the pending calls by call id; allocated on first call.
+	calls map[string]chan callResult
+}
+
+// Keepalive target methods.
+
+// LastReceive returns when the agent last sent a frame, as Unix nanoseconds.
+func (a *agent) LastReceive() int64 { return a.lastReceive.Load() }
+
+// Ping queues a Ping for an agent idle longer than the keepalive interval.
+func (a *agent) Ping() {
+	frame, err := a.codec.Encode(codec.Envelope{Type: "Ping", Data: a.jsonData(json.RawMessage("{}"))})
+	if err == nil {
+		a.send(frame)
+	}
+}
+
+// Expire closes an agent idle longer than the keepalive limit.
+func (a *agent) Expire(lastReceive time.Time) {
+	a.srv.log.Info("closing idle agent", "agent", a.id, "last_receive", lastReceive)
+	a.close(ReasonKeepaliveTimeout)
+}
+
+// run is the agent's read loop, started once it is registered. It returns
+// when the connection has ended and the agent is cleaned up.
+func (a *agent) run() {
+	a.lastReceive.Store(time.Now().UnixNano())
+	a.srv.keepalive.Add(a)
+	a.sendJSON("Welcome", welcome{
+		ID:        a.id,
+		Node:      a.srv.cfg.NodeID,
+		Keepalive: welcomeKeepalive{a.srv.cfg.KeepaliveInterval.Milliseconds(), a.srv.cfg.KeepaliveLimit.Milliseconds()},
+	})
+	a.srv.publish(Event{Type: EventConnected, Agent: a.id})
+
+	for {
+		frame, err := a.link.readFrame()
+		switch {
+		case errors.Is(err, errEmptyFrame):
+			a.lastReceive.Store(time.Now().UnixNano())
+			a.sendError(400, "empty frame")
+			continue
+		case errors.Is(err, errTooBig):
+			a.srv.log.Info("closing agent: frame too big", "agent", a.id, "err", err)
+			a.close(ReasonTooBig)
+			// Keep reading until the writer has sent Kicked and closed.
+			continue
+		case err != nil:
+			a.finish()
+			return
+		}
+		a.lastReceive.Store(time.Now().UnixNano())
+		a.handle(frame)
+	}
+}
+
+// handle acts on one frame from the client.
+func (a *agent) handle(frame []byte) {
+	env, err := a.codec.Decode(frame)
+	if err != nil {
+		a.sendError(400, err.Error())
+		return
+	}
+	switch env.Type {
+	case "Ping":
+		a.sendJSON("Pong", struct{}{})
+	case "Pong":
+	case "Echo":
+		a.send(frame)
+	case "Reply":
+		a.completeCall(env)
+	default:
+		data, err := a.codec.Payload(env.Data)
+		if err != nil {
+			a.sendError(400, err.Error())
+			return
+		}
+		a.mu.Lock()
+		if a.closeReason == "" {
+			a.srv.publish(Event{Type: EventMessage, Agent: a.id, MessageType: env.Type, MessageID: env.ID, Data: data})
+		}
+		a.mu.Unlock()
+	}
+}
+
+// finish cleans up after the connection has ended: it stops the writer,
+// fails pending calls, unregisters the agent and announces its departure.
+func (a *agent) finish() {
+	a.link.abort()
+	a.srv.keepalive.Remove(a)
+	a.srv.unregister(a)
+
+	a.mu.Lock()
+	a.gone = true
+	if a.closeReason == "" {
+		a.closeReason = ReasonClientClosed
+	}
+	if a.closeTimer != nil {
+		a.closeTimer.Stop()
+	}
+	for id, ch := range a.calls {
+		ch <- callResult{gone: true}
+		delete(a.calls, id)
+	}
+	a.queue = nil
+	a.mu.Unlock()
+
+	a.writer.Wait()
+	a.announceDisconnect()
+	a.srv.conns.Add(-1)
+}
+
+// announceDisconnect publishes agent.disconnected once, with the reason the
+// agent was closed for.
+func (a *agent) announceDisconnect() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.announced {
+		return
+	}
+	a.announced = true
+	a.srv.publish(Event{Type: EventDisconnected, Agent: a.id, Reason: a.closeReason})
+}
+
+// welcome is the data of the first frame an agent receives.
+type welcome struct {
+	ID        string           `json:"id"`
+	Node      string           `json:"node"`
+	Keepalive welcomeKeepalive `json:"keepalive"`
+}
+
+type welcomeKeepalive struct {
+	IntervalMS int64 `json:"interval_ms"`
+	LimitMS    int64 `json:"limit_ms"`
+}
+
+// sendJSON queues a server message whose data is v as JSON.
+func (a *agent) sendJSON(typ string, v any) {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		a.srv.log.Error("encoding server message", "type", typ, "err", err)
+		return
+	}
+	frame, err := a.codec.Encode(codec.Envelope{Type: typ, Data: a.jsonData(raw)})
+	if err != nil {
+		a.srv.log.Error("encoding server message", "type", typ, "err", err)
+		return
+	}
+	a.send(frame)
+}
+
+// sendError queues an Error frame for bad input.
+func (a *agent) sendError(code int32, msg string) {
+	frame, err := a.codec.Encode(codec.Envelope{Type: "Error", Code: code, Msg: msg})
+	if err == nil {
+		a.send(frame)
+	}
+}
+
+// jsonData converts server-made JSON data to the agent's codec.
+func (a *agent) jsonData(raw []byte) []byte {
+	data, err := a.codec.Data(codec.Payload{JSON: raw})
+	if err != nil {
+		a.srv.log.Error("converting server data", "agent", a.id, "err", err, slog.String("codec", a.codec.Name()))
+	}
+	return data
+}

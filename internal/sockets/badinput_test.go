@@ -1,0 +1,227 @@
+package sockets
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/json"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/hotpot-rt/hotpot/internal/codec"
+	"github.com/hotpot-rt/hotpot/internal/config"
+)
+
+func jsonEqual(t testing.TB, a, b []byte) bool {
+	t.Helper()
+	var va, vb any
+	if err := json.Unmarshal(a, &va); err != nil {
+		return false
+	}
+	if err := json.Unmarshal(b, &vb); err != nil {
+		t.Fatal(err)
+	}
+	ja, _ := json.Marshal(va)
+	jb, _ := json.Marshal(vb)
+	return bytes.Equal(ja, jb)
+}
+
+// badFrames each earn an Error 400 and leave the connection working.
+var badFrames = []struct {
+	name  string
+	frame []byte
+}{
+	{"invalid JSON", []byte(`{"type":"Echo",`)},
+	{"missing type", []byte(`{"data":{}}`)},
+	{"empty type", []byte(`{"type":""}`)},
+	{"type over 128 bytes", []byte(`{"type":"` + strings.Repeat("t", 129) + `"}`)},
+	{"array", []byte(`[{"type":"Echo"}]`)},
+	{"string", []byte(`"Echo"`)},
+	{"binary garbage", []byte{0xff, 0x00, 0x9c, 0x81, 0x02}},
+}
+
+func TestBadFramesWebSocket(t *testing.T) {
+	n := startNode(t, nil)
+	cl := dialWS(t, n, "/ws")
+	for _, tc := range badFrames {
+		t.Run(tc.name, func(t *testing.T) {
+			typ := websocket.MessageText
+			if tc.name == "binary garbage" {
+				typ = websocket.MessageBinary
+			}
+			cl.writeRaw(typ, tc.frame)
+			e := cl.read()
+			if e.Type != "Error" || e.Code != 400 || e.Msg == "" {
+				t.Fatalf("got %+v, want Error 400 with a message", e)
+			}
+			cl.writeRaw(websocket.MessageText, seedEcho)
+			if got := cl.readRaw(); !bytes.Equal(got, seedEcho) {
+				t.Fatalf("after bad frame, echo = %s", got)
+			}
+		})
+	}
+}
+
+func TestBadFramesTCP(t *testing.T) {
+	n := startNode(t, nil)
+	cl := dialTCP(t, n)
+	frames := append(badFrames[:len(badFrames):len(badFrames)], struct {
+		name  string
+		frame []byte
+	}{"zero-length frame", nil})
+	for _, tc := range frames {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.frame == nil {
+				cl.writeRaw([]byte{0, 0})
+			} else {
+				cl.writeFrame(tc.frame)
+			}
+			e := cl.read()
+			if e.Type != "Error" || e.Code != 400 || e.Msg == "" {
+				t.Fatalf("got %+v, want Error 400 with a message", e)
+			}
+			cl.writeFrame(seedEcho)
+			if got := cl.readRaw(); !bytes.Equal(got, seedEcho) {
+				t.Fatalf("after bad frame, echo = %s", got)
+			}
+		})
+	}
+}
+
+func TestOversizeWebSocketFrame(t *testing.T) {
+	n := startNode(t, func(c *config.Config) { c.MaxMessageBytes = 1024 })
+	other := dialWS(t, n, "/ws")
+	cl := dialWS(t, n, "/ws?id=big")
+	cl.writeRaw(websocket.MessageText, []byte(`{"type":"Echo","data":"`+strings.Repeat("x", 2000)+`"}`))
+	if code, _ := cl.expectClose(); code != websocket.StatusMessageTooBig {
+		t.Fatalf("close status %v, want 1009", code)
+	}
+	n.events.waitFor(t, func(e Event) bool {
+		return e.Type == EventDisconnected && e.Agent == "big" && e.Reason == ReasonTooBig
+	})
+	other.writeRaw(websocket.MessageText, seedEcho)
+	if got := other.readRaw(); !bytes.Equal(got, seedEcho) {
+		t.Fatalf("other agent's echo = %s", got)
+	}
+}
+
+func TestOversizeTCPPrefix(t *testing.T) {
+	n := startNode(t, func(c *config.Config) { c.MaxMessageBytes = 1024; c.TCPLenBytes = 4 })
+	other := dialTCP(t, n)
+	cl := dialTCP(t, n)
+	cl.writeRaw([]byte{0, 0, 0x10, 0}) // 4096 bytes announced
+	cl.writeRaw(bytes.Repeat([]byte("x"), 100))
+	if reason := cl.expectClose(); reason != ReasonTooBig {
+		t.Fatalf("Kicked reason %q, want %q", reason, ReasonTooBig)
+	}
+	other.writeFrame(seedEcho)
+	if got := other.readRaw(); !bytes.Equal(got, seedEcho) {
+		t.Fatalf("other agent's echo = %s", got)
+	}
+}
+
+// TestTCPGarbage throws random bytes, half-open connections and floods of
+// garbage frames at the TCP port while a well-behaved client keeps
+// echoing.
+func TestTCPGarbage(t *testing.T) {
+	n := startNode(t, func(c *config.Config) { c.MaxMessageBytes = 4096 })
+	good := dialTCP(t, n)
+
+	var wg sync.WaitGroup
+	// Random bytes, then hang up.
+	for range 10 {
+		wg.Go(func() {
+			conn, err := net.Dial("tcp", n.tcpAddr)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer conn.Close()
+			junk := make([]byte, 8192)
+			rand.Read(junk)
+			conn.Write(junk)
+		})
+	}
+	// Half-open: connect, send half a frame, never finish.
+	for range 10 {
+		cl := dialTCPRaw(t, n)
+		cl.writeRaw([]byte{0, 50, '{'})
+	}
+	// 20 connections × 200 well-framed garbage frames.
+	for range 20 {
+		wg.Go(func() {
+			conn, err := net.Dial("tcp", n.tcpAddr)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer conn.Close()
+			go discard(conn)
+			var buf []byte
+			for range 200 {
+				junk := make([]byte, 1+len(buf)%200)
+				rand.Read(junk)
+				buf = appendFrame(buf, junk, 2)
+			}
+			conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
+			if _, err := conn.Write(buf); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	for range 50 {
+		good.writeFrame(seedEcho)
+		if got := good.readRaw(); !bytes.Equal(got, seedEcho) {
+			t.Fatalf("echo = %s", got)
+		}
+	}
+	wg.Wait()
+	good.writeFrame(seedEcho)
+	if got := good.readRaw(); !bytes.Equal(got, seedEcho) {
+		t.Fatalf("echo = %s", got)
+	}
+}
+
+func discard(conn net.Conn) {
+	buf := make([]byte, 4096)
+	for {
+		if _, err := conn.Read(buf); err != nil {
+			return
+		}
+	}
+}
+
+// TestSlowConsumer pushes to a client that stopped reading until its
+// queue overflows: it is closed as a slow consumer, others are not.
+func TestSlowConsumer(t *testing.T) {
+	n := startNode(t, func(c *config.Config) { c.SendQueue = 8 })
+	other := dialWS(t, n, "/ws")
+	slow := dialTCP(t, n) // never reads again
+	big := []byte(`{"blob":"` + strings.Repeat("x", 60000) + `"}`)
+	var err error
+	deadline := time.Now().Add(10 * time.Second)
+	for err == nil && time.Now().Before(deadline) {
+		// Paced so that a client that reads would keep up.
+		err = n.srv.Push(slow.id, "Flood", codec.Payload{JSON: big})
+		time.Sleep(time.Millisecond)
+	}
+	if err != ErrQueueFull {
+		t.Fatalf("push error %v, want ErrQueueFull", err)
+	}
+	n.events.waitFor(t, func(e Event) bool {
+		return e.Type == EventDisconnected && e.Agent == slow.id && e.Reason == ReasonSlowConsumer
+	})
+	if err := n.srv.Push(slow.id, "Flood", codec.Payload{JSON: big}); err != ErrAgentNotFound && err != ErrAgentGone {
+		t.Fatalf("push after close: %v", err)
+	}
+	if err := n.srv.Push(other.id, "Hello", codec.Payload{JSON: []byte(`{}`)}); err != nil {
+		t.Fatal(err)
+	}
+	if e := other.read(); e.Type != "Hello" {
+		t.Fatalf("other got %+v", e)
+	}
+}

@@ -1,0 +1,143 @@
+package sockets
+
+import (
+	"context"
+	"errors"
+	"strconv"
+
+	"github.com/hotpot-rt/hotpot/internal/codec"
+)
+
+// callResult is how a pending call learns its outcome.
+type callResult struct {
+	reply codec.Envelope
+	gone  bool // the agent left before replying
+}
+
+// Call sends the agent a message of type typ with a fresh call id and
+// waits for the client's Reply with that id. It returns the reply's data;
+// a *ReplyError when the client answered with a non-zero code;
+// ErrAgentNotFound, ErrAgentGone (left mid-call), ErrQueueFull,
+// codec.ErrNotJSON (data cannot be given to this client's codec), or
+// ErrTimeout when ctx's deadline passes first. Safe for concurrent use.
+func (s *Server) Call(ctx context.Context, agentID, typ string, data codec.Payload) (codec.Payload, error) {
+	a := s.lookup(agentID)
+	if a == nil {
+		return codec.Payload{}, ErrAgentNotFound
+	}
+	return a.call(ctx, typ, data)
+}
+
+// Push sends the agent one event of type typ. It returns once the event is
+// queued: ErrAgentNotFound, ErrAgentGone, ErrQueueFull (the agent is being
+// closed as a slow consumer) or codec.ErrNotJSON otherwise.
+func (s *Server) Push(agentID, typ string, data codec.Payload) error {
+	a := s.lookup(agentID)
+	if a == nil {
+		return ErrAgentNotFound
+	}
+	native, err := a.codec.Data(data)
+	if err != nil {
+		return err
+	}
+	frame, err := a.codec.Encode(codec.Envelope{Type: typ, Data: native})
+	if err != nil {
+		return err
+	}
+	return a.send(frame)
+}
+
+// Kick closes the agent, telling it reason in Kicked.
+func (s *Server) Kick(agentID, reason string) error {
+	a := s.lookup(agentID)
+	if a == nil {
+		return ErrAgentNotFound
+	}
+	a.close(reason)
+	return nil
+}
+
+// Broadcast sends one event to every agent of this node and returns how
+// many had it queued. The event is encoded once per codec.
+func (s *Server) Broadcast(typ string, data codec.Payload) int {
+	frames := map[codec.Codec][]byte{}
+	delivered := 0
+	for _, a := range s.snapshot() {
+		frame, ok := frames[a.codec]
+		if !ok {
+			if native, err := a.codec.Data(data); err == nil {
+				frame, _ = a.codec.Encode(codec.Envelope{Type: typ, Data: native})
+			}
+			frames[a.codec] = frame
+		}
+		if frame != nil && a.send(frame) == nil {
+			delivered++
+		}
+	}
+	return delivered
+}
+
+func (a *agent) call(ctx context.Context, typ string, data codec.Payload) (codec.Payload, error) {
+	native, err := a.codec.Data(data)
+	if err != nil {
+		return codec.Payload{}, err
+	}
+	id := strconv.FormatUint(a.srv.callSeq.Add(1), 10)
+	frame, err := a.codec.Encode(codec.Envelope{Type: typ, ID: id, Data: native})
+	if err != nil {
+		return codec.Payload{}, err
+	}
+	done := make(chan callResult, 1)
+	a.mu.Lock()
+	if a.closeReason != "" {
+		a.mu.Unlock()
+		return codec.Payload{}, ErrAgentGone
+	}
+	if a.calls == nil {
+		a.calls = make(map[string]chan callResult)
+	}
+	a.calls[id] = done
+	a.mu.Unlock()
+
+	if err := a.send(frame); err != nil {
+		a.forgetCall(id)
+		return codec.Payload{}, err
+	}
+	select {
+	case r := <-done:
+		if r.gone {
+			return codec.Payload{}, ErrAgentGone
+		}
+		if r.reply.Code != 0 {
+			return codec.Payload{}, &ReplyError{Code: r.reply.Code, Msg: r.reply.Msg}
+		}
+		return a.codec.Payload(r.reply.Data)
+	case <-ctx.Done():
+		a.forgetCall(id)
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return codec.Payload{}, ErrTimeout
+		}
+		return codec.Payload{}, ctx.Err()
+	}
+}
+
+func (a *agent) forgetCall(id string) {
+	a.mu.Lock()
+	delete(a.calls, id)
+	a.mu.Unlock()
+}
+
+// completeCall hands a Reply to the call waiting for it; a reply nobody
+// waits for (late, unknown or without id) is dropped and counted.
+func (a *agent) completeCall(reply codec.Envelope) {
+	a.mu.Lock()
+	done, ok := a.calls[reply.ID]
+	delete(a.calls, reply.ID)
+	a.mu.Unlock()
+	if !ok {
+		a.srv.lateReplies.Add(1)
+		a.srv.log.Debug("dropping reply nobody waits for", "agent", a.id, "id", reply.ID)
+		return
+	}
+	done <- callResult{reply: reply}
+}

@@ -1,0 +1,136 @@
+package sockets
+
+import (
+	"bytes"
+	"testing"
+
+	"github.com/coder/websocket"
+
+	"github.com/hotpot-rt/hotpot/internal/codec"
+	"github.com/hotpot-rt/hotpot/internal/config"
+)
+
+// seedEcho is what the seed's echo example sends; it must come back byte
+// for byte.
+var seedEcho = []byte(`{"type":"Echo","data":{"Message":"你好,火锅!"}}`)
+
+func TestSeedEchoWebSocket(t *testing.T) {
+	n := startNode(t, nil)
+	for _, path := range []string{"/", "/ws"} {
+		t.Run(path, func(t *testing.T) {
+			cl := dialWS(t, n, path)
+			cl.writeRaw(websocket.MessageText, seedEcho)
+			if got := cl.readRaw(); !bytes.Equal(got, seedEcho) {
+				t.Fatalf("echo = %s, want %s", got, seedEcho)
+			}
+		})
+	}
+}
+
+func TestSeedEchoTCP(t *testing.T) {
+	for _, lenBytes := range []int{2, 4} {
+		t.Run(string(rune('0'+lenBytes))+"-byte prefix", func(t *testing.T) {
+			n := startNode(t, func(c *config.Config) { c.TCPLenBytes = lenBytes })
+			cl := dialTCP(t, n)
+			cl.writeFrame(seedEcho)
+			if got := cl.readRaw(); !bytes.Equal(got, seedEcho) {
+				t.Fatalf("echo = %s, want %s", got, seedEcho)
+			}
+		})
+	}
+}
+
+func TestWelcome(t *testing.T) {
+	n := startNode(t, func(c *config.Config) {
+		c.KeepaliveInterval = 7000e6
+		c.KeepaliveLimit = 15000e6
+	})
+	cl := dialWS(t, n, "/ws?id=player-1")
+	if cl.id != "player-1" {
+		t.Fatalf("Welcome id = %q, want player-1", cl.id)
+	}
+	cl2 := dialWS(t, n, "/ws")
+	if !ValidID(cl2.id) || cl2.id == cl.id {
+		t.Fatalf("generated id %q", cl2.id)
+	}
+	tc := dialTCP(t, n)
+	if !ValidID(tc.id) {
+		t.Fatalf("generated TCP id %q", tc.id)
+	}
+	// The full Welcome, as a client sees it.
+	raw := dialWSRawWelcome(t, n, "/ws?id=w")
+	want := `{"type":"Welcome","data":{"id":"w","node":"test-node","keepalive":{"interval_ms":7000,"limit_ms":15000}}}`
+	if string(raw) != want {
+		t.Fatalf("Welcome = %s\nwant      %s", raw, want)
+	}
+	n.events.waitFor(t, func(e Event) bool { return e.Type == EventConnected && e.Agent == "w" && e.Node == "test-node" })
+}
+
+// dialWSRawWelcome connects and returns the first frame as received.
+func dialWSRawWelcome(t *testing.T, n *testNode, path string) []byte {
+	cl := &wsClient{t: t, c: codec.JSON}
+	ctx := t.Context()
+	conn, _, err := websocket.Dial(ctx, n.wsURL(path), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.CloseNow() })
+	cl.conn = conn
+	return cl.readRaw()
+}
+
+// TestCodecs runs the built-ins through each codec, chosen by subprotocol
+// and by query.
+func TestCodecs(t *testing.T) {
+	n := startNode(t, nil)
+	for _, tc := range []struct {
+		name, path string
+		protos     []string
+	}{
+		{"json subprotocol", "/ws", []string{"hotpot.json"}},
+		{"msgpack subprotocol", "/ws", []string{"hotpot.msgpack"}},
+		{"proto subprotocol", "/ws", []string{"hotpot.proto"}},
+		{"msgpack query", "/ws?codec=msgpack", nil},
+		{"proto query", "/?codec=proto", nil},
+		{"subprotocol wins over query", "/ws?codec=json", []string{"hotpot.msgpack"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cl := dialWS(t, n, tc.path, tc.protos...)
+			if tc.protos != nil && cl.c.Name() != tc.protos[0][len("hotpot."):] {
+				t.Fatalf("codec %s, want %s", cl.c.Name(), tc.protos[0])
+			}
+			// Ping → Pong.
+			cl.write(codec.Envelope{Type: "Ping"})
+			if e := cl.read(); e.Type != "Pong" {
+				t.Fatalf("got %+v, want Pong", e)
+			}
+			// Echo: the same frame back.
+			data, err := cl.c.Data(codec.Payload{JSON: []byte(`{"n":1,"s":"ü"}`)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			frame, _ := cl.c.Encode(codec.Envelope{Type: "Echo", ID: "9", Data: data})
+			typ := websocket.MessageText
+			if cl.c.Binary() {
+				typ = websocket.MessageBinary
+			}
+			cl.writeRaw(typ, frame)
+			if got := cl.readRaw(); !bytes.Equal(got, frame) {
+				t.Fatalf("echo = %x, want %x", got, frame)
+			}
+			// Any other type becomes an agent.message event.
+			cl.write(codec.Envelope{Type: "Chat", ID: "m1", Data: data})
+			e := n.events.waitFor(t, func(e Event) bool { return e.Type == EventMessage && e.Agent == cl.id })
+			if e.MessageType != "Chat" || e.MessageID != "m1" {
+				t.Fatalf("event %+v", e)
+			}
+			got := e.Data.JSON
+			if cl.c == codec.Proto {
+				got = e.Data.Bytes
+			}
+			if !jsonEqual(t, got, []byte(`{"n":1,"s":"ü"}`)) {
+				t.Fatalf("event data %s", got)
+			}
+		})
+	}
+}

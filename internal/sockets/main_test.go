@@ -1,0 +1,241 @@
+package sockets
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"go.uber.org/goleak"
+
+	"github.com/hotpot-rt/hotpot/internal/codec"
+	"github.com/hotpot-rt/hotpot/internal/config"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// testNode is a sockets.Server listening on loopback, with the events it
+// published.
+type testNode struct {
+	srv     *Server
+	httpURL string // http://127.0.0.1:port
+	tcpAddr string
+	events  *eventLog
+}
+
+// startNode starts a node whose config is the default changed by tweak.
+// Everything stops when the test ends.
+func startNode(t testing.TB, tweak func(*config.Config)) *testNode {
+	t.Helper()
+	cfg := config.Default()
+	cfg.NodeID = "test-node"
+	if tweak != nil {
+		tweak(&cfg)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	events := &eventLog{changed: make(chan struct{}, 1)}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	srv := New(cfg, log, events.add)
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("/ws", srv.ServeWS)
+	mux.HandleFunc("/", srv.ServeWS)
+	hs := httptest.NewServer(mux)
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tcpDone := make(chan error, 1)
+	go func() { tcpDone <- srv.ServeTCP(ln) }()
+
+	t.Cleanup(func() {
+		ln.Close()
+		if err := <-tcpDone; err != nil {
+			t.Errorf("ServeTCP: %v", err)
+		}
+		hs.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(ctx); err != nil {
+			t.Errorf("Shutdown: %v", err)
+		}
+	})
+	return &testNode{srv: srv, httpURL: hs.URL, tcpAddr: ln.Addr().String(), events: events}
+}
+
+// wsURL returns the WebSocket URL of path (with query) on n.
+func (n *testNode) wsURL(pathAndQuery string) string {
+	return "ws" + strings.TrimPrefix(n.httpURL, "http") + pathAndQuery
+}
+
+// eventLog records published events.
+type eventLog struct {
+	mu      sync.Mutex
+	events  []Event
+	changed chan struct{}
+}
+
+func (l *eventLog) add(e Event) {
+	l.mu.Lock()
+	l.events = append(l.events, e)
+	l.mu.Unlock()
+	select {
+	case l.changed <- struct{}{}:
+	default:
+	}
+}
+
+// waitFor waits until an event matches, and returns it.
+func (l *eventLog) waitFor(t testing.TB, match func(Event) bool) Event {
+	t.Helper()
+	deadline := time.After(5 * time.Second)
+	for {
+		l.mu.Lock()
+		for _, e := range l.events {
+			if match(e) {
+				l.mu.Unlock()
+				return e
+			}
+		}
+		l.mu.Unlock()
+		select {
+		case <-l.changed:
+		case <-deadline:
+			t.Fatalf("no matching event; have %+v", l.snapshot())
+		}
+	}
+}
+
+func (l *eventLog) snapshot() []Event {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]Event(nil), l.events...)
+}
+
+// wsClient is a test client on WebSocket.
+type wsClient struct {
+	t    testing.TB
+	conn *websocket.Conn
+	c    codec.Codec
+	id   string // from Welcome
+}
+
+// dialWS connects to n at pathAndQuery with the given subprotocols and
+// reads Welcome.
+func dialWS(t testing.TB, n *testNode, pathAndQuery string, subprotocols ...string) *wsClient {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	conn, _, err := websocket.Dial(ctx, n.wsURL(pathAndQuery), &websocket.DialOptions{Subprotocols: subprotocols})
+	if err != nil {
+		t.Fatalf("dial %s: %v", pathAndQuery, err)
+	}
+	conn.SetReadLimit(1 << 20)
+	t.Cleanup(func() { conn.CloseNow() })
+	c := codec.JSON
+	if p := conn.Subprotocol(); p != "" {
+		c, _ = codec.Lookup(strings.TrimPrefix(p, "hotpot."))
+	} else if i := strings.Index(pathAndQuery, "codec="); i >= 0 {
+		c, _ = codec.Lookup(strings.SplitN(pathAndQuery[i+len("codec="):], "&", 2)[0])
+	}
+	cl := &wsClient{t: t, conn: conn, c: c}
+	w := cl.read()
+	if w.Type != "Welcome" {
+		t.Fatalf("first message %+v, want Welcome", w)
+	}
+	var welcome welcome
+	cl.decodeData(w, &welcome)
+	cl.id = welcome.ID
+	return cl
+}
+
+func (cl *wsClient) writeRaw(typ websocket.MessageType, frame []byte) {
+	cl.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := cl.conn.Write(ctx, typ, frame); err != nil {
+		cl.t.Fatalf("write: %v", err)
+	}
+}
+
+func (cl *wsClient) write(e codec.Envelope) {
+	cl.t.Helper()
+	frame, err := cl.c.Encode(e)
+	if err != nil {
+		cl.t.Fatal(err)
+	}
+	typ := websocket.MessageText
+	if cl.c.Binary() {
+		typ = websocket.MessageBinary
+	}
+	cl.writeRaw(typ, frame)
+}
+
+func (cl *wsClient) readRaw() []byte {
+	cl.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, frame, err := cl.conn.Read(ctx)
+	if err != nil {
+		cl.t.Fatalf("read: %v", err)
+	}
+	return frame
+}
+
+func (cl *wsClient) read() codec.Envelope {
+	cl.t.Helper()
+	e, err := cl.c.Decode(cl.readRaw())
+	if err != nil {
+		cl.t.Fatal(err)
+	}
+	return e
+}
+
+// decodeData decodes an envelope's data, in whatever codec, as JSON into v.
+func (cl *wsClient) decodeData(e codec.Envelope, v any) {
+	cl.t.Helper()
+	p, err := cl.c.Payload(e.Data)
+	if err != nil {
+		cl.t.Fatal(err)
+	}
+	raw := p.JSON
+	if raw == nil {
+		raw = p.Bytes
+	}
+	if err := json.Unmarshal(raw, v); err != nil {
+		cl.t.Fatalf("data %q: %v", raw, err)
+	}
+}
+
+// expectClose reads until the connection closes and returns the close
+// status and the reason of the Kicked that came before it ("" if none).
+func (cl *wsClient) expectClose() (websocket.StatusCode, string) {
+	cl.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	kicked := ""
+	for {
+		_, frame, err := cl.conn.Read(ctx)
+		if err != nil {
+			return websocket.CloseStatus(err), kicked
+		}
+		if e, err := cl.c.Decode(frame); err == nil && e.Type == "Kicked" {
+			var d struct{ Reason string }
+			cl.decodeData(e, &d)
+			kicked = d.Reason
+		}
+	}
+}

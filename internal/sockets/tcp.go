@@ -1,0 +1,153 @@
+package sockets
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/hotpot-rt/hotpot/internal/codec"
+)
+
+// handshakeTimeout bounds a TLS handshake on the TCP listener.
+const handshakeTimeout = 5 * time.Second
+
+// ServeTCP accepts raw TCP agents on ln until ln is closed, then returns
+// nil. Every connection uses --tcp-codec and --tcp-len-bytes framing.
+// Beyond --max-conns a connection gets an Error 503 and is closed.
+func (s *Server) ServeTCP(ln net.Listener) error {
+	c, ok := codec.Lookup(s.cfg.TCPCodec)
+	if !ok {
+		return errors.New("unknown --tcp-codec " + s.cfg.TCPCodec)
+	}
+	var backoff time.Duration
+	for {
+		conn, err := ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			// Out of file descriptors and the like: wait, as net/http does.
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			s.log.Warn("tcp accept failed", "err", err, "retry_in", backoff)
+			time.Sleep(backoff)
+			continue
+		}
+		backoff = 0
+		if err := s.admit(); err != nil {
+			s.refuseTCP(conn, c, err)
+			continue
+		}
+		if !s.goLoop(func() { s.serveTCPConn(conn, c) }) {
+			s.release()
+			conn.Close()
+		}
+	}
+}
+
+// refuseTCP tells a connection it cannot be served and closes it.
+func (s *Server) refuseTCP(conn net.Conn, c codec.Codec, reason error) {
+	if frame, err := c.Encode(codec.Envelope{Type: "Error", Code: 503, Msg: reason.Error()}); err == nil {
+		conn.SetWriteDeadline(time.Now().Add(time.Second))
+		conn.Write(appendFrame(nil, frame, s.cfg.TCPLenBytes))
+	}
+	conn.Close()
+}
+
+// serveTCPConn runs one TCP agent on its own goroutine.
+func (s *Server) serveTCPConn(conn net.Conn, c codec.Codec) {
+	if tc, ok := conn.(*tls.Conn); ok {
+		ctx, cancel := context.WithTimeout(context.Background(), handshakeTimeout)
+		err := tc.HandshakeContext(ctx)
+		cancel()
+		if err != nil {
+			s.log.Debug("tls handshake failed", "remote", conn.RemoteAddr().String(), "err", err)
+			conn.Close()
+			s.release()
+			return
+		}
+	}
+	maxFrame := s.cfg.MaxMessageBytes
+	if s.cfg.TCPLenBytes == 2 {
+		maxFrame = min(maxFrame, 1<<16-1)
+	}
+	s.runAgent(&agent{
+		srv:         s,
+		id:          newAgentID(),
+		transport:   TransportTCP,
+		codec:       c,
+		remoteAddr:  conn.RemoteAddr().String(),
+		connectedAt: time.Now(),
+		maxFrame:    maxFrame,
+		link:        newTCPLink(conn, s.cfg.TCPLenBytes, maxFrame),
+	})
+}
+
+// tcpLink is a TCP agent's connection.
+type tcpLink struct {
+	conn     net.Conn
+	lenBytes int
+	max      int
+
+	// owned by the read loop
+	br     *bufio.Reader
+	hdr    [4]byte
+	broken bool // an oversize prefix was read; the rest is discarded
+
+	closeOnce sync.Once
+}
+
+func newTCPLink(conn net.Conn, lenBytes, max int) *tcpLink {
+	return &tcpLink{conn: conn, lenBytes: lenBytes, max: max, br: bufio.NewReaderSize(conn, connBufferBytes)}
+}
+
+func (l *tcpLink) readFrame() ([]byte, error) {
+	if l.broken {
+		// Wait for the close that follows Kicked, ignoring the stream.
+		_, err := io.Copy(io.Discard, l.br)
+		if err == nil {
+			err = io.EOF
+		}
+		return nil, err
+	}
+	frame, err := readFrame(l.br, l.hdr[:], l.lenBytes, l.max)
+	if errors.Is(err, errTooBig) {
+		l.broken = true
+	}
+	return frame, err
+}
+
+var tcpWriteBuffers = sync.Pool{New: func() any { return new([]byte) }}
+
+func (l *tcpLink) writeFrames(frames [][]byte) error {
+	bp := tcpWriteBuffers.Get().(*[]byte)
+	buf := (*bp)[:0]
+	for _, f := range frames {
+		buf = appendFrame(buf, f, l.lenBytes)
+	}
+	l.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
+	_, err := l.conn.Write(buf)
+	if cap(buf) <= 64<<10 {
+		*bp = buf[:0]
+		tcpWriteBuffers.Put(bp)
+	}
+	return err
+}
+
+// close half-closes the connection so the client reads everything sent
+// before it (a full close with unread input would reset the connection and
+// could destroy Kicked); the read loop closes the rest when the client
+// closes its side, or the agent's close timer does.
+func (l *tcpLink) close(string) {
+	if cw, ok := l.conn.(interface{ CloseWrite() error }); !ok || cw.CloseWrite() != nil {
+		l.abort()
+	}
+}
+
+func (l *tcpLink) abort() {
+	l.closeOnce.Do(func() { l.conn.Close() })
+}

@@ -1,0 +1,147 @@
+package sockets
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/coder/websocket"
+
+	"github.com/hotpot-rt/hotpot/internal/codec"
+)
+
+// Subprotocols a WebSocket client may ask for to choose its codec.
+var subprotocols = []string{"hotpot.json", "hotpot.msgpack", "hotpot.proto"}
+
+// errTooManyConns refuses a connection beyond --max-conns.
+var errTooManyConns = errors.New("too many connections")
+
+// ServeWS upgrades r to a WebSocket agent. The codec comes from the
+// negotiated subprotocol (hotpot.json, hotpot.msgpack, hotpot.proto), else
+// ?codec=, else JSON; the id from ?id=, else it is generated. It answers
+// 400 for a bad id or codec, 403 for a refused Origin and 503 beyond
+// --max-conns or while shutting down. The handler returns once the agent
+// runs on its own goroutine.
+func (s *Server) ServeWS(w http.ResponseWriter, r *http.Request) {
+	queryCodec := codec.JSON
+	if name := r.URL.Query().Get("codec"); name != "" {
+		c, ok := codec.Lookup(name)
+		if !ok {
+			http.Error(w, "unknown codec "+name+": want json, msgpack or proto", http.StatusBadRequest)
+			return
+		}
+		queryCodec = c
+	}
+	id, err := requestedID(r)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	if err := s.admit(); err != nil {
+		http.Error(w, err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+
+	hw := &hijackWriter{ResponseWriter: w}
+	conn, err := websocket.Accept(hw, r, &websocket.AcceptOptions{
+		Subprotocols:   subprotocols,
+		OriginPatterns: s.cfg.AllowedOrigins,
+	})
+	if err != nil {
+		s.release()
+		s.log.Debug("websocket handshake failed", "remote", r.RemoteAddr, "err", err)
+		return
+	}
+	conn.SetReadLimit(int64(s.cfg.MaxMessageBytes))
+	c := queryCodec
+	if proto := conn.Subprotocol(); proto != "" {
+		c, _ = codec.Lookup(strings.TrimPrefix(proto, "hotpot."))
+	}
+	msgType := websocket.MessageText
+	if c.Binary() {
+		msgType = websocket.MessageBinary
+	}
+	a := &agent{
+		srv:         s,
+		id:          id,
+		transport:   TransportWS,
+		codec:       c,
+		remoteAddr:  remoteAddr(r, s.cfg.TrustedProxies),
+		connectedAt: time.Now(),
+		maxFrame:    s.cfg.MaxMessageBytes,
+		link:        &wsLink{conn: conn, netConn: hw.conn, out: hw.out, msgType: msgType},
+	}
+	if !s.goLoop(func() { s.runAgent(a) }) {
+		conn.Close(websocket.StatusGoingAway, ReasonShutdown)
+		s.release()
+	}
+}
+
+// runAgent registers a and runs its read loop until the connection ends.
+func (s *Server) runAgent(a *agent) {
+	if err := s.register(a); err != nil {
+		a.link.abort()
+		s.release()
+		return
+	}
+	a.run()
+}
+
+// wsLink is a WebSocket agent's connection.
+type wsLink struct {
+	conn    *websocket.Conn
+	netConn net.Conn    // the hijacked connection under conn
+	out     *corkWriter // every write to netConn goes through it
+	msgType websocket.MessageType
+}
+
+func (l *wsLink) readFrame() ([]byte, error) {
+	_, frame, err := l.conn.Read(context.Background())
+	if err != nil && strings.Contains(err.Error(), "read limited at") {
+		// coder/websocket has already closed with 1009; the error is untyped.
+		return nil, errTooBig
+	}
+	return frame, err
+}
+
+func (l *wsLink) writeFrames(frames [][]byte) error {
+	l.out.cork()
+	for _, f := range frames {
+		if err := l.conn.Write(context.Background(), l.msgType, f); err != nil {
+			l.out.uncork(true)
+			return err
+		}
+	}
+	return l.out.uncork(false)
+}
+
+func (l *wsLink) close(reason string) {
+	// A close frame carries at most 123 bytes of reason.
+	for len(reason) > 123 || !utf8.ValidString(reason) {
+		reason = reason[:len(reason)-1]
+	}
+	if l.conn.Close(closeCode(reason), reason) != nil {
+		l.conn.CloseNow()
+	}
+}
+
+func (l *wsLink) abort() {
+	l.conn.CloseNow()
+}
+
+// closeCode is the WebSocket close code that goes with a close reason.
+func closeCode(reason string) websocket.StatusCode {
+	switch reason {
+	case ReasonShutdown:
+		return websocket.StatusGoingAway
+	case ReasonSlowConsumer:
+		return websocket.StatusPolicyViolation
+	case ReasonTooBig:
+		return websocket.StatusMessageTooBig
+	}
+	return websocket.StatusNormalClosure
+}
