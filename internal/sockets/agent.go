@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/hotpot-rt/hotpot/internal/codec"
+	"github.com/hotpot-rt/hotpot/internal/events"
 )
 
 // Transports an agent can be connected through.
@@ -109,7 +110,7 @@ func (a *agent) run() {
 		Node:      a.srv.cfg.NodeID,
 		Keepalive: welcomeKeepalive{a.srv.cfg.KeepaliveInterval.Milliseconds(), a.srv.cfg.KeepaliveLimit.Milliseconds()},
 	})
-	a.srv.publish(Event{Type: EventConnected, Agent: a.id})
+	a.srv.publish(events.Event{Type: events.Connected, Agent: a.id})
 
 	for {
 		frame, err := a.link.readFrame()
@@ -155,7 +156,7 @@ func (a *agent) handle(frame []byte) {
 		}
 		a.mu.Lock()
 		if a.closeReason == "" {
-			a.srv.publish(Event{Type: EventMessage, Agent: a.id, MessageType: env.Type, MessageID: env.ID, Data: data})
+			a.srv.publish(events.Event{Type: events.Message, Agent: a.id, MessageType: env.Type, MessageID: env.ID, Data: data})
 		}
 		a.mu.Unlock()
 	}
@@ -197,7 +198,7 @@ func (a *agent) announceDisconnect() {
 		return
 	}
 	a.announced = true
-	a.srv.publish(Event{Type: EventDisconnected, Agent: a.id, Reason: a.closeReason})
+	a.srv.publish(events.Event{Type: events.Disconnected, Agent: a.id, Reason: a.closeReason})
 }
 
 // welcome is the data of the first frame an agent receives.

@@ -14,6 +14,7 @@ import (
 
 	"github.com/hotpot-rt/hotpot/internal/codec"
 	"github.com/hotpot-rt/hotpot/internal/config"
+	"github.com/hotpot-rt/hotpot/internal/events"
 )
 
 func jsonEqual(t testing.TB, a, b []byte) bool {
@@ -100,8 +101,8 @@ func TestOversizeWebSocketFrame(t *testing.T) {
 	if code, _ := cl.expectClose(); code != websocket.StatusMessageTooBig {
 		t.Fatalf("close status %v, want 1009", code)
 	}
-	n.events.waitFor(t, func(e Event) bool {
-		return e.Type == EventDisconnected && e.Agent == "big" && e.Reason == ReasonTooBig
+	n.events.waitFor(t, func(e events.Event) bool {
+		return e.Type == events.Disconnected && e.Agent == "big" && e.Reason == ReasonTooBig
 	})
 	other.writeRaw(websocket.MessageText, seedEcho)
 	if got := other.readRaw(); !bytes.Equal(got, seedEcho) {
@@ -212,8 +213,8 @@ func TestSlowConsumer(t *testing.T) {
 	if err != ErrQueueFull {
 		t.Fatalf("push error %v, want ErrQueueFull", err)
 	}
-	n.events.waitFor(t, func(e Event) bool {
-		return e.Type == EventDisconnected && e.Agent == slow.id && e.Reason == ReasonSlowConsumer
+	n.events.waitFor(t, func(e events.Event) bool {
+		return e.Type == events.Disconnected && e.Agent == slow.id && e.Reason == ReasonSlowConsumer
 	})
 	if err := n.srv.Push(slow.id, "Flood", codec.Payload{JSON: big}); err != ErrAgentNotFound && err != ErrAgentGone {
 		t.Fatalf("push after close: %v", err)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/hotpot-rt/hotpot/internal/codec"
 	"github.com/hotpot-rt/hotpot/internal/config"
+	"github.com/hotpot-rt/hotpot/internal/events"
 )
 
 // seedEcho is what the seed's echo example sends; it must come back byte
@@ -63,7 +64,9 @@ func TestWelcome(t *testing.T) {
 	if string(raw) != want {
 		t.Fatalf("Welcome = %s\nwant      %s", raw, want)
 	}
-	n.events.waitFor(t, func(e Event) bool { return e.Type == EventConnected && e.Agent == "w" && e.Node == "test-node" })
+	n.events.waitFor(t, func(e events.Event) bool {
+		return e.Type == events.Connected && e.Agent == "w" && e.Node == "test-node"
+	})
 }
 
 // dialWSRawWelcome connects and returns the first frame as received.
@@ -120,7 +123,7 @@ func TestCodecs(t *testing.T) {
 			}
 			// Any other type becomes an agent.message event.
 			cl.write(codec.Envelope{Type: "Chat", ID: "m1", Data: data})
-			e := n.events.waitFor(t, func(e Event) bool { return e.Type == EventMessage && e.Agent == cl.id })
+			e := n.events.waitFor(t, func(e events.Event) bool { return e.Type == events.Message && e.Agent == cl.id })
 			if e.MessageType != "Chat" || e.MessageID != "m1" {
 				t.Fatalf("event %+v", e)
 			}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/hotpot-rt/hotpot/internal/codec"
 	"github.com/hotpot-rt/hotpot/internal/config"
+	"github.com/hotpot-rt/hotpot/internal/events"
 )
 
 // TestKeepaliveTimeline pins the seed's keepalive rules with a 200ms
@@ -39,8 +40,8 @@ func TestKeepaliveTimeline(t *testing.T) {
 		if closedAt < limit || closedAt > limit+interval+300*time.Millisecond {
 			t.Errorf("closed after %v, want between %v and %v", closedAt, limit, limit+interval)
 		}
-		n.events.waitFor(t, func(e Event) bool {
-			return e.Type == EventDisconnected && e.Agent == "silent" && e.Reason == ReasonKeepaliveTimeout
+		n.events.waitFor(t, func(e events.Event) bool {
+			return e.Type == events.Disconnected && e.Agent == "silent" && e.Reason == ReasonKeepaliveTimeout
 		})
 	})
 

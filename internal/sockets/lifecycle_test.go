@@ -13,6 +13,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/hotpot-rt/hotpot/internal/config"
+	"github.com/hotpot-rt/hotpot/internal/events"
 )
 
 func TestReplaceSameID(t *testing.T) {
@@ -59,8 +60,8 @@ func TestKick(t *testing.T) {
 	if reason := tcp.expectClose(); reason != "cheating" {
 		t.Fatalf("Kicked %q, want cheating", reason)
 	}
-	n.events.waitFor(t, func(e Event) bool {
-		return e.Type == EventDisconnected && e.Agent == tcp.id && e.Reason == "cheating"
+	n.events.waitFor(t, func(e events.Event) bool {
+		return e.Type == events.Disconnected && e.Agent == tcp.id && e.Reason == "cheating"
 	})
 	if err := n.srv.Kick("nobody", ReasonKicked); err != ErrAgentNotFound {
 		t.Fatalf("kick nobody: %v", err)
@@ -71,8 +72,8 @@ func TestClientCloseIsReported(t *testing.T) {
 	n := startNode(t, nil)
 	cl := dialWS(t, n, "/ws?id=leaver")
 	cl.conn.Close(websocket.StatusNormalClosure, "bye")
-	n.events.waitFor(t, func(e Event) bool {
-		return e.Type == EventDisconnected && e.Agent == "leaver" && e.Reason == ReasonClientClosed
+	n.events.waitFor(t, func(e events.Event) bool {
+		return e.Type == events.Disconnected && e.Agent == "leaver" && e.Reason == ReasonClientClosed
 	})
 }
 

@@ -18,6 +18,7 @@ import (
 
 	"github.com/hotpot-rt/hotpot/internal/codec"
 	"github.com/hotpot-rt/hotpot/internal/config"
+	"github.com/hotpot-rt/hotpot/internal/events"
 )
 
 func TestMain(m *testing.M) {
@@ -84,13 +85,13 @@ func (n *testNode) wsURL(pathAndQuery string) string {
 // eventLog records published events.
 type eventLog struct {
 	mu      sync.Mutex
-	events  []Event
+	list    []events.Event
 	changed chan struct{}
 }
 
-func (l *eventLog) add(e Event) {
+func (l *eventLog) add(e events.Event) {
 	l.mu.Lock()
-	l.events = append(l.events, e)
+	l.list = append(l.list, e)
 	l.mu.Unlock()
 	select {
 	case l.changed <- struct{}{}:
@@ -99,12 +100,12 @@ func (l *eventLog) add(e Event) {
 }
 
 // waitFor waits until an event matches, and returns it.
-func (l *eventLog) waitFor(t testing.TB, match func(Event) bool) Event {
+func (l *eventLog) waitFor(t testing.TB, match func(events.Event) bool) events.Event {
 	t.Helper()
 	deadline := time.After(5 * time.Second)
 	for {
 		l.mu.Lock()
-		for _, e := range l.events {
+		for _, e := range l.list {
 			if match(e) {
 				l.mu.Unlock()
 				return e
@@ -119,10 +120,10 @@ func (l *eventLog) waitFor(t testing.TB, match func(Event) bool) Event {
 	}
 }
 
-func (l *eventLog) snapshot() []Event {
+func (l *eventLog) snapshot() []events.Event {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return append([]Event(nil), l.events...)
+	return append([]events.Event(nil), l.list...)
 }
 
 // wsClient is a test client on WebSocket.

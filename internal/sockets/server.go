@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/hotpot-rt/hotpot/internal/config"
+	"github.com/hotpot-rt/hotpot/internal/events"
 	"github.com/hotpot-rt/hotpot/internal/keepalive"
 )
 
@@ -23,7 +24,7 @@ import (
 type Server struct {
 	cfg       config.Config
 	log       *slog.Logger
-	events    EventSink
+	sink      EventSink
 	keepalive *keepalive.Monitor
 
 	// stopKeepalive ends the keepalive goroutine, which closes
@@ -49,16 +50,16 @@ type Server struct {
 	loops sync.WaitGroup
 }
 
-// New returns a server for cfg and starts its keepalive monitor. events
+// New returns a server for cfg and starts its keepalive monitor. sink
 // receives every agent event; it may be nil. The caller must call Shutdown.
-func New(cfg config.Config, log *slog.Logger, events EventSink) *Server {
-	if events == nil {
-		events = func(Event) {}
+func New(cfg config.Config, log *slog.Logger, sink EventSink) *Server {
+	if sink == nil {
+		sink = func(events.Event) {}
 	}
 	s := &Server{
 		cfg:           cfg,
 		log:           log,
-		events:        events,
+		sink:          sink,
 		keepalive:     keepalive.New(cfg.KeepaliveInterval, cfg.KeepaliveLimit),
 		agents:        make(map[string]*agent),
 		keepaliveDone: make(chan struct{}),
@@ -163,10 +164,10 @@ func (s *Server) snapshot() []*agent {
 	return out
 }
 
-func (s *Server) publish(e Event) {
+func (s *Server) publish(e events.Event) {
 	e.Node = s.cfg.NodeID
 	e.Time = time.Now()
-	s.events(e)
+	s.sink(e)
 }
 
 // Shutdown refuses new connections, closes every agent with reason

@@ -1,0 +1,118 @@
+package events
+
+import (
+	"errors"
+	"sync"
+	"time"
+)
+
+// ErrTooSlow ends a subscription that fell too far behind the log. The
+// subscriber may come back with the last id it received.
+var ErrTooSlow = errors.New("subscriber too slow: reconnect with Last-Event-ID")
+
+// Log keeps the last events of the node in order, each with its ID and its
+// SSE frame encoded once, and wakes subscribers when events arrive. Its
+// methods are safe for concurrent use and never block on subscribers.
+type Log struct {
+	mu sync.Mutex // guards the fields below
+	// ring holds the kept events; record abs lives at ring[abs%len(ring)].
+	ring []record
+	// first is the absolute index of the oldest kept event, next the one
+	// the next event gets.
+	first, next uint64
+	// last is the ID given most recently.
+	last ID
+	// wake is closed, and replaced, whenever an event is appended.
+	wake chan struct{}
+	// subscribers counts open subscriptions.
+	subscribers int
+}
+
+type record struct {
+	id    ID
+	event Event
+	frame []byte
+}
+
+// NewLog returns a log keeping the last retention events (at least one).
+func NewLog(retention int) *Log {
+	return &Log{ring: make([]record, max(retention, 1)), wake: make(chan struct{})}
+}
+
+// Append gives e the next ID and adds it, dropping the oldest event when
+// the log is full. It is the EventSink of the node's agents.
+func (l *Log) Append(e Event) {
+	ms := uint64(e.Time.UnixMilli())
+	if e.Time.IsZero() {
+		ms = uint64(time.Now().UnixMilli())
+	}
+	l.mu.Lock()
+	id := ID{MS: ms}
+	if !l.last.Less(id) { // same millisecond, or the clock went back
+		id = ID{MS: l.last.MS, Seq: l.last.Seq + 1}
+	}
+	l.last = id
+	l.ring[l.next%uint64(len(l.ring))] = record{id: id, event: e, frame: sseFrame(id, e)}
+	l.next++
+	if l.next-l.first > uint64(len(l.ring)) {
+		l.first++
+	}
+	close(l.wake)
+	l.wake = make(chan struct{})
+	l.mu.Unlock()
+}
+
+// Subscribers returns how many subscriptions are open.
+func (l *Log) Subscribers() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.subscribers
+}
+
+// Subscribe opens a subscription to the events that match f. With an
+// empty lastEventID it starts with the next event appended. Otherwise it
+// starts right after that event; when the id is unknown or older than the
+// oldest event kept, it starts with the oldest kept and replayedFromOldest
+// is true. The caller must Close the subscription.
+func (l *Log) Subscribe(f Filter, lastEventID string) (s *Subscription, replayedFromOldest bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.subscribers++
+	s = &Subscription{log: l, filter: f, cursor: l.next}
+	if lastEventID != "" {
+		if abs, ok := l.findLocked(lastEventID); ok {
+			s.cursor = abs + 1
+		} else {
+			s.cursor, replayedFromOldest = l.first, true
+		}
+	}
+	s.maxLag = max(l.next-s.cursor, l.halfRetention())
+	return s, replayedFromOldest
+}
+
+// findLocked returns the absolute index of the event whose id has the
+// text form lastEventID, if kept.
+func (l *Log) findLocked(lastEventID string) (uint64, bool) {
+	id, err := ParseID(lastEventID)
+	if err != nil {
+		return 0, false
+	}
+	lo, hi := l.first, l.next
+	for lo < hi {
+		mid := lo + (hi-lo)/2
+		if l.at(mid).id.Less(id) {
+			lo = mid + 1
+		} else {
+			hi = mid
+		}
+	}
+	if lo < l.next && l.at(lo).id == id {
+		return lo, true
+	}
+	return 0, false
+}
+
+// halfRetention is how far behind a live subscriber may fall.
+func (l *Log) halfRetention() uint64 { return uint64(len(l.ring)/2 + 1) }
+
+func (l *Log) at(abs uint64) *record { return &l.ring[abs%uint64(len(l.ring))] }

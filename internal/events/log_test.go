@@ -1,0 +1,236 @@
+package events
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hotpot-rt/hotpot/internal/codec"
+)
+
+// frames splits SSE text into its frames.
+func frames(buf []byte) []string {
+	var out []string
+	for _, f := range strings.Split(string(buf), "\n\n") {
+		if f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// idOf returns the id line of a frame.
+func idOf(frame string) string {
+	for _, line := range strings.Split(frame, "\n") {
+		if id, ok := strings.CutPrefix(line, "id: "); ok {
+			return id
+		}
+	}
+	return ""
+}
+
+func appendN(l *Log, n int, agent string) {
+	for i := range n {
+		l.Append(Event{Type: Message, Agent: agent, Node: "n1", Time: time.Unix(1700000000, 0), MessageType: fmt.Sprint("M", i)})
+	}
+}
+
+func TestSSEFrame(t *testing.T) {
+	ts := time.Date(2026, 11, 25, 3, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		name string
+		e    Event
+		want string
+	}{
+		{"connected", Event{Type: Connected, Agent: "p1", Node: "n1", Time: ts},
+			"event: agent.connected\nid: 5-0\ndata: {\"agent\":\"p1\",\"node\":\"n1\",\"ts\":\"2026-11-25T03:00:00Z\"}\n\n"},
+		{"disconnected", Event{Type: Disconnected, Agent: "p1", Node: "n1", Time: ts, Reason: "kicked"},
+			"event: agent.disconnected\nid: 5-0\ndata: {\"agent\":\"p1\",\"node\":\"n1\",\"ts\":\"2026-11-25T03:00:00Z\",\"reason\":\"kicked\"}\n\n"},
+		{"json message", Event{Type: Message, Agent: "p1", Node: "n1", Time: ts, MessageType: "Chat", MessageID: "7", Data: codec.Payload{JSON: []byte("{\"a\": [1, 2]}")}},
+			"event: agent.message\nid: 5-0\ndata: {\"agent\":\"p1\",\"node\":\"n1\",\"ts\":\"2026-11-25T03:00:00Z\",\"type\":\"Chat\",\"id\":\"7\",\"data\":{\"a\":[1,2]}}\n\n"},
+		{"bytes message", Event{Type: Message, Agent: "p1", Node: "n1", Time: ts, MessageType: "Blob", Data: codec.Payload{Bytes: []byte{1, 2}}},
+			"event: agent.message\nid: 5-0\ndata: {\"agent\":\"p1\",\"node\":\"n1\",\"ts\":\"2026-11-25T03:00:00Z\",\"type\":\"Blob\",\"data_base64\":\"AQI=\"}\n\n"},
+		{"message without data", Event{Type: Message, Agent: "p1", Node: "n1", Time: ts, MessageType: "Hi"},
+			"event: agent.message\nid: 5-0\ndata: {\"agent\":\"p1\",\"node\":\"n1\",\"ts\":\"2026-11-25T03:00:00Z\",\"type\":\"Hi\",\"data\":null}\n\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := string(sseFrame(ID{MS: 5}, tc.e)); got != tc.want {
+				t.Fatalf("got  %q\nwant %q", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestIDs(t *testing.T) {
+	l := NewLog(10)
+	s, _ := l.Subscribe(Filter{}, "")
+	defer s.Close()
+	same := time.UnixMilli(1700000000123)
+	l.Append(Event{Type: Connected, Time: same})
+	l.Append(Event{Type: Connected, Time: same})
+	l.Append(Event{Type: Connected, Time: same.Add(-time.Second)}) // clock went back
+	l.Append(Event{Type: Connected, Time: same.Add(time.Millisecond)})
+	buf, _, _ := s.Read(nil)
+	var got []string
+	for _, f := range frames(buf) {
+		got = append(got, idOf(f))
+	}
+	want := []string{"1700000000123-0", "1700000000123-1", "1700000000123-2", "1700000000124-0"}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Fatalf("ids %v, want %v", got, want)
+	}
+	for _, bad := range []string{"", "12", "a-1", "1-b", "-1"} {
+		if _, err := ParseID(bad); err == nil {
+			t.Errorf("ParseID(%q) succeeded", bad)
+		}
+	}
+}
+
+func TestFilters(t *testing.T) {
+	l := NewLog(100)
+	all, _ := l.Subscribe(Filter{}, "")
+	byType, _ := l.Subscribe(Filter{Types: []string{Connected, Disconnected}}, "")
+	byAgent, _ := l.Subscribe(Filter{Agent: "a"}, "")
+	byGroup, _ := l.Subscribe(Filter{Group: "red"}, "")
+	for _, s := range []*Subscription{all, byType, byAgent, byGroup} {
+		defer s.Close()
+	}
+	l.Append(Event{Type: Connected, Agent: "a"})
+	l.Append(Event{Type: Message, Agent: "a", Groups: []string{"red", "blue"}})
+	l.Append(Event{Type: Message, Agent: "b", Groups: []string{"blue"}})
+	l.Append(Event{Type: Disconnected, Agent: "b", Groups: []string{"red"}})
+	for _, tc := range []struct {
+		name string
+		s    *Subscription
+		want int
+	}{{"all", all, 4}, {"types", byType, 2}, {"agent", byAgent, 2}, {"group", byGroup, 2}} {
+		buf, _, err := tc.s.Read(nil)
+		if err != nil || len(frames(buf)) != tc.want {
+			t.Errorf("%s: %d frames (%v), want %d", tc.name, len(frames(buf)), err, tc.want)
+		}
+	}
+	if got := l.Subscribers(); got != 4 {
+		t.Fatalf("Subscribers() = %d", got)
+	}
+}
+
+func TestResume(t *testing.T) {
+	l := NewLog(100)
+	s, _ := l.Subscribe(Filter{}, "")
+	appendN(l, 30, "a")
+	buf, _, _ := s.Read(nil)
+	s.Close()
+	got := frames(buf)
+	lastSeen := idOf(got[9])
+
+	// Resume after the tenth: exactly the twenty that followed.
+	r, fromOldest := l.Subscribe(Filter{}, lastSeen)
+	defer r.Close()
+	if fromOldest {
+		t.Fatal("known id replayed from oldest")
+	}
+	replay, _, _ := r.Read(nil)
+	if !bytes.Equal(replay, []byte(strings.Join(got[10:], "\n\n")+"\n\n")) {
+		t.Fatalf("replay after %s:\n%s", lastSeen, replay)
+	}
+	// Resuming at the newest replays nothing.
+	n, _ := l.Subscribe(Filter{}, idOf(got[29]))
+	defer n.Close()
+	if buf, _, _ := n.Read(nil); len(buf) != 0 {
+		t.Fatalf("replay after newest: %s", buf)
+	}
+}
+
+func TestResumeFromOldest(t *testing.T) {
+	l := NewLog(10)
+	appendN(l, 5, "a")
+	early, _ := l.Subscribe(Filter{}, "")
+	appendN(l, 1, "a")
+	buf, _, _ := early.Read(nil)
+	early.Close()
+	oldID := idOf(frames(buf)[0])
+	appendN(l, 20, "a") // oldID falls out of the window
+	for _, lastID := range []string{oldID, "garbage", "99999999999999-0", "1-0"} {
+		s, fromOldest := l.Subscribe(Filter{}, lastID)
+		buf, _, err := s.Read(nil)
+		s.Close()
+		if !fromOldest || err != nil || len(frames(buf)) != 10 {
+			t.Errorf("Last-Event-ID %q: fromOldest=%v, %d frames, %v; want the 10 kept", lastID, fromOldest, len(frames(buf)), err)
+		}
+	}
+}
+
+func TestSlowSubscriberIsCutOff(t *testing.T) {
+	l := NewLog(100)
+	slow, _ := l.Subscribe(Filter{}, "")
+	defer slow.Close()
+	fast, _ := l.Subscribe(Filter{}, "")
+	defer fast.Close()
+	appendN(l, 40, "a")
+	if buf, _, err := fast.Read(nil); err != nil || len(frames(buf)) != 40 {
+		t.Fatal(err)
+	}
+	appendN(l, 40, "a")
+	if _, _, err := slow.Read(nil); !errors.Is(err, ErrTooSlow) {
+		t.Fatalf("80 behind with 100 kept: %v, want ErrTooSlow", err)
+	}
+	if buf, _, err := fast.Read(nil); err != nil || len(frames(buf)) != 40 {
+		t.Fatalf("fast subscriber: %d frames, %v", len(frames(buf)), err)
+	}
+}
+
+// TestConcurrentOrder has writers and readers race: every reader sees
+// every event once, in id order.
+func TestConcurrentOrder(t *testing.T) {
+	const writers, perWriter = 4, 500
+	l := NewLog(4 * writers * perWriter) // nobody falls half of it behind
+	var wg sync.WaitGroup
+	results := make([][]string, 3)
+	for i := range results {
+		s, _ := l.Subscribe(Filter{}, "")
+		wg.Go(func() {
+			defer s.Close()
+			var buf []byte
+			for {
+				var wake <-chan struct{}
+				var err error
+				buf, wake, err = s.Read(buf)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if len(frames(buf)) == writers*perWriter {
+					break
+				}
+				select {
+				case <-wake:
+				case <-time.After(5 * time.Second):
+					t.Error("no wake-up")
+					return
+				}
+			}
+			for _, f := range frames(buf) {
+				results[i] = append(results[i], idOf(f))
+			}
+		})
+	}
+	for w := range writers {
+		wg.Go(func() { appendN(l, perWriter, fmt.Sprint("w", w)) })
+	}
+	wg.Wait()
+	for i, ids := range results {
+		seen := map[string]bool{}
+		var prev ID
+		for j, s := range ids {
+			id, err := ParseID(s)
+			if err != nil || seen[s] || (j > 0 && !prev.Less(id)) {
+				t.Fatalf("reader %d: id %q at %d out of order or repeated", i, s, j)
+			}
+			seen[s], prev = true, id
+		}
+	}
+}
