@@ -66,7 +66,7 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		}
 	}
 
-	socks := sockets.New(cfg, log, nil)
+	socks := sockets.New(cfg, sockets.Options{Log: log})
 	httpSrv := &http.Server{
 		Handler:           httpapi.NewRouter(socks, cfg.NodeID),
 		ReadHeaderTimeout: 10 * time.Second,

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/netip"
 	"os"
 	"strings"
@@ -23,6 +24,17 @@ type Config struct {
 	HTTPAddr string
 	// TCPAddr is the raw TCP listener; empty disables it.
 	TCPAddr string
+	// APIKey is the bearer key of the REST API and SSE stream; required
+	// when HTTPAddr is not loopback.
+	APIKey string
+	// JWTSecret is the HS256 secret of client tokens; empty is the
+	// anonymous dev mode.
+	JWTSecret string
+	// EventRetention is how many events the SSE stream keeps for
+	// Last-Event-ID resume.
+	EventRetention int
+	// DrainTimeout is how long in-flight calls may finish on shutdown.
+	DrainTimeout time.Duration
 	// TCPCodec is the codec of every TCP connection: json, msgpack or proto.
 	TCPCodec string
 	// TCPLenBytes is the size of the TCP length prefix: 2 or 4 bytes.
@@ -66,6 +78,8 @@ func Default() Config {
 		MaxMessageBytes:   65536,
 		SendQueue:         256,
 		MaxConns:          100000,
+		EventRetention:    10000,
+		DrainTimeout:      5 * time.Second,
 		LogLevel:          slog.LevelInfo,
 		LogFormat:         "text",
 	}
@@ -82,6 +96,10 @@ func Load(args []string, getenv func(string) string, usage io.Writer) (Config, e
 	fs.SetOutput(usage)
 	fs.StringVar(&c.HTTPAddr, "http", c.HTTPAddr, "HTTP listener: WebSocket at /ws and /, REST, SSE")
 	fs.StringVar(&c.TCPAddr, "tcp", c.TCPAddr, "raw TCP listener; empty disables")
+	fs.StringVar(&c.APIKey, "api-key", c.APIKey, "bearer key for REST and SSE; required when --http is not loopback")
+	fs.StringVar(&c.JWTSecret, "jwt-secret", c.JWTSecret, "HS256 secret of client tokens; empty = anonymous dev mode")
+	fs.IntVar(&c.EventRetention, "event-retention", c.EventRetention, "SSE events kept for Last-Event-ID resume")
+	fs.DurationVar(&c.DrainTimeout, "drain-timeout", c.DrainTimeout, "on SIGTERM, how long in-flight calls may finish")
 	fs.StringVar(&c.TCPCodec, "tcp-codec", c.TCPCodec, "codec of the TCP listener: json, msgpack or proto")
 	fs.IntVar(&c.TCPLenBytes, "tcp-len-bytes", c.TCPLenBytes, "TCP length prefix: 2 or 4 bytes, big-endian")
 	fs.DurationVar(&c.KeepaliveInterval, "keepalive-interval", c.KeepaliveInterval, "look at agents this often; Ping those idle longer")
@@ -139,6 +157,12 @@ func (c Config) Validate() error {
 	switch {
 	case c.HTTPAddr == "":
 		return errors.New("--http must not be empty")
+	case c.APIKey == "" && !IsLoopback(c.HTTPAddr):
+		return fmt.Errorf("--http %s is not loopback: set --api-key (HOTPOT_API_KEY) so strangers cannot drive your clients", c.HTTPAddr)
+	case c.EventRetention < 1:
+		return fmt.Errorf("--event-retention %d: must be at least 1", c.EventRetention)
+	case c.DrainTimeout < 0:
+		return fmt.Errorf("--drain-timeout %v: must not be negative", c.DrainTimeout)
 	case c.TCPCodec != "json" && c.TCPCodec != "msgpack" && c.TCPCodec != "proto":
 		return fmt.Errorf("--tcp-codec %q: want json, msgpack or proto", c.TCPCodec)
 	case c.TCPLenBytes != 2 && c.TCPLenBytes != 4:
@@ -170,6 +194,21 @@ func (c Config) Logger(w io.Writer) *slog.Logger {
 		h = slog.NewJSONHandler(w, opts)
 	}
 	return slog.New(h).With("node", c.NodeID)
+}
+
+// IsLoopback reports whether a listen address only takes connections from
+// this host: 127.0.0.0/8, ::1 or localhost. An empty host (":8848"),
+// 0.0.0.0 and [::] are not loopback.
+func IsLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.Unmap().IsLoopback()
 }
 
 func splitList(s string) []string {

@@ -30,6 +30,17 @@ func TestLoadDefaults(t *testing.T) {
 	}
 }
 
+func TestNonLoopbackNeedsKey(t *testing.T) {
+	for _, addr := range []string{"127.0.0.1:8848", "127.0.0.2:1", "[::1]:8848", "localhost:8848"} {
+		if _, err := Load([]string{"--http", addr}, env(nil), io.Discard); err != nil {
+			t.Errorf("%s without a key: %v", addr, err)
+		}
+	}
+	if _, err := Load([]string{"--http", ":8848"}, env(map[string]string{"HOTPOT_API_KEY": "k"}), io.Discard); err != nil {
+		t.Errorf(":8848 with a key: %v", err)
+	}
+}
+
 func TestGeneratedNodeIDsAreUnique(t *testing.T) {
 	a, _ := Load(nil, env(nil), io.Discard)
 	b, _ := Load(nil, env(nil), io.Discard)
@@ -85,6 +96,11 @@ func TestLoadRejects(t *testing.T) {
 		{[]string{"--trusted-proxies", "nonsense"}, nil, "nonsense"},
 		{[]string{"--log-format", "xml"}, nil, "log-format"},
 		{[]string{"stray"}, nil, "stray"},
+		{[]string{"--http", ":8848"}, nil, "api-key"},
+		{[]string{"--http", "0.0.0.0:8848"}, nil, "api-key"},
+		{[]string{"--http", "[::]:8848"}, nil, "api-key"},
+		{[]string{"--http", "192.168.1.5:8848"}, nil, "api-key"},
+		{[]string{"--event-retention", "0"}, nil, "event-retention"},
 		{nil, map[string]string{"HOTPOT_SEND_QUEUE": "many"}, "HOTPOT_SEND_QUEUE"},
 	} {
 		_, err := Load(tc.args, env(tc.env), io.Discard)

@@ -10,6 +10,8 @@ import (
 
 	"github.com/hotpot-rt/hotpot/internal/codec"
 	"github.com/hotpot-rt/hotpot/internal/events"
+	"github.com/hotpot-rt/hotpot/internal/metrics"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Transports an agent can be connected through.
@@ -51,6 +53,11 @@ type agent struct {
 	codec       codec.Codec
 	remoteAddr  string
 	connectedAt time.Time
+	// stats counts the frames of the agent's transport.
+	stats *transportMetrics
+	// groups is the agent's list of groups, replaced (never changed in
+	// place) under srv.mu; nil means none.
+	groups atomic.Pointer[[]string]
 	// maxFrame bounds frames both ways: --max-message-bytes, or less
 	// where the TCP length prefix cannot say more.
 	maxFrame int
@@ -110,7 +117,7 @@ func (a *agent) run() {
 		Node:      a.srv.cfg.NodeID,
 		Keepalive: welcomeKeepalive{a.srv.cfg.KeepaliveInterval.Milliseconds(), a.srv.cfg.KeepaliveLimit.Milliseconds()},
 	})
-	a.srv.publish(events.Event{Type: events.Connected, Agent: a.id})
+	a.publish(events.Event{Type: events.Connected})
 
 	for {
 		frame, err := a.link.readFrame()
@@ -129,6 +136,7 @@ func (a *agent) run() {
 			return
 		}
 		a.lastReceive.Store(time.Now().UnixNano())
+		a.stats.framesIn.Inc()
 		a.handle(frame)
 	}
 }
@@ -156,7 +164,7 @@ func (a *agent) handle(frame []byte) {
 		}
 		a.mu.Lock()
 		if a.closeReason == "" {
-			a.srv.publish(events.Event{Type: events.Message, Agent: a.id, MessageType: env.Type, MessageID: env.ID, Data: data})
+			a.publish(events.Event{Type: events.Message, MessageType: env.Type, MessageID: env.ID, Data: data})
 		}
 		a.mu.Unlock()
 	}
@@ -198,7 +206,28 @@ func (a *agent) announceDisconnect() {
 		return
 	}
 	a.announced = true
-	a.srv.publish(events.Event{Type: events.Disconnected, Agent: a.id, Reason: a.closeReason})
+	a.publish(events.Event{Type: events.Disconnected, Reason: a.closeReason})
+}
+
+// publish hands an event of this agent to the server's sink.
+func (a *agent) publish(e events.Event) {
+	e.Agent = a.id
+	e.Node = a.srv.cfg.NodeID
+	e.Groups = a.groupList()
+	e.Time = time.Now()
+	a.srv.sink(e)
+}
+
+// transportMetrics are the collectors of one transport, resolved once.
+type transportMetrics struct {
+	framesIn, framesOut prometheus.Counter
+}
+
+func newTransportMetrics(m *metrics.Metrics, transport string) *transportMetrics {
+	return &transportMetrics{
+		framesIn:  m.FramesIn.WithLabelValues(transport),
+		framesOut: m.FramesOut.WithLabelValues(transport),
+	}
 }
 
 // welcome is the data of the first frame an agent receives.

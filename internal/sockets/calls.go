@@ -18,8 +18,9 @@ type callResult struct {
 // waits for the client's Reply with that id. It returns the reply's data;
 // a *ReplyError when the client answered with a non-zero code;
 // ErrAgentNotFound, ErrAgentGone (left mid-call), ErrQueueFull,
-// codec.ErrNotJSON (data cannot be given to this client's codec), or
-// ErrTimeout when ctx's deadline passes first. Safe for concurrent use.
+// ErrMessageTooBig, codec.ErrNotJSON (data cannot be given to this
+// client's codec), ErrShuttingDown (the node is draining), or ErrTimeout
+// when ctx's deadline passes first. Safe for concurrent use.
 func (s *Server) Call(ctx context.Context, agentID, typ string, data codec.Payload) (codec.Payload, error) {
 	a := s.lookup(agentID)
 	if a == nil {
@@ -60,9 +61,16 @@ func (s *Server) Kick(agentID, reason string) error {
 // Broadcast sends one event to every agent of this node and returns how
 // many had it queued. The event is encoded once per codec.
 func (s *Server) Broadcast(typ string, data codec.Payload) int {
+	return deliver(s.snapshot(), typ, data)
+}
+
+// deliver queues one event to each agent, encoding it once per codec, and
+// returns how many had it queued. Agents whose codec cannot carry the data
+// are skipped.
+func deliver(agents []*agent, typ string, data codec.Payload) int {
 	frames := map[codec.Codec][]byte{}
 	delivered := 0
-	for _, a := range s.snapshot() {
+	for _, a := range agents {
 		frame, ok := frames[a.codec]
 		if !ok {
 			if native, err := a.codec.Data(data); err == nil {
@@ -87,6 +95,11 @@ func (a *agent) call(ctx context.Context, typ string, data codec.Payload) (codec
 	if err != nil {
 		return codec.Payload{}, err
 	}
+	if a.srv.draining() {
+		return codec.Payload{}, ErrShuttingDown
+	}
+	a.srv.pendingCalls.Add(1)
+	defer a.srv.pendingCalls.Add(-1)
 	done := make(chan callResult, 1)
 	a.mu.Lock()
 	if a.closeReason != "" {
@@ -112,6 +125,9 @@ func (a *agent) call(ctx context.Context, typ string, data codec.Payload) (codec
 			return codec.Payload{}, &ReplyError{Code: r.reply.Code, Msg: r.reply.Msg}
 		}
 		return a.codec.Payload(r.reply.Data)
+	case <-a.srv.drained:
+		a.forgetCall(id)
+		return codec.Payload{}, ErrShuttingDown
 	case <-ctx.Done():
 		a.forgetCall(id)
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
@@ -135,7 +151,7 @@ func (a *agent) completeCall(reply codec.Envelope) {
 	delete(a.calls, reply.ID)
 	a.mu.Unlock()
 	if !ok {
-		a.srv.lateReplies.Add(1)
+		a.srv.metrics.LateReplies.Inc()
 		a.srv.log.Debug("dropping reply nobody waits for", "agent", a.id, "id", reply.ID)
 		return
 	}

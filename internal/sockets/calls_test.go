@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/hotpot-rt/hotpot/internal/codec"
 )
 
@@ -61,7 +63,7 @@ func TestCall(t *testing.T) {
 		cl := dialWS(t, n, "/ws")
 		tctx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
 		defer cancel()
-		before := n.srv.LateReplies()
+		before := testutil.ToFloat64(n.srv.metrics.LateReplies)
 		_, err := n.srv.Call(tctx, cl.id, "Slow", codec.Payload{})
 		if !errors.Is(err, ErrTimeout) {
 			t.Fatalf("err = %v, want ErrTimeout", err)
@@ -71,8 +73,8 @@ func TestCall(t *testing.T) {
 		cl.write(codec.Envelope{Type: "Reply", ID: "no-such-call"})
 		cl.write(codec.Envelope{Type: "Ping"})
 		cl.read() // Pong: both replies were handled before it
-		if got := n.srv.LateReplies() - before; got != 2 {
-			t.Fatalf("late replies counted %d, want 2", got)
+		if got := testutil.ToFloat64(n.srv.metrics.LateReplies) - before; got != 2 {
+			t.Fatalf("late replies counted %v, want 2", got)
 		}
 	})
 

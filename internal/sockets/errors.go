@@ -50,3 +50,14 @@ const (
 	// the connection or it broke.
 	ReasonClientClosed = "closed by client"
 )
+
+// countKick counts a close the node decided on. Reasons a web service
+// chose count as "kicked", so the metric keeps a bounded set of labels.
+func (s *Server) countKick(reason string) {
+	switch reason {
+	case ReasonReplaced, ReasonKeepaliveTimeout, ReasonSlowConsumer, ReasonShutdown, ReasonTooBig:
+	default:
+		reason = ReasonKicked
+	}
+	s.metrics.Kicks.WithLabelValues(reason).Inc()
+}

@@ -3,8 +3,6 @@ package sockets
 import (
 	"context"
 	"encoding/json"
-	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -47,8 +45,7 @@ func startNode(t testing.TB, tweak func(*config.Config)) *testNode {
 		t.Fatal(err)
 	}
 	events := &eventLog{changed: make(chan struct{}, 1)}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	srv := New(cfg, log, events.add)
+	srv := New(cfg, Options{Sink: events.add})
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("/ws", srv.ServeWS)

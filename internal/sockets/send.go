@@ -52,6 +52,7 @@ func (a *agent) closeLocked(reason string) {
 	if a.gone {
 		return
 	}
+	a.srv.countKick(reason)
 	data, _ := json.Marshal(struct {
 		Reason string `json:"reason"`
 	}{reason})
@@ -92,6 +93,7 @@ func (a *agent) writeLoop() {
 		}
 		a.mu.Unlock()
 
+		a.stats.framesOut.Add(float64(len(batch)))
 		if err := a.link.writeFrames(batch); err != nil {
 			a.srv.log.Debug("write failed", "agent", a.id, "err", err)
 			a.link.abort()

@@ -14,10 +14,23 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/hotpot-rt/hotpot/internal/auth"
 	"github.com/hotpot-rt/hotpot/internal/config"
 	"github.com/hotpot-rt/hotpot/internal/events"
 	"github.com/hotpot-rt/hotpot/internal/keepalive"
+	"github.com/hotpot-rt/hotpot/internal/metrics"
 )
+
+// Options are the Server's collaborators.
+type Options struct {
+	// Log receives the server's logs; nil discards them.
+	Log *slog.Logger
+	// Sink receives every agent event; nil drops them.
+	Sink EventSink
+	// Metrics is updated as agents come, go and exchange frames; nil keeps
+	// a private set.
+	Metrics *metrics.Metrics
+}
 
 // Server holds the agents connected to this node. Its methods are safe for
 // concurrent use.
@@ -25,7 +38,12 @@ type Server struct {
 	cfg       config.Config
 	log       *slog.Logger
 	sink      EventSink
+	metrics   *metrics.Metrics
 	keepalive *keepalive.Monitor
+	// verifier checks client tokens; nil in the anonymous dev mode.
+	verifier *auth.Verifier
+	// ws and tcp count frames of each transport.
+	ws, tcp *transportMetrics
 
 	// stopKeepalive ends the keepalive goroutine, which closes
 	// keepaliveDone when it returns.
@@ -36,12 +54,18 @@ type Server struct {
 	conns atomic.Int64
 	// callSeq numbers calls; the number is the call id on the wire.
 	callSeq atomic.Uint64
-	// lateReplies counts replies that found no waiting call.
-	lateReplies atomic.Int64
+	// pendingCalls counts calls waiting for a reply.
+	pendingCalls atomic.Int64
+	// drained is closed when Shutdown stops waiting for pending calls;
+	// those still waiting then fail with ErrShuttingDown.
+	drained   chan struct{}
+	drainOnce sync.Once
 
 	mu sync.RWMutex // guards the fields below
 	// agents are the registered agents, by id.
 	agents map[string]*agent
+	// groups are the members of each group with at least one member.
+	groups map[string]map[*agent]struct{}
 	// shuttingDown refuses new connections once Shutdown has begun.
 	shuttingDown bool
 	// loops counts connection goroutines (handshakes and read loops); it
@@ -50,19 +74,34 @@ type Server struct {
 	loops sync.WaitGroup
 }
 
-// New returns a server for cfg and starts its keepalive monitor. sink
-// receives every agent event; it may be nil. The caller must call Shutdown.
-func New(cfg config.Config, log *slog.Logger, sink EventSink) *Server {
-	if sink == nil {
-		sink = func(events.Event) {}
+// New returns a server for cfg and starts its keepalive monitor. With
+// cfg.JWTSecret set, clients must present a token. The caller must call
+// Shutdown.
+func New(cfg config.Config, opts Options) *Server {
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.DiscardHandler)
+	}
+	if opts.Sink == nil {
+		opts.Sink = func(events.Event) {}
+	}
+	if opts.Metrics == nil {
+		opts.Metrics = metrics.New(func() int { return 0 })
 	}
 	s := &Server{
 		cfg:           cfg,
-		log:           log,
-		sink:          sink,
+		log:           opts.Log,
+		sink:          opts.Sink,
+		metrics:       opts.Metrics,
 		keepalive:     keepalive.New(cfg.KeepaliveInterval, cfg.KeepaliveLimit),
+		ws:            newTransportMetrics(opts.Metrics, TransportWS),
+		tcp:           newTransportMetrics(opts.Metrics, TransportTCP),
 		agents:        make(map[string]*agent),
+		groups:        make(map[string]map[*agent]struct{}),
 		keepaliveDone: make(chan struct{}),
+		drained:       make(chan struct{}),
+	}
+	if cfg.JWTSecret != "" {
+		s.verifier = auth.NewVerifier(cfg.JWTSecret, ValidID)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s.stopKeepalive = cancel
@@ -79,10 +118,6 @@ func (s *Server) Len() int {
 	defer s.mu.RUnlock()
 	return len(s.agents)
 }
-
-// LateReplies returns how many replies arrived after their call ended, or
-// for no call at all.
-func (s *Server) LateReplies() int64 { return s.lateReplies.Load() }
 
 // admit counts a new connection, or reports why it is refused: with
 // ErrShuttingDown, or errTooManyConns beyond --max-conns. An admitted
@@ -121,9 +156,10 @@ func (s *Server) goLoop(fn func()) bool {
 }
 
 // register makes a reachable by its id, replacing (and closing) any agent
-// that had it. It fails with ErrShuttingDown once Shutdown has begun. It
-// is called on a's read loop, which runs the agent next.
-func (s *Server) register(a *agent) error {
+// that had it, and joins it to groups. It fails with ErrShuttingDown once
+// Shutdown has begun. It is called on a's read loop, which runs the agent
+// next.
+func (s *Server) register(a *agent, groups []string) error {
 	s.mu.Lock()
 	if s.shuttingDown {
 		s.mu.Unlock()
@@ -131,21 +167,30 @@ func (s *Server) register(a *agent) error {
 	}
 	old := s.agents[a.id]
 	s.agents[a.id] = a
+	for _, g := range groups {
+		s.joinLocked(a, g)
+	}
 	s.mu.Unlock()
 	if old != nil {
 		old.close(ReasonReplaced)
 		old.announceDisconnect()
 	}
+	s.metrics.Agents.WithLabelValues(a.transport, a.codec.Name()).Inc()
 	return nil
 }
 
-// unregister removes a unless another agent has taken its id since.
+// unregister removes a from its groups, and from the agents unless
+// another agent has taken its id since.
 func (s *Server) unregister(a *agent) {
 	s.mu.Lock()
 	if s.agents[a.id] == a {
 		delete(s.agents, a.id)
 	}
+	for _, g := range a.groupList() {
+		s.leaveLocked(a, g)
+	}
 	s.mu.Unlock()
+	s.metrics.Agents.WithLabelValues(a.transport, a.codec.Name()).Dec()
 }
 
 func (s *Server) lookup(id string) *agent {
@@ -164,19 +209,42 @@ func (s *Server) snapshot() []*agent {
 	return out
 }
 
-func (s *Server) publish(e events.Event) {
-	e.Node = s.cfg.NodeID
-	e.Time = time.Now()
-	s.sink(e)
+// drain waits until no call is pending, --drain-timeout passes or ctx
+// ends, then fails the calls still pending.
+func (s *Server) drain(ctx context.Context) {
+	defer close(s.drained)
+	timeout := time.NewTimer(s.cfg.DrainTimeout)
+	defer timeout.Stop()
+	poll := time.NewTicker(10 * time.Millisecond)
+	defer poll.Stop()
+	for s.pendingCalls.Load() > 0 {
+		select {
+		case <-poll.C:
+		case <-timeout.C:
+			return
+		case <-ctx.Done():
+			return
+		}
+	}
 }
 
-// Shutdown refuses new connections, closes every agent with reason
-// shutdown (WebSocket close 1001) and waits until they are gone or ctx
-// ends. Listeners are the caller's to close first.
+// draining reports whether Shutdown has begun.
+func (s *Server) draining() bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.shuttingDown
+}
+
+// Shutdown refuses new connections and calls, lets pending calls finish
+// for up to --drain-timeout (those still waiting then fail with
+// ErrShuttingDown), closes every agent with reason shutdown (WebSocket
+// close 1001) and waits until they are gone or ctx ends. Listeners are
+// the caller's to close first. Calling it again waits again.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.shuttingDown = true
 	s.mu.Unlock()
+	s.drainOnce.Do(func() { s.drain(ctx) })
 	agents := s.snapshot()
 	for _, a := range agents {
 		a.close(ReasonShutdown)

@@ -4,16 +4,20 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"sync"
 	"time"
 
+	"github.com/hotpot-rt/hotpot/internal/auth"
 	"github.com/hotpot-rt/hotpot/internal/codec"
 )
 
-// handshakeTimeout bounds a TLS handshake on the TCP listener.
+// handshakeTimeout bounds a TLS handshake on the TCP listener, and the
+// wait for a client's Auth frame.
 const handshakeTimeout = 5 * time.Second
 
 // ServeTCP accepts raw TCP agents on ln until ln is closed, then returns
@@ -39,7 +43,7 @@ func (s *Server) ServeTCP(ln net.Listener) error {
 		}
 		backoff = 0
 		if err := s.admit(); err != nil {
-			s.refuseTCP(conn, c, err)
+			s.refuseTCP(conn, c, 503, err)
 			continue
 		}
 		if !s.goLoop(func() { s.serveTCPConn(conn, c) }) {
@@ -49,9 +53,10 @@ func (s *Server) ServeTCP(ln net.Listener) error {
 	}
 }
 
-// refuseTCP tells a connection it cannot be served and closes it.
-func (s *Server) refuseTCP(conn net.Conn, c codec.Codec, reason error) {
-	if frame, err := c.Encode(codec.Envelope{Type: "Error", Code: 503, Msg: reason.Error()}); err == nil {
+// refuseTCP tells a connection with an Error why it cannot be served,
+// and closes it.
+func (s *Server) refuseTCP(conn net.Conn, c codec.Codec, code int32, reason error) {
+	if frame, err := c.Encode(codec.Envelope{Type: "Error", Code: code, Msg: reason.Error()}); err == nil {
 		conn.SetWriteDeadline(time.Now().Add(time.Second))
 		conn.Write(appendFrame(nil, frame, s.cfg.TCPLenBytes))
 	}
@@ -75,16 +80,56 @@ func (s *Server) serveTCPConn(conn net.Conn, c codec.Codec) {
 	if s.cfg.TCPLenBytes == 2 {
 		maxFrame = min(maxFrame, 1<<16-1)
 	}
+	link := newTCPLink(conn, s.cfg.TCPLenBytes, maxFrame)
+	id, groups := newAgentID(), []string(nil)
+	if s.verifier != nil {
+		claims, err := s.authenticateTCP(link, c)
+		if err != nil {
+			s.log.Debug("tcp client refused", "remote", conn.RemoteAddr().String(), "err", err)
+			s.refuseTCP(conn, c, 401, err)
+			s.release()
+			return
+		}
+		id, groups = claims.Subject, claims.Groups
+	}
 	s.runAgent(&agent{
 		srv:         s,
-		id:          newAgentID(),
+		id:          id,
 		transport:   TransportTCP,
 		codec:       c,
 		remoteAddr:  conn.RemoteAddr().String(),
 		connectedAt: time.Now(),
 		maxFrame:    maxFrame,
-		link:        newTCPLink(conn, s.cfg.TCPLenBytes, maxFrame),
-	})
+		stats:       s.tcp,
+		link:        link,
+	}, groups)
+}
+
+// authenticateTCP reads the first frame, which must be
+// {"type":"Auth","data":{"token":…}} and arrive within handshakeTimeout,
+// and verifies its token.
+func (s *Server) authenticateTCP(link *tcpLink, c codec.Codec) (auth.Claims, error) {
+	link.conn.SetReadDeadline(time.Now().Add(handshakeTimeout))
+	defer link.conn.SetReadDeadline(time.Time{})
+	frame, err := link.readFrame()
+	if err != nil {
+		return auth.Claims{}, fmt.Errorf("%w: no Auth frame: %v", auth.ErrNoToken, err)
+	}
+	e, err := c.Decode(frame)
+	if err != nil || e.Type != "Auth" {
+		return auth.Claims{}, fmt.Errorf("%w: the first frame must be Auth", auth.ErrNoToken)
+	}
+	var data struct {
+		Token string `json:"token"`
+	}
+	if p, err := c.Payload(e.Data); err == nil {
+		raw := p.JSON
+		if raw == nil {
+			raw = p.Bytes
+		}
+		json.Unmarshal(raw, &data)
+	}
+	return s.verifier.Verify(data.Token)
 }
 
 // tcpLink is a TCP agent's connection.

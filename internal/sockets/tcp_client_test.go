@@ -17,7 +17,8 @@ type tcpClient struct {
 	br       *bufio.Reader
 	c        codec.Codec
 	lenBytes int
-	id       string // from Welcome
+	id       string        // from Welcome
+	timeout  time.Duration // how long a read may wait
 }
 
 // dialTCP connects to n's TCP listener and reads Welcome.
@@ -45,7 +46,7 @@ func dialTCPRaw(t testing.TB, n *testNode) *tcpClient {
 	}
 	t.Cleanup(func() { conn.Close() })
 	c, _ := codec.Lookup(n.srv.cfg.TCPCodec)
-	return &tcpClient{t: t, conn: conn, br: bufio.NewReader(conn), c: c, lenBytes: n.srv.cfg.TCPLenBytes}
+	return &tcpClient{t: t, conn: conn, br: bufio.NewReader(conn), c: c, lenBytes: n.srv.cfg.TCPLenBytes, timeout: 5 * time.Second}
 }
 
 func (cl *tcpClient) writeRaw(b []byte) {
@@ -72,7 +73,7 @@ func (cl *tcpClient) write(e codec.Envelope) {
 
 // readFrameErr reads one frame, or the error that ended the stream.
 func (cl *tcpClient) readFrameErr() ([]byte, error) {
-	cl.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	cl.conn.SetReadDeadline(time.Now().Add(cl.timeout))
 	var hdr [4]byte
 	return readFrame(cl.br, hdr[:], cl.lenBytes, 1<<20)
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/hotpot-rt/hotpot/internal/auth"
 	"github.com/hotpot-rt/hotpot/internal/codec"
 )
 
@@ -36,9 +37,9 @@ func (s *Server) ServeWS(w http.ResponseWriter, r *http.Request) {
 		}
 		queryCodec = c
 	}
-	id, err := requestedID(r)
+	id, groups, status, err := s.identify(r)
 	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
+		http.Error(w, err.Error(), status)
 		return
 	}
 	if err := s.admit(); err != nil {
@@ -73,17 +74,36 @@ func (s *Server) ServeWS(w http.ResponseWriter, r *http.Request) {
 		remoteAddr:  remoteAddr(r, s.cfg.TrustedProxies),
 		connectedAt: time.Now(),
 		maxFrame:    s.cfg.MaxMessageBytes,
+		stats:       s.ws,
 		link:        &wsLink{conn: conn, netConn: hw.conn, out: hw.out, msgType: msgType},
 	}
-	if !s.goLoop(func() { s.runAgent(a) }) {
+	if !s.goLoop(func() { s.runAgent(a, groups) }) {
 		conn.Close(websocket.StatusGoingAway, ReasonShutdown)
 		s.release()
 	}
 }
 
-// runAgent registers a and runs its read loop until the connection ends.
-func (s *Server) runAgent(a *agent) {
-	if err := s.register(a); err != nil {
+// identify returns who a WebSocket client is: with a JWT secret, the
+// subject and groups of its token (?token= or Authorization: Bearer),
+// else the id it asks for with ?id=, or a generated one. On failure it
+// returns the HTTP status to refuse the handshake with.
+func (s *Server) identify(r *http.Request) (id string, groups []string, status int, err error) {
+	if s.verifier == nil {
+		id, err = requestedID(r)
+		return id, nil, http.StatusBadRequest, err
+	}
+	token := r.URL.Query().Get("token")
+	if token == "" {
+		token = auth.BearerToken(r)
+	}
+	claims, err := s.verifier.Verify(token)
+	return claims.Subject, claims.Groups, http.StatusUnauthorized, err
+}
+
+// runAgent registers a, with groups, and runs its read loop until the
+// connection ends.
+func (s *Server) runAgent(a *agent, groups []string) {
+	if err := s.register(a, groups); err != nil {
 		a.link.abort()
 		s.release()
 		return

@@ -1,0 +1,76 @@
+// Package metrics owns the node's Prometheus metrics: one registry per
+// node (no global state), and the collectors the other packages update.
+package metrics
+
+import (
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Metrics holds the node's collectors. Its fields are safe for concurrent
+// use.
+type Metrics struct {
+	registry *prometheus.Registry
+
+	// Agents counts connected agents by transport and codec.
+	Agents *prometheus.GaugeVec
+	// FramesIn and FramesOut count frames by transport.
+	FramesIn, FramesOut *prometheus.CounterVec
+	// Calls counts REST calls by outcome.
+	Calls *prometheus.CounterVec
+	// CallSeconds observes how long REST calls took, whatever the outcome.
+	CallSeconds prometheus.Histogram
+	// LateReplies counts replies that found no waiting call.
+	LateReplies prometheus.Counter
+	// Kicks counts agents the node closed, by reason.
+	Kicks *prometheus.CounterVec
+}
+
+// New returns a fresh set of collectors, registered with their own
+// registry together with the Go runtime and process collectors.
+// sseSubscribers is read at scrape time.
+func New(sseSubscribers func() int) *Metrics {
+	m := &Metrics{
+		registry: prometheus.NewRegistry(),
+		Agents: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "hotpot_agents", Help: "Connected agents.",
+		}, []string{"transport", "codec"}),
+		FramesIn: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hotpot_frames_in_total", Help: "Frames received from agents.",
+		}, []string{"transport"}),
+		FramesOut: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hotpot_frames_out_total", Help: "Frames written to agents.",
+		}, []string{"transport"}),
+		Calls: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hotpot_calls_total", Help: "Calls to agents through the REST API, by outcome.",
+		}, []string{"outcome"}),
+		CallSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "hotpot_call_duration_seconds",
+			Help:    "Time from a REST call's arrival to its answer.",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 2.5, 14), // 100µs … ~15 min tail
+		}),
+		LateReplies: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "hotpot_late_replies_total", Help: "Replies that arrived after their call ended, or for no call.",
+		}),
+		Kicks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hotpot_kicks_total", Help: "Agents closed by the node, by reason (keepalive timeout, slow consumer, …).",
+		}, []string{"reason"}),
+	}
+	m.registry.MustRegister(
+		m.Agents, m.FramesIn, m.FramesOut, m.Calls, m.CallSeconds, m.LateReplies, m.Kicks,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "hotpot_sse_subscribers", Help: "Open SSE subscriptions.",
+		}, func() float64 { return float64(sseSubscribers()) }),
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+	return m
+}
+
+// Handler serves the metrics in the Prometheus exposition format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{})
+}

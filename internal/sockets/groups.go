@@ -1,0 +1,76 @@
+package sockets
+
+import (
+	"slices"
+
+	"github.com/hotpot-rt/hotpot/internal/codec"
+)
+
+// JoinGroup adds the agent to group; joining twice is harmless.
+func (s *Server) JoinGroup(agentID, group string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a := s.agents[agentID]
+	if a == nil {
+		return ErrAgentNotFound
+	}
+	s.joinLocked(a, group)
+	return nil
+}
+
+// LeaveGroup removes the agent from group; leaving a group the agent is
+// not in is harmless.
+func (s *Server) LeaveGroup(agentID, group string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a := s.agents[agentID]
+	if a == nil {
+		return ErrAgentNotFound
+	}
+	s.leaveLocked(a, group)
+	return nil
+}
+
+// PushGroup sends one event to every agent of group on this node and
+// returns how many had it queued. The event is encoded once per codec.
+func (s *Server) PushGroup(group, typ string, data codec.Payload) int {
+	s.mu.RLock()
+	members := make([]*agent, 0, len(s.groups[group]))
+	for a := range s.groups[group] {
+		members = append(members, a)
+	}
+	s.mu.RUnlock()
+	return deliver(members, typ, data)
+}
+
+// joinLocked adds a to group; s.mu must be held. The agent's own list is
+// replaced, never changed in place, so readers may load it without a lock.
+func (s *Server) joinLocked(a *agent, group string) {
+	old := a.groupList()
+	if slices.Contains(old, group) {
+		return
+	}
+	joined := append(slices.Clip(old), group)
+	a.groups.Store(&joined)
+	members := s.groups[group]
+	if members == nil {
+		members = make(map[*agent]struct{})
+		s.groups[group] = members
+	}
+	members[a] = struct{}{}
+}
+
+// leaveLocked removes a from group; s.mu must be held.
+func (s *Server) leaveLocked(a *agent, group string) {
+	old := a.groupList()
+	i := slices.Index(old, group)
+	if i < 0 {
+		return
+	}
+	left := slices.Delete(slices.Clone(old), i, i+1)
+	a.groups.Store(&left)
+	delete(s.groups[group], a)
+	if len(s.groups[group]) == 0 {
+		delete(s.groups, group)
+	}
+}

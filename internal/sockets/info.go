@@ -1,0 +1,73 @@
+package sockets
+
+import (
+	"slices"
+	"strings"
+	"time"
+)
+
+// Info describes one agent, as the REST API shows it.
+type Info struct {
+	ID, Node, Transport, Codec, RemoteAddr string
+	ConnectedAt, LastSeen                  time.Time
+	Groups                                 []string
+}
+
+func (a *agent) info() Info {
+	return Info{
+		ID:          a.id,
+		Node:        a.srv.cfg.NodeID,
+		Transport:   a.transport,
+		Codec:       a.codec.Name(),
+		RemoteAddr:  a.remoteAddr,
+		ConnectedAt: a.connectedAt,
+		LastSeen:    time.Unix(0, a.lastReceive.Load()),
+		Groups:      slices.Clone(a.groupList()),
+	}
+}
+
+// groupList returns the agent's groups. The slice must not be modified.
+func (a *agent) groupList() []string {
+	if p := a.groups.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// Agent returns the agent with id.
+func (s *Server) Agent(id string) (Info, error) {
+	a := s.lookup(id)
+	if a == nil {
+		return Info{}, ErrAgentNotFound
+	}
+	return a.info(), nil
+}
+
+// List returns up to limit agents in id order, starting after the id
+// after (empty: from the first), only members of group when group is not
+// empty. more reports whether agents follow the last one returned.
+func (s *Server) List(group, after string, limit int) (items []Info, more bool) {
+	s.mu.RLock()
+	var agents []*agent
+	if group == "" {
+		agents = make([]*agent, 0, len(s.agents))
+		for _, a := range s.agents {
+			agents = append(agents, a)
+		}
+	} else {
+		for a := range s.groups[group] {
+			agents = append(agents, a)
+		}
+	}
+	s.mu.RUnlock()
+	agents = slices.DeleteFunc(agents, func(a *agent) bool { return a.id <= after })
+	slices.SortFunc(agents, func(a, b *agent) int { return strings.Compare(a.id, b.id) })
+	if len(agents) > limit {
+		agents, more = agents[:limit], true
+	}
+	items = make([]Info, len(agents))
+	for i, a := range agents {
+		items[i] = a.info()
+	}
+	return items, more
+}
