@@ -18,11 +18,14 @@ import (
 	"time"
 
 	"github.com/hotpot-rt/hotpot/internal/config"
+	"github.com/hotpot-rt/hotpot/internal/events"
 	"github.com/hotpot-rt/hotpot/internal/httpapi"
+	"github.com/hotpot-rt/hotpot/internal/metrics"
 	"github.com/hotpot-rt/hotpot/internal/sockets"
 )
 
-// shutdownTimeout bounds how long a stopping node waits for its agents.
+// shutdownTimeout bounds how long a stopping node waits for its agents,
+// after --drain-timeout.
 const shutdownTimeout = 10 * time.Second
 
 func main() {
@@ -66,9 +69,15 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		}
 	}
 
-	socks := sockets.New(cfg, sockets.Options{Log: log})
+	if cfg.JWTSecret == "" {
+		log.Warn("no --jwt-secret: anonymous dev mode, any client may pick any agent id")
+	}
+	eventLog := events.NewLog(cfg.EventRetention)
+	m := metrics.New(eventLog.Subscribers)
+	socks := sockets.New(cfg, sockets.Options{Log: log, Sink: eventLog.Append, Metrics: m})
+	stopping := make(chan struct{})
 	httpSrv := &http.Server{
-		Handler:           httpapi.NewRouter(socks, cfg.NodeID),
+		Handler:           httpapi.New(cfg, socks, eventLog, m, log, stopping).Router(),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
@@ -89,16 +98,21 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		serving--
 	}
 
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	// Stop accepting, end SSE streams, let calls drain, kick the agents,
+	// then wait for the last HTTP requests.
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.DrainTimeout+shutdownTimeout)
 	defer cancel()
+	close(stopping)
 	if tcpLn != nil {
 		tcpLn.Close()
 	}
-	if err := httpSrv.Shutdown(shutdownCtx); err != nil {
-		log.Warn("http shutdown", "err", err)
-	}
+	httpDone := make(chan error, 1)
+	go func() { httpDone <- httpSrv.Shutdown(shutdownCtx) }()
 	if err := socks.Shutdown(shutdownCtx); err != nil {
 		log.Warn("agents did not all close in time", "err", err)
+	}
+	if err := <-httpDone; err != nil {
+		log.Warn("http shutdown", "err", err)
 	}
 	for ; serving > 0; serving-- {
 		if err := <-serveErr; err != nil && failed == nil {

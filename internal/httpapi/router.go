@@ -1,36 +1,95 @@
-// Package httpapi owns the node's HTTP surface: the router that serves
-// WebSocket agents, the REST API and the health endpoints on one listener.
+// Package httpapi owns the node's HTTP surface: WebSocket agents, the REST
+// API generated from api/openapi.yaml, the SSE event stream, health and
+// metrics, all on one listener.
 package httpapi
 
 import (
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/hotpot-rt/hotpot/internal/auth"
+	"github.com/hotpot-rt/hotpot/internal/config"
+	"github.com/hotpot-rt/hotpot/internal/events"
+	"github.com/hotpot-rt/hotpot/internal/metrics"
 	"github.com/hotpot-rt/hotpot/internal/sockets"
 )
 
-// NewRouter returns the handler of the --http listener. WebSocket clients
+// ssePingInterval is how often an idle SSE stream gets a ": ping" comment.
+const ssePingInterval = 15 * time.Second
+
+// API implements the generated ServerInterface for one node.
+type API struct {
+	cfg       config.Config
+	socks     *sockets.Server
+	events    *events.Log
+	metrics   *metrics.Metrics
+	log       *slog.Logger
+	startedAt time.Time
+	// stopping is closed when the node shuts down; SSE streams then end.
+	stopping <-chan struct{}
+	// pingInterval is ssePingInterval outside tests.
+	pingInterval time.Duration
+}
+
+var _ ServerInterface = (*API)(nil)
+
+// New returns the API of a node. Streams end when stopping is closed.
+func New(cfg config.Config, socks *sockets.Server, log *events.Log, m *metrics.Metrics, logger *slog.Logger, stopping <-chan struct{}) *API {
+	return &API{
+		cfg:          cfg,
+		socks:        socks,
+		events:       log,
+		metrics:      m,
+		log:          logger,
+		startedAt:    time.Now(),
+		stopping:     stopping,
+		pingInterval: ssePingInterval,
+	}
+}
+
+// publicPaths answer without the API key.
+var publicPaths = map[string]bool{"/healthz": true, "/readyz": true, "/openapi.yaml": true}
+
+// Router returns the handler of the --http listener. WebSocket clients
 // connect at /ws, or with an upgrade request at / (as the seed's
-// ws://127.0.0.1:8848 did).
-func NewRouter(socks *sockets.Server, nodeID string) http.Handler {
+// ws://127.0.0.1:8848 did); they authenticate with their own tokens. The
+// REST API and SSE stream need the API key, when one is set, except on
+// /healthz, /readyz and /openapi.yaml.
+func (a *API) Router() http.Handler {
 	r := chi.NewRouter()
-	r.Get("/ws", socks.ServeWS)
+	r.Get("/ws", a.socks.ServeWS)
 	r.Get("/", func(w http.ResponseWriter, r *http.Request) {
 		if isUpgrade(r) {
-			socks.ServeWS(w, r)
+			a.socks.ServeWS(w, r)
 			return
 		}
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		fmt.Fprintf(w, "hotpot node %s: connect a WebSocket client to ws://%s/ws\n", nodeID, r.Host)
+		fmt.Fprintf(w, "hotpot node %s: connect a WebSocket client to ws://%s/ws\n", a.cfg.NodeID, r.Host)
 	})
-	r.Get("/healthz", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		fmt.Fprintln(w, "ok")
+	HandlerWithOptions(a, ChiServerOptions{
+		BaseRouter: r.With(a.requireKey), // registers the API's routes on r
+		ErrorHandlerFunc: func(w http.ResponseWriter, r *http.Request, err error) {
+			writeProblem(w, http.StatusBadRequest, err.Error(), Problem{})
+		},
 	})
 	return r
+}
+
+// requireKey refuses requests without the API key, when one is set.
+func (a *API) requireKey(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if a.cfg.APIKey != "" && !publicPaths[r.URL.Path] && !auth.KeyMatches(r, a.cfg.APIKey) {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="hotpot"`)
+			writeProblem(w, http.StatusUnauthorized, "missing or wrong API key: send Authorization: Bearer <key>", Problem{})
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // isUpgrade reports whether r asks for a WebSocket.
