@@ -79,6 +79,7 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	httpSrv := &http.Server{
 		Handler:           httpapi.New(cfg, socks, eventLog, m, log, stopping).Router(),
 		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
 	serveErr := make(chan error, 2)
