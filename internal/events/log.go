@@ -86,7 +86,7 @@ func (l *Log) Subscribe(f Filter, lastEventID string) (s *Subscription, replayed
 			s.cursor, replayedFromOldest = l.first, true
 		}
 	}
-	s.maxLag = max(l.next-s.cursor, l.halfRetention())
+	s.maxLag = l.next - s.cursor + l.halfRetention()
 	return s, replayedFromOldest
 }
 
@@ -112,7 +112,7 @@ func (l *Log) findLocked(lastEventID string) (uint64, bool) {
 	return 0, false
 }
 
-// halfRetention is how far behind a live subscriber may fall.
+// halfRetention is how much ground a subscriber may lose between reads.
 func (l *Log) halfRetention() uint64 { return uint64(len(l.ring)/2 + 1) }
 
 func (l *Log) at(abs uint64) *record { return &l.ring[abs%uint64(len(l.ring))] }

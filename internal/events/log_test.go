@@ -234,3 +234,31 @@ func TestConcurrentOrder(t *testing.T) {
 		}
 	}
 }
+
+// TestResumeCatchUp: a subscriber replaying a long gap in several reads is
+// not cut off by events that arrive meanwhile, as long as it gains ground.
+func TestResumeCatchUp(t *testing.T) {
+	l := NewLog(100)
+	big := codec.Payload{JSON: []byte(`"` + strings.Repeat("x", 4096) + `"`)}
+	for range 100 {
+		l.Append(Event{Type: Message, Agent: "a", Data: big})
+	}
+	first, _ := l.Subscribe(Filter{}, "unknown") // replays from the oldest
+	buf, _, _ := first.Read(nil)
+	first.Close()
+	tenth := idOf(frames(buf)[9])
+
+	s, _ := l.Subscribe(Filter{}, tenth)
+	defer s.Close()
+	seen := 0
+	for seen < 90+20 {
+		buf, _, err := s.Read(nil)
+		if err != nil {
+			t.Fatalf("after %d events: %v", seen, err)
+		}
+		seen += len(frames(buf))
+		if seen < 90+20 {
+			l.Append(Event{Type: Message, Agent: "a", Data: big})
+		}
+	}
+}

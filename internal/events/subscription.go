@@ -36,8 +36,9 @@ type Subscription struct {
 	filter Filter
 	// cursor is the absolute index of the next event to look at.
 	cursor uint64
-	// maxLag is how far behind the log the subscriber may fall: half the
-	// retention, or more while it is still catching up on a replay.
+	// maxLag is how far behind the log the subscriber may be before a
+	// Read: half the retention further behind than after its last Read
+	// (or than where it started).
 	maxLag uint64
 	closed bool
 }
@@ -45,9 +46,11 @@ type Subscription struct {
 // Read appends to buf the SSE frames of the matching events that arrived
 // since the last Read (up to about 64 KiB), and returns a channel that is
 // closed when there is more to read. It fails with ErrTooSlow once the
-// subscriber has fallen more than half the log's retention behind (or
-// further behind than where its replay started), so that it can still
-// resume without a gap.
+// subscriber has fallen half the log's retention further behind than it
+// was after its last Read (so a live subscriber may lag half the
+// retention, and one catching up on a replay may lose no ground beyond
+// that), or once events it had not read were dropped; it can then resume
+// with the last id it received.
 func (s *Subscription) Read(buf []byte) ([]byte, <-chan struct{}, error) {
 	l := s.log
 	l.mu.Lock()
@@ -62,7 +65,7 @@ func (s *Subscription) Read(buf []byte) ([]byte, <-chan struct{}, error) {
 			buf = append(buf, r.frame...)
 		}
 	}
-	s.maxLag = max(l.next-s.cursor, l.halfRetention())
+	s.maxLag = l.next - s.cursor + l.halfRetention()
 	if s.cursor < l.next {
 		return buf, ready, nil
 	}

@@ -138,7 +138,9 @@ func (a *API) ListAgents(w http.ResponseWriter, r *http.Request, params ListAgen
 	}
 	group := ""
 	if params.Group != nil {
-		group = *params.Group
+		if group = *params.Group; !checkID(w, "group", group) {
+			return
+		}
 	}
 	list := AgentList{Items: []Agent{}}
 	if params.Node == nil || *params.Node == a.cfg.NodeID {

@@ -43,6 +43,11 @@ func writeError(w http.ResponseWriter, err error) {
 		writeProblem(w, http.StatusRequestEntityTooLarge, err.Error(), Problem{})
 	case errors.Is(err, codec.ErrNotJSON):
 		writeProblem(w, http.StatusBadRequest, "data_base64 must hold valid JSON for a json or msgpack client", Problem{})
+	case errors.Is(err, sockets.ErrBadReply):
+		writeProblem(w, http.StatusBadGateway, err.Error(), Problem{})
+	case errors.Is(err, codec.ErrMalformed):
+		// Data the agent's codec cannot carry, such as 1e400 for msgpack.
+		writeProblem(w, http.StatusBadRequest, "data cannot be sent to this client: "+err.Error(), Problem{})
 	default:
 		writeProblem(w, http.StatusInternalServerError, err.Error(), Problem{})
 	}
@@ -64,7 +69,9 @@ func outcome(err error) string {
 		return "timeout"
 	case errors.Is(err, sockets.ErrShuttingDown):
 		return "unavailable"
-	case errors.Is(err, codec.ErrNotJSON), errors.Is(err, sockets.ErrMessageTooBig):
+	case errors.Is(err, sockets.ErrBadReply):
+		return "client_error"
+	case errors.Is(err, codec.ErrNotJSON), errors.Is(err, sockets.ErrMessageTooBig), errors.Is(err, codec.ErrMalformed):
 		return "bad_request"
 	}
 	return "error"

@@ -27,10 +27,14 @@ func (a *API) StreamEvents(w http.ResponseWriter, r *http.Request, params Stream
 		}
 	}
 	if params.Agent != nil {
-		f.Agent = *params.Agent
+		if f.Agent = *params.Agent; !checkID(w, "agent", f.Agent) {
+			return
+		}
 	}
 	if params.Group != nil {
-		f.Group = *params.Group
+		if f.Group = *params.Group; !checkID(w, "group", f.Group) {
+			return
+		}
 	}
 	lastID := ""
 	if params.LastEventID != nil {

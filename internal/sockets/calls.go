@@ -3,6 +3,7 @@ package sockets
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
 
 	"github.com/hotpot-rt/hotpot/internal/codec"
@@ -18,8 +19,8 @@ type callResult struct {
 // waits for the client's Reply with that id. It returns the reply's data;
 // a *ReplyError when the client answered with a non-zero code;
 // ErrAgentNotFound, ErrAgentGone (left mid-call), ErrQueueFull,
-// ErrMessageTooBig, codec.ErrNotJSON (data cannot be given to this
-// client's codec), ErrShuttingDown (the node is draining), or ErrTimeout
+// ErrMessageTooBig, codec.ErrNotJSON or codec.ErrMalformed (data cannot
+// be given to this client's codec), ErrBadReply, ErrShuttingDown (the node is draining), or ErrTimeout
 // when ctx's deadline passes first. Safe for concurrent use.
 func (s *Server) Call(ctx context.Context, agentID, typ string, data codec.Payload) (codec.Payload, error) {
 	a := s.lookup(agentID)
@@ -124,7 +125,11 @@ func (a *agent) call(ctx context.Context, typ string, data codec.Payload) (codec
 		if r.reply.Code != 0 {
 			return codec.Payload{}, &ReplyError{Code: r.reply.Code, Msg: r.reply.Msg}
 		}
-		return a.codec.Payload(r.reply.Data)
+		reply, err := a.codec.Payload(r.reply.Data)
+		if err != nil {
+			return codec.Payload{}, fmt.Errorf("%w: %v", ErrBadReply, err)
+		}
+		return reply, nil
 	case <-a.srv.drained:
 		a.forgetCall(id)
 		return codec.Payload{}, ErrShuttingDown

@@ -22,6 +22,9 @@ var (
 	ErrMessageTooBig = errors.New("message too big for the agent's connection")
 	// ErrTimeout means a call's context expired before the client replied.
 	ErrTimeout = errors.New("call timed out")
+	// ErrBadReply means the client's reply carried data that cannot be
+	// passed on as JSON (a msgpack NaN, say).
+	ErrBadReply = errors.New("the client's reply data has no JSON form")
 	// ErrShuttingDown means the server no longer takes work.
 	ErrShuttingDown = errors.New("server shutting down")
 )

@@ -69,6 +69,11 @@ func (s *Server) leaveLocked(a *agent, group string) {
 	}
 	left := slices.Delete(slices.Clone(old), i, i+1)
 	a.groups.Store(&left)
+	s.removeMemberLocked(a, group)
+}
+
+// removeMemberLocked takes a out of group's index; s.mu must be held.
+func (s *Server) removeMemberLocked(a *agent, group string) {
 	delete(s.groups[group], a)
 	if len(s.groups[group]) == 0 {
 		delete(s.groups, group)

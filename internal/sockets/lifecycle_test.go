@@ -68,6 +68,19 @@ func TestKick(t *testing.T) {
 	}
 }
 
+// TestKickUnresponsiveClient: a client that never answers the close
+// handshake is cut after closeGrace, not after the library's 5 s.
+func TestKickUnresponsiveClient(t *testing.T) {
+	n := startNode(t, nil)
+	dialWS(t, n, "/ws?id=deaf") // never reads again
+	start := time.Now()
+	n.srv.Kick("deaf", ReasonKicked)
+	n.events.waitFor(t, func(e events.Event) bool { return e.Type == events.Disconnected && e.Agent == "deaf" })
+	if took := time.Since(start); took > closeGrace+time.Second {
+		t.Fatalf("agent gone after %v, want about %v", took, closeGrace)
+	}
+}
+
 func TestClientCloseIsReported(t *testing.T) {
 	n := startNode(t, nil)
 	cl := dialWS(t, n, "/ws?id=leaver")

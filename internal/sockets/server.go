@@ -179,15 +179,16 @@ func (s *Server) register(a *agent, groups []string) error {
 	return nil
 }
 
-// unregister removes a from its groups, and from the agents unless
-// another agent has taken its id since.
+// unregister removes a from the group index, and from the agents unless
+// another agent has taken its id since. a keeps its own list of groups,
+// which its agent.disconnected event carries.
 func (s *Server) unregister(a *agent) {
 	s.mu.Lock()
 	if s.agents[a.id] == a {
 		delete(s.agents, a.id)
 	}
 	for _, g := range a.groupList() {
-		s.leaveLocked(a, g)
+		s.removeMemberLocked(a, g)
 	}
 	s.mu.Unlock()
 	s.metrics.Agents.WithLabelValues(a.transport, a.codec.Name()).Dec()

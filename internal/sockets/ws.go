@@ -149,7 +149,10 @@ func (l *wsLink) close(reason string) {
 	}
 }
 
+// abort closes the TCP connection under the WebSocket first: CloseNow
+// alone waits for a close handshake in progress, for up to 5 s.
 func (l *wsLink) abort() {
+	l.netConn.Close()
 	l.conn.CloseNow()
 }
 
