@@ -1,0 +1,204 @@
+package httpapi
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"mime"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/hotpot-rt/hotpot/client"
+)
+
+// checkProblem fails t unless resp is an RFC 9457 problem of status.
+func checkProblem(t testing.TB, resp *http.Response, body []byte, status int) {
+	t.Helper()
+	if resp.StatusCode != status {
+		t.Errorf("status %s (%s), want %d", resp.Status, body, status)
+		return
+	}
+	if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); mt != "application/problem+json" {
+		t.Errorf("Content-Type %q, want application/problem+json", resp.Header.Get("Content-Type"))
+	}
+	var p struct {
+		Title  string `json:"title"`
+		Status int    `json:"status"`
+	}
+	if err := json.Unmarshal(body, &p); err != nil || p.Status != status || p.Title == "" {
+		t.Errorf("problem %s, want title and status %d", body, status)
+	}
+}
+
+// TestCallBadRequests: a call the node cannot make is refused before the
+// client sees anything.
+func TestCallBadRequests(t *testing.T) {
+	t.Parallel()
+	n := startNode(t, nil)
+	cli := dialWS(t, n, "?id=u1")
+	cli.answerCalls(echoReply)
+	mp := dialWS(t, n, "?id=m1", "hotpot.msgpack")
+	mp.answerCalls(echoReply)
+	const js = "application/json"
+	long := strings.Repeat("t", 129)
+	cases := []struct {
+		name, path, contentType, body string
+		status                        int
+	}{
+		{"malformed JSON", "/agents/u1/call", js, `{"type":`, 400},
+		{"not an object", "/agents/u1/call", js, `["X"]`, 400},
+		{"trailing data", "/agents/u1/call", js, `{"type":"X"} {"type":"Y"}`, 400},
+		{"text/plain", "/agents/u1/call", "text/plain", `{"type":"X"}`, 415},
+		{"no content type", "/agents/u1/call", "", `{"type":"X"}`, 415},
+		{"unknown field", "/agents/u1/call", js, `{"type":"X","bogus":1}`, 400},
+		{"missing type", "/agents/u1/call", js, `{"data":1}`, 400},
+		{"empty type", "/agents/u1/call", js, `{"type":""}`, 400},
+		{"type of 129 bytes", "/agents/u1/call", js, `{"type":"` + long + `"}`, 400},
+		{"type of 128 bytes", "/agents/u1/call", js, `{"type":"` + long[1:] + `"}`, 200},
+		{"timeout_ms 0", "/agents/u1/call", js, `{"type":"X","timeout_ms":0}`, 400},
+		{"timeout_ms 60001", "/agents/u1/call", js, `{"type":"X","timeout_ms":60001}`, 400},
+		{"timeout_ms -1", "/agents/u1/call", js, `{"type":"X","timeout_ms":-1}`, 400},
+		{"timeout_ms 1.5", "/agents/u1/call", js, `{"type":"X","timeout_ms":1.5}`, 400},
+		{"timeout_ms 60000", "/agents/u1/call", js, `{"type":"X","timeout_ms":60000}`, 200},
+		{"data and data_base64", "/agents/u1/call", js, `{"type":"X","data":1,"data_base64":"MQ=="}`, 400},
+		{"data_base64 not base64", "/agents/u1/call", js, `{"type":"X","data_base64":"!!!"}`, 400},
+		{"data_base64 not JSON for a JSON client", "/agents/u1/call", js,
+			`{"type":"X","data_base64":"` + base64.StdEncoding.EncodeToString([]byte{0xff, 0, '{'}) + `"}`, 400},
+		{"id with a space", "/agents/bad%20id/call", js, `{"type":"X"}`, 400},
+		{"id with a bang", "/agents/a!b/call", js, `{"type":"X"}`, 400},
+		{"id of 129 bytes", "/agents/" + long + "/call", js, `{"type":"X"}`, 400},
+		{"2 MiB body", "/agents/u1/call", js, `{"type":"X","data":"` + strings.Repeat("a", 2<<20) + `"}`, 413},
+		{"number a msgpack client cannot carry", "/agents/m1/call", js, `{"type":"X","data":[1e400]}`, 400},
+		{"number a msgpack client can carry", "/agents/m1/call", js, `{"type":"X","data":[1e300]}`, 200},
+		{"unknown agent", "/agents/ghost/call", js, `{"type":"X"}`, 404},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			resp, body := n.do(t, http.MethodPost, tc.path, tc.contentType, strings.NewReader(tc.body))
+			if tc.status == http.StatusOK {
+				if resp.StatusCode != http.StatusOK {
+					t.Errorf("status %s (%s), want 200", resp.Status, body)
+				}
+				return
+			}
+			checkProblem(t, resp, body, tc.status)
+		})
+	}
+}
+
+// garbage are request bodies no well-behaved web service sends.
+var garbage = func() map[string][]byte {
+	bin := make([]byte, 4096)
+	for i := range bin {
+		bin[i] = byte(i*7 + i>>8)
+	}
+	big := strings.Repeat("a", 300<<10) // beyond any frame, within the body limit
+	deep := func(depth int) string { return strings.Repeat("[", depth) + strings.Repeat("]", depth) }
+	return map[string][]byte{
+		"empty":                   nil,
+		"binary":                  bin,
+		"binary as JSON":          bin,
+		"null":                    []byte(`null`),
+		"array":                   []byte(`[{"type":"X"}]`),
+		"string":                  []byte(`"type"`),
+		"number":                  []byte(`42`),
+		"type null":               []byte(`{"type":null}`),
+		"type number":             []byte(`{"type":123}`),
+		"type array":              []byte(`{"type":["X"]}`),
+		"type object":             []byte(`{"type":{"X":1}}`),
+		"type invalid UTF-8":      []byte("{\"type\":\"\xff\xfe\"}"),
+		"type lone surrogate":     []byte(`{"type":"\ud800"}`),
+		"unterminated nesting":    []byte(strings.Repeat("[", 100000)),
+		"nesting past the limit":  []byte(`{"type":"X","data":` + deep(20000) + `}`),
+		"nesting under the limit": []byte(`{"type":"X","data":` + deep(9990) + `}`),
+		"huge type":               []byte(`{"type":"` + big + `"}`),
+		"huge data":               []byte(`{"type":"X","data":"` + big + `"}`),
+		"huge base64":             []byte(`{"type":"X","data_base64":"` + big + `"}`),
+		"2 MiB of spaces":         bytes.Repeat([]byte(" "), 2<<20),
+		"number out of range":     []byte(`{"type":"X","data":1e400}`),
+		"big integer":             []byte(`{"type":"X","data":123456789012345678901234567890}`),
+		"negative zero":           []byte(`{"type":"X","data":-0.0}`),
+		"lone surrogate data":     []byte(`{"type":"X","data":{"\ud800":"\udfff"}}`),
+		"timeout huge":            []byte(`{"type":"X","timeout_ms":1e309}`),
+		"timeout string":          []byte(`{"type":"X","timeout_ms":"5"}`),
+		"timeout overflow":        []byte(`{"type":"X","timeout_ms":99999999999999999999}`),
+		"base64 number":           []byte(`{"type":"X","data_base64":123}`),
+		"base64 padding only":     []byte(`{"type":"X","data_base64":"===="}`),
+		"null data and base64":    []byte(`{"type":"X","data":null,"data_base64":null}`),
+		"duplicate keys":          []byte(`{"type":"X","type":"Y","data":1,"data":{}}`),
+		"nul bytes":               []byte("{\"type\":\"X\",\u0000\"data\":1}"),
+	}
+}()
+
+// TestGarbageNeverAServerError throws garbage at every endpoint that
+// takes a body, on agents of every codec: the node answers below 500,
+// with a problem document when it refuses, and keeps working.
+func TestGarbageNeverAServerError(t *testing.T) {
+	t.Parallel()
+	n := startNode(t, nil)
+	for _, q := range []struct{ query, proto string }{{"?id=j1", ""}, {"?id=m1", "hotpot.msgpack"}, {"?id=p1", "hotpot.proto"}} {
+		var cli *wsClient
+		if q.proto == "" {
+			cli = dialWS(t, n, q.query)
+		} else {
+			cli = dialWS(t, n, q.query, q.proto)
+		}
+		// Not an echo: a JSON client may be given numbers (1e400) that
+		// the validating HTTP client could not read back.
+		cli.answerCalls(func(call msg) msg { return msg{Type: "Reply", ID: call.ID, Data: []byte(`{"ok":true}`)} })
+		if res, err := n.client(t).JoinGroupWithResponse(t.Context(), cli.id, "g1"); err != nil || res.StatusCode() != http.StatusNoContent {
+			t.Fatalf("join: %v %v", err, res.Status())
+		}
+	}
+	dialTCP(t, n, 0) // a TCP agent receives the broadcasts too
+
+	endpoints := []struct{ method, path string }{
+		{http.MethodPost, "/agents/j1/call"},
+		{http.MethodPost, "/agents/m1/call"},
+		{http.MethodPost, "/agents/p1/call"},
+		{http.MethodPost, "/agents/ghost/call"},
+		{http.MethodPost, "/agents/j1/events"},
+		{http.MethodPost, "/agents/m1/events"},
+		{http.MethodPost, "/agents/p1/events"},
+		{http.MethodPut, "/agents/j1/groups/g2"},
+		{http.MethodPost, "/groups/g1/events"},
+		{http.MethodPost, "/broadcast"},
+		{http.MethodPost, "/broadcast?async=true"},
+	}
+	t.Run("endpoints", func(t *testing.T) {
+		for _, ep := range endpoints {
+			t.Run(ep.method+" "+ep.path, func(t *testing.T) {
+				t.Parallel()
+				throwGarbage(t, n, ep.method, ep.path)
+			})
+		}
+	})
+	// After all that, the node still serves.
+	res, err := n.client(t).CallAgentWithResponse(t.Context(), "m1", client.CallRequest{Type: "Still", Data: json.RawMessage(`{"ok":true}`)})
+	if err != nil || res.JSON200 == nil || !jsonEqual(t, res.JSON200.Data, []byte(`{"ok":true}`)) {
+		t.Errorf("a call after the garbage: %v %v", err, res.Status())
+	}
+}
+
+// throwGarbage sends every garbage body to method path, as JSON (but
+// "binary" as application/octet-stream).
+func throwGarbage(t *testing.T, n *testNode, method, path string) {
+	for name, body := range garbage {
+		ct := "application/json"
+		if name == "binary" {
+			ct = "application/octet-stream"
+		}
+		resp, got := n.do(t, method, path, ct, bytes.NewReader(body))
+		if resp.StatusCode >= 500 {
+			t.Errorf("%s: %s: %.300s", name, resp.Status, got)
+			continue
+		}
+		if resp.StatusCode >= 400 {
+			if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); mt != "application/problem+json" {
+				t.Errorf("%s: %s with Content-Type %q, want a problem", name, resp.Status, resp.Header.Get("Content-Type"))
+			}
+		}
+	}
+}

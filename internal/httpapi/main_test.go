@@ -1,0 +1,218 @@
+package httpapi
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/hotpot-rt/hotpot/client"
+	"github.com/hotpot-rt/hotpot/internal/config"
+	"github.com/hotpot-rt/hotpot/internal/events"
+	"github.com/hotpot-rt/hotpot/internal/metrics"
+	"github.com/hotpot-rt/hotpot/internal/sockets"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// testNode is one node, wired as cmd/server wires it, serving its HTTP
+// router and its TCP listener on loopback.
+type testNode struct {
+	cfg     config.Config
+	api     *API
+	socks   *sockets.Server
+	log     *events.Log
+	metrics *metrics.Metrics
+	url     string // http://127.0.0.1:port
+	tcpAddr string
+	// transport carries every test HTTP request to the node; its idle
+	// connections are closed when the node stops.
+	transport *http.Transport
+
+	stopping chan struct{}
+	stopOnce sync.Once
+}
+
+// nodeOption changes the API before it serves, for what Config does not
+// hold.
+type nodeOption func(*API)
+
+// withPingInterval makes idle SSE streams get ": ping" every d.
+func withPingInterval(d time.Duration) nodeOption {
+	return func(a *API) { a.pingInterval = d }
+}
+
+// startNode starts a node whose config is the test default changed by
+// tweak. Everything stops, and is waited for, when the test ends.
+func startNode(t testing.TB, tweak func(*config.Config), opts ...nodeOption) *testNode {
+	t.Helper()
+	cfg := config.Default()
+	cfg.NodeID = "test-node"
+	cfg.DrainTimeout = 200 * time.Millisecond
+	if tweak != nil {
+		tweak(&cfg)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	log := events.NewLog(cfg.EventRetention)
+	m := metrics.New(log.Subscribers)
+	socks := sockets.New(cfg, sockets.Options{Sink: log.Append, Metrics: m})
+	stopping := make(chan struct{})
+	a := New(cfg, socks, log, m, slog.New(slog.DiscardHandler), stopping)
+	for _, opt := range opts {
+		opt(a)
+	}
+	hs := httptest.NewServer(a.Router())
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tcpDone := make(chan error, 1)
+	go func() { tcpDone <- socks.ServeTCP(ln) }()
+
+	n := &testNode{
+		cfg:       cfg,
+		api:       a,
+		socks:     socks,
+		log:       log,
+		metrics:   m,
+		url:       hs.URL,
+		tcpAddr:   ln.Addr().String(),
+		transport: &http.Transport{MaxIdleConnsPerHost: 16},
+		stopping:  stopping,
+	}
+	t.Cleanup(func() {
+		n.stop() // ends SSE streams, so that hs.Close need not wait for them
+		ln.Close()
+		if err := <-tcpDone; err != nil {
+			t.Errorf("ServeTCP: %v", err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := socks.Shutdown(ctx); err != nil {
+			t.Errorf("Shutdown: %v", err)
+		}
+		hs.Close()
+		n.transport.CloseIdleConnections()
+	})
+	return n
+}
+
+// stop closes the node's stopping channel, as SIGTERM does: /readyz turns
+// 503 and SSE streams end. It may be called more than once.
+func (n *testNode) stop() {
+	n.stopOnce.Do(func() { close(n.stopping) })
+}
+
+// httpClient returns an HTTP client whose every response is checked
+// against api/openapi.yaml; a mismatch fails t.
+func (n *testNode) httpClient(t testing.TB) *http.Client {
+	return &http.Client{Transport: &validatingTransport{t: t, base: n.transport}}
+}
+
+// clientWithKey returns the generated client of the REST API, sending key as
+// the API key when it is not empty, over a validating HTTP client.
+func (n *testNode) clientWithKey(t testing.TB, key string) *client.ClientWithResponses {
+	t.Helper()
+	opts := []client.ClientOption{client.WithHTTPClient(n.httpClient(t))}
+	if key != "" {
+		opts = append(opts, client.WithRequestEditorFn(bearer(key)))
+	}
+	c, err := client.NewClientWithResponses(n.url, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// client returns the generated client with the node's own API key.
+func (n *testNode) client(t testing.TB) *client.ClientWithResponses {
+	t.Helper()
+	return n.clientWithKey(t, n.cfg.APIKey)
+}
+
+func bearer(key string) client.RequestEditorFn {
+	return func(_ context.Context, req *http.Request) error {
+		req.Header.Set("Authorization", "Bearer "+key)
+		return nil
+	}
+}
+
+// do sends a raw request through a validating client, with the node's API
+// key, and returns the response with its body read.
+func (n *testNode) do(t testing.TB, method, path, contentType string, body io.Reader) (*http.Response, []byte) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), method, n.url+path, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	if n.cfg.APIKey != "" {
+		req.Header.Set("Authorization", "Bearer "+n.cfg.APIKey)
+	}
+	resp, err := n.httpClient(t).Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("%s %s: reading body: %v", method, path, err)
+	}
+	return resp, b
+}
+
+// metric returns the value of the sample of /metrics whose name and
+// labels are exactly series (`hotpot_calls_total{outcome="ok"}`), or 0
+// when there is none.
+func (n *testNode) metric(t testing.TB, series string) float64 {
+	t.Helper()
+	resp, body := n.do(t, http.MethodGet, "/metrics", "", nil)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /metrics: %s", resp.Status)
+	}
+	sc := bufio.NewScanner(strings.NewReader(string(body)))
+	for sc.Scan() {
+		name, value, ok := strings.Cut(sc.Text(), " ")
+		if ok && name == series {
+			v, err := strconv.ParseFloat(strings.TrimSpace(value), 64)
+			if err != nil {
+				t.Fatalf("metric %s: %v", series, err)
+			}
+			return v
+		}
+	}
+	return 0
+}
+
+// eventually polls cond every few milliseconds until it holds, and fails
+// t if it still does not after a few seconds.
+func eventually(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting until %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// ptr returns a pointer to v.
+func ptr[T any](v T) *T { return &v }

@@ -1,0 +1,94 @@
+package httpapi
+
+import (
+	"bytes"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hotpot-rt/hotpot/api"
+	"github.com/hotpot-rt/hotpot/client"
+)
+
+func TestNodes(t *testing.T) {
+	t.Parallel()
+	n := startNode(t, nil)
+	c := n.client(t)
+	dialWS(t, n, "")
+	dialTCP(t, n, 0)
+	res, err := c.ListNodesWithResponse(t.Context())
+	if err != nil || res.JSON200 == nil {
+		t.Fatalf("GET /nodes: %v %s", err, res.Status())
+	}
+	if len(res.JSON200.Items) != 1 {
+		t.Fatalf("nodes %s, want this one", res.Body)
+	}
+	node := res.JSON200.Items[0]
+	if node.ID != "test-node" || node.Agents != 2 || node.Address != n.cfg.HTTPAddr {
+		t.Errorf("node %s, want test-node at %s with 2 agents", res.Body, n.cfg.HTTPAddr)
+	}
+	if now := time.Now(); node.StartedAt.After(now) || node.LastHeartbeat.Before(node.StartedAt) || node.LastHeartbeat.After(now.Add(time.Second)) {
+		t.Errorf("started_at %v, last_heartbeat %v", node.StartedAt, node.LastHeartbeat)
+	}
+}
+
+func TestHealthAndReadiness(t *testing.T) {
+	t.Parallel()
+	n := startNode(t, nil)
+	c := n.client(t)
+	if res, err := c.HealthzWithResponse(t.Context()); err != nil || res.JSON200 == nil || res.JSON200.Status != "ok" {
+		t.Fatalf("healthz: %v %v", err, res.Status())
+	}
+	if res, err := c.ReadyzWithResponse(t.Context()); err != nil || res.JSON200 == nil || res.JSON200.Status != "ok" {
+		t.Fatalf("readyz: %v %v", err, res.Status())
+	}
+	n.stop()
+	if res, err := c.ReadyzWithResponse(t.Context()); err != nil || res.ApplicationProblemJSON503 == nil {
+		t.Fatalf("readyz while stopping: %v %v, want 503", err, res.Status())
+	}
+	resp, body := n.do(t, http.MethodGet, "/readyz", "", nil)
+	checkProblem(t, resp, body, http.StatusServiceUnavailable)
+	if res, err := c.HealthzWithResponse(t.Context()); err != nil || res.JSON200 == nil {
+		t.Fatalf("healthz while stopping: %v %v, want 200", err, res.Status())
+	}
+}
+
+func TestMetricsExposition(t *testing.T) {
+	t.Parallel()
+	n := startNode(t, nil)
+	cli := dialWS(t, n, "")
+	cli.roundTrip()
+	openEvents(t, n, &client.StreamEventsParams{})
+
+	resp, body := n.do(t, http.MethodGet, "/metrics", "", nil)
+	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/plain") {
+		t.Fatalf("GET /metrics: %s %s", resp.Status, resp.Header.Get("Content-Type"))
+	}
+	for _, name := range []string{"hotpot_agents", "hotpot_sse_subscribers", "hotpot_frames_in_total"} {
+		if !bytes.Contains(body, []byte("\n# TYPE "+name+" ")) {
+			t.Errorf("no %s in /metrics", name)
+		}
+	}
+	for series, want := range map[string]float64{
+		`hotpot_agents{codec="json",transport="ws"}`: 1,
+		`hotpot_sse_subscribers`:                     1,
+		`hotpot_frames_in_total{transport="ws"}`:     1, // the Ping
+	} {
+		if got := n.metric(t, series); got != want {
+			t.Errorf("%s = %v, want %v", series, got, want)
+		}
+	}
+}
+
+func TestOpenAPISpec(t *testing.T) {
+	t.Parallel()
+	n := startNode(t, nil)
+	resp, body := n.do(t, http.MethodGet, "/openapi.yaml", "", nil)
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "application/yaml" {
+		t.Fatalf("GET /openapi.yaml: %s %s", resp.Status, resp.Header.Get("Content-Type"))
+	}
+	if !bytes.Equal(body, api.Spec()) {
+		t.Error("GET /openapi.yaml is not api.Spec()")
+	}
+}

@@ -1,0 +1,245 @@
+package httpapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/coder/websocket"
+
+	"github.com/hotpot-rt/hotpot/client"
+	"github.com/hotpot-rt/hotpot/internal/config"
+)
+
+func TestPushEvent(t *testing.T) {
+	t.Parallel()
+	n := startNode(t, nil)
+	c := n.client(t)
+	cases := []struct {
+		name string
+		dial func(t *testing.T) (agentConn, string)
+		req  client.EventRequest
+		want []byte // the data the client must receive
+		raw  bool   // compare byte for byte
+	}{
+		{"json ws", func(t *testing.T) (agentConn, string) { c := dialWS(t, n, ""); return c, c.id },
+			client.EventRequest{Type: "Notice", Data: json.RawMessage(`{"text":"Your turn"}`)}, []byte(`{"text":"Your turn"}`), false},
+		{"msgpack ws", func(t *testing.T) (agentConn, string) { c := dialWS(t, n, "", "hotpot.msgpack"); return c, c.id },
+			client.EventRequest{Type: "Notice", Data: json.RawMessage(`{"n":[1,2.5,"三"]}`)}, []byte(`{"n":[1,2.5,"三"]}`), false},
+		{"proto ws with data_base64", func(t *testing.T) (agentConn, string) { c := dialWS(t, n, "", "hotpot.proto"); return c, c.id },
+			client.EventRequest{Type: "Frame", DataBase64: []byte{0xde, 0xad, 0, 0xbe, 0xef}}, []byte{0xde, 0xad, 0, 0xbe, 0xef}, true},
+		{"tcp", func(t *testing.T) (agentConn, string) { c := dialTCP(t, n, 0); return c, c.id },
+			client.EventRequest{Type: "Notice", Data: json.RawMessage(`"hi"`)}, []byte(`"hi"`), false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			cli, id := tc.dial(t)
+			res, err := c.PushAgentEventWithResponse(t.Context(), id, tc.req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.StatusCode() != http.StatusAccepted {
+				t.Fatalf("%s: %s, want 202", res.Status(), res.Body)
+			}
+			got := cli.recv()
+			if got.Type != tc.req.Type || got.ID != "" {
+				t.Fatalf("client got %+v, want a %s event without id", got, tc.req.Type)
+			}
+			if tc.raw && !bytes.Equal(got.Data, tc.want) || !tc.raw && !jsonEqual(t, got.Data, tc.want) {
+				t.Errorf("client got data %q, want %q", got.Data, tc.want)
+			}
+		})
+	}
+
+	t.Run("404 unknown agent", func(t *testing.T) {
+		t.Parallel()
+		res, err := c.PushAgentEventWithResponse(t.Context(), "nobody", client.EventRequest{Type: "Notice"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.ApplicationProblemJSON404 == nil {
+			t.Fatalf("%s: %s, want 404", res.Status(), res.Body)
+		}
+	})
+}
+
+// TestPushQueueFull: pushing to a client that does not read fills its
+// send queue; the push that finds it full answers 410 and the agent is
+// closed as a slow consumer.
+func TestPushQueueFull(t *testing.T) {
+	t.Parallel()
+	n := startNode(t, func(cfg *config.Config) { cfg.SendQueue = 4 })
+	c := n.client(t)
+	cli := dialTCP(t, n, 4096) // and never read again
+	events := openEvents(t, n, &client.StreamEventsParams{Agent: &cli.id, Types: &[]client.EventType{client.EventTypeAgentDisconnected}})
+
+	data := json.RawMessage(`"` + strings.Repeat("x", 60000) + `"`)
+	status := 0
+	for i := 0; i < 2000 && status != http.StatusGone; i++ {
+		res, err := c.PushAgentEventWithResponse(t.Context(), cli.id, client.EventRequest{Type: "Fill", Data: data})
+		if err != nil {
+			t.Fatal(err)
+		}
+		status = res.StatusCode()
+		if status != http.StatusAccepted && status != http.StatusGone {
+			t.Fatalf("push %d: %s: %s", i, res.Status(), res.Body)
+		}
+	}
+	if status != http.StatusGone {
+		t.Fatal("2000 pushes of 60 kB to a client that never reads were all accepted")
+	}
+	cli.conn.Close()
+	ev := events.nextEvent()
+	if d := ev.agentEvent(t); ev.Event != "agent.disconnected" || d.Reason == nil || *d.Reason != "slow consumer" {
+		t.Errorf("after the 410: %s %s, want agent.disconnected with reason slow consumer", ev.Event, ev.Data)
+	}
+	res, err := c.PushAgentEventWithResponse(t.Context(), cli.id, client.EventRequest{Type: "Fill"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.ApplicationProblemJSON404 == nil {
+		t.Errorf("push to the closed agent: %s, want 404", res.Status())
+	}
+}
+
+func TestKick(t *testing.T) {
+	t.Parallel()
+	n := startNode(t, nil)
+	c := n.client(t)
+	cases := []struct {
+		name   string
+		reason *string
+		want   string
+	}{
+		{"with a reason", ptr("cheating, 3rd strike"), "cheating, 3rd strike"},
+		{"default reason", nil, "kicked"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			cli := dialWS(t, n, "")
+			res, err := c.KickAgentWithResponse(t.Context(), cli.id, &client.KickAgentParams{Reason: tc.reason})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.StatusCode() != http.StatusNoContent {
+				t.Fatalf("%s: %s, want 204", res.Status(), res.Body)
+			}
+			code, reason := cli.expectClose()
+			if code != websocket.StatusNormalClosure || reason != tc.want {
+				t.Errorf("client got Kicked %q and close %d, want %q and 1000", reason, code, tc.want)
+			}
+		})
+	}
+	t.Run("tcp", func(t *testing.T) {
+		t.Parallel()
+		cli := dialTCP(t, n, 0)
+		if res, err := c.KickAgentWithResponse(t.Context(), cli.id, &client.KickAgentParams{Reason: ptr("bye")}); err != nil || res.StatusCode() != http.StatusNoContent {
+			t.Fatalf("kick: %v %v", err, res.Status())
+		}
+		if m := cli.recv(); m.Type != "Kicked" || !jsonEqual(t, m.Data, []byte(`{"reason":"bye"}`)) {
+			t.Errorf("client got %+v, want Kicked bye", m)
+		}
+	})
+	t.Run("404 unknown agent", func(t *testing.T) {
+		t.Parallel()
+		res, err := c.KickAgentWithResponse(t.Context(), "nobody", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.ApplicationProblemJSON404 == nil {
+			t.Fatalf("%s: %s, want 404", res.Status(), res.Body)
+		}
+	})
+	t.Run("400 reason too long", func(t *testing.T) {
+		t.Parallel()
+		cli := dialWS(t, n, "")
+		res, err := c.KickAgentWithResponse(t.Context(), cli.id, &client.KickAgentParams{Reason: ptr(strings.Repeat("r", 124))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.ApplicationProblemJSON400 == nil {
+			t.Fatalf("%s: %s, want 400", res.Status(), res.Body)
+		}
+	})
+}
+
+func TestGroupEvents(t *testing.T) {
+	t.Parallel()
+	n := startNode(t, nil)
+	c := n.client(t)
+	a, b, other := dialWS(t, n, ""), dialWS(t, n, "", "hotpot.msgpack"), dialWS(t, n, "")
+	for _, cli := range []*wsClient{a, b} {
+		if res, err := c.JoinGroupWithResponse(t.Context(), cli.id, "red"); err != nil || res.StatusCode() != http.StatusNoContent {
+			t.Fatalf("join: %v %v", err, res.Status())
+		}
+	}
+	push := func(group string, want int) {
+		t.Helper()
+		res, err := c.PushGroupEventWithResponse(t.Context(), group, client.EventRequest{Type: "Round", Data: json.RawMessage(`{"n":1}`)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.JSON200 == nil || res.JSON200.Delivered != want {
+			t.Fatalf("push to %s: %s: %s, want delivered %d", group, res.Status(), res.Body, want)
+		}
+	}
+	push("red", 2)
+	for _, cli := range []*wsClient{a, b} {
+		if m := cli.recv(); m.Type != "Round" || !jsonEqual(t, m.Data, []byte(`{"n":1}`)) {
+			t.Errorf("member got %+v, want Round", m)
+		}
+	}
+	if res, err := c.LeaveGroupWithResponse(t.Context(), b.id, "red"); err != nil || res.StatusCode() != http.StatusNoContent {
+		t.Fatalf("leave: %v %v", err, res.Status())
+	}
+	push("red", 1)
+	push("empty", 0)
+	// The non-member, and the member that left, got nothing of the group:
+	// their next message is the one pushed to them directly.
+	for _, cli := range []*wsClient{b, other} {
+		if res, err := c.PushAgentEventWithResponse(t.Context(), cli.id, client.EventRequest{Type: "Direct"}); err != nil || res.StatusCode() != http.StatusAccepted {
+			t.Fatalf("push: %v %v", err, res.Status())
+		}
+		if m := cli.recv(); m.Type != "Direct" {
+			t.Errorf("non-member got %+v, want only Direct", m)
+		}
+	}
+	if m := a.recv(); m.Type != "Round" {
+		t.Errorf("member got %+v, want the second Round", m)
+	}
+}
+
+func TestBroadcast(t *testing.T) {
+	t.Parallel()
+	n := startNode(t, nil)
+	c := n.client(t)
+	clients := []agentConn{dialWS(t, n, ""), dialWS(t, n, "", "hotpot.msgpack"), dialWS(t, n, "", "hotpot.proto"), dialTCP(t, n, 0)}
+	data := json.RawMessage(`{"motd":"welcome"}`)
+
+	res, err := c.BroadcastWithResponse(t.Context(), nil, client.EventRequest{Type: "News", Data: data})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := res.JSON200; r == nil || r.Delivered != len(clients) || r.Nodes != 1 || r.Partial {
+		t.Fatalf("broadcast: %s: %s, want delivered %d, nodes 1, partial false", res.Status(), res.Body, len(clients))
+	}
+	async, err := c.BroadcastWithResponse(t.Context(), &client.BroadcastParams{Async: ptr(true)}, client.EventRequest{Type: "Later", Data: data})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if async.StatusCode() != http.StatusAccepted {
+		t.Fatalf("async broadcast: %s: %s, want 202", async.Status(), async.Body)
+	}
+	for i, cli := range clients {
+		for _, typ := range []string{"News", "Later"} {
+			m := cli.recv()
+			if m.Type != typ || !jsonEqual(t, m.Data, data) { // a proto client gets the JSON bytes
+				t.Errorf("client %d got %+v (data %s), want %s", i, m, m.Data, typ)
+			}
+		}
+	}
+}
