@@ -1,0 +1,125 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+// selfSigned writes a certificate for 127.0.0.1 and its key to dir and
+// returns their paths and a pool that trusts the certificate.
+func selfSigned(t *testing.T, dir string) (certFile, keyFile string, pool *x509.CertPool) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "hotpot test"},
+		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
+	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600)
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool = x509.NewCertPool()
+	pool.AddCert(cert)
+	return certFile, keyFile, pool
+}
+
+// TestTLSOnBothListeners serves wss:// and TLS TCP with --tls-cert and
+// --tls-key: the seed's echo works on both.
+func TestTLSOnBothListeners(t *testing.T) {
+	certFile, keyFile, pool := selfSigned(t, t.TempDir())
+	p := startProcess(t, "--tls-cert", certFile, "--tls-key", keyFile)
+	tlsConfig := &tls.Config{RootCAs: pool}
+	echo := `{"type":"Echo","data":{"Message":"secure"}}`
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+
+	ws, _, err := websocket.Dial(ctx, "wss://"+p.httpAddr+"/ws", &websocket.DialOptions{
+		HTTPClient: &http.Client{Transport: &http.Transport{TLSClientConfig: tlsConfig}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.CloseNow()
+	if _, welcome, err := ws.Read(ctx); err != nil || !strings.Contains(string(welcome), "Welcome") {
+		t.Fatalf("wss welcome %s, %v", welcome, err)
+	}
+	ws.Write(ctx, websocket.MessageText, []byte(echo))
+	if _, got, err := ws.Read(ctx); err != nil || string(got) != echo {
+		t.Fatalf("wss echo %s, %v", got, err)
+	}
+
+	conn, err := tls.Dial("tcp", p.tcpAddr, tlsConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	in := bufio.NewReader(conn)
+	readFrame := func() string {
+		var hdr [2]byte
+		if _, err := io.ReadFull(in, hdr[:]); err != nil {
+			t.Fatal(err)
+		}
+		b := make([]byte, int(hdr[0])<<8|int(hdr[1]))
+		if _, err := io.ReadFull(in, b); err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	if w := readFrame(); !strings.Contains(w, "Welcome") {
+		t.Fatalf("tls tcp welcome %q", w)
+	}
+	conn.Write(append([]byte{0, byte(len(echo))}, echo...))
+	if got := readFrame(); got != echo {
+		t.Fatalf("tls tcp echo %q", got)
+	}
+
+	// Plain TCP on the TLS port gets nothing it can read as a frame.
+	plain, err := net.Dial("tcp", p.tcpAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plain.Close()
+	plain.Write([]byte{0, 5, '{', '}', ' ', ' ', ' '})
+	plain.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if b, _ := io.ReadAll(plain); strings.Contains(string(b), "Welcome") {
+		t.Fatal("plain TCP client was served on the TLS port")
+	}
+}
