@@ -196,9 +196,9 @@ func jsonValueEnd(b []byte, i int) int {
 func (jsonCodec) Encode(e Envelope) ([]byte, error) {
 	b := make([]byte, 0, len(`{"type":"","id":"","data":,"code":-2147483648,"msg":""}`)+
 		len(e.Type)+len(e.ID)+len(e.Data)+len(e.Msg))
-	b = appendJSONString(append(b, `{"type":`...), e.Type)
+	b = AppendJSONString(append(b, `{"type":`...), e.Type)
 	if e.ID != "" {
-		b = appendJSONString(append(b, `,"id":`...), e.ID)
+		b = AppendJSONString(append(b, `,"id":`...), e.ID)
 	}
 	if len(e.Data) > 0 {
 		b = append(append(b, `,"data":`...), e.Data...)
@@ -207,13 +207,15 @@ func (jsonCodec) Encode(e Envelope) ([]byte, error) {
 		b = strconv.AppendInt(append(b, `,"code":`...), int64(e.Code), 10)
 	}
 	if e.Msg != "" {
-		b = appendJSONString(append(b, `,"msg":`...), e.Msg)
+		b = AppendJSONString(append(b, `,"msg":`...), e.Msg)
 	}
 	return append(b, '}'), nil
 }
 
-// appendJSONString appends s as a quoted JSON string.
-func appendJSONString(b []byte, s string) []byte {
+// AppendJSONString appends s to b as a quoted JSON string, escaped as
+// encoding/json escapes it (without HTML escaping), invalid UTF-8 becoming
+// U+FFFD. It does not allocate beyond growing b.
+func AppendJSONString(b []byte, s string) []byte {
 	const hexDigits = "0123456789abcdef"
 	b = append(b, '"')
 	start := 0

@@ -120,7 +120,7 @@ func TestJSONEncode(t *testing.T) {
 	}
 }
 
-// TestJSONStringEscaping checks appendJSONString against encoding/json on
+// TestJSONStringEscaping checks AppendJSONString against encoding/json on
 // every byte value and some invalid UTF-8.
 func TestJSONStringEscaping(t *testing.T) {
 	var inputs []string
@@ -129,15 +129,15 @@ func TestJSONStringEscaping(t *testing.T) {
 	}
 	inputs = append(inputs, "\xed\xa0\x80", "\xf4\x90\x80\x80", "a\xe2\x82", "\u2028")
 	for _, s := range inputs {
-		got := appendJSONString(nil, s)
+		got := AppendJSONString(nil, s)
 		var back string
 		if err := json.Unmarshal(got, &back); err != nil {
-			t.Fatalf("appendJSONString(%q) = %s: %v", s, got, err)
+			t.Fatalf("AppendJSONString(%q) = %s: %v", s, got, err)
 		}
 		want, _ := json.Marshal(s)
 		var wantBack string
 		if err := json.Unmarshal(want, &wantBack); err != nil || back != wantBack {
-			t.Fatalf("appendJSONString(%q) reads back as %q, encoding/json's as %q", s, back, wantBack)
+			t.Fatalf("AppendJSONString(%q) reads back as %q, encoding/json's as %q", s, back, wantBack)
 		}
 	}
 }

@@ -209,7 +209,7 @@ func appendJSONValue(b []byte, dec *msgpack.Decoder, depth int) ([]byte, error) 
 		return appendJSONFloat(b, v, 64)
 	case msgpcode.IsString(c):
 		v, err := dec.DecodeString()
-		return appendJSONString(b, v), err
+		return AppendJSONString(b, v), err
 	case msgpcode.IsBin(c):
 		v, err := dec.DecodeBytes()
 		return append(base64.StdEncoding.AppendEncode(append(b, '"'), v), '"'), err
@@ -255,12 +255,12 @@ func appendJSONKey(b []byte, dec *msgpack.Decoder) ([]byte, error) {
 		return b, err
 	case msgpcode.IsString(c):
 		key, err := dec.DecodeString()
-		return appendJSONString(b, key), err
+		return AppendJSONString(b, key), err
 	case msgpackIsArray(c), msgpackIsMap(c), msgpcode.IsExt(c):
 		return b, fmt.Errorf("%w: a map key is %s, which cannot be a JSON key", ErrMalformed, msgpackKind(c))
 	}
 	key, err := dec.DecodeInterfaceLoose()
-	return appendJSONString(b, fmt.Sprint(key)), err
+	return AppendJSONString(b, fmt.Sprint(key)), err
 }
 
 // appendJSONFloat appends f as encoding/json writes a float of the given

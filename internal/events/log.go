@@ -10,9 +10,11 @@ import (
 // subscriber may come back with the last id it received.
 var ErrTooSlow = errors.New("subscriber too slow: reconnect with Last-Event-ID")
 
-// Log keeps the last events of the node in order, each with its ID and its
-// SSE frame encoded once, and wakes subscribers when events arrive. Its
-// methods are safe for concurrent use and never block on subscribers.
+// Log keeps the last events of the node in order, each with its ID, and
+// wakes subscribers when events arrive. An event's SSE frame is encoded
+// once, by the first subscriber that reads it, so appending stays cheap
+// on the agents' goroutines. Its methods are safe for concurrent use and
+// never block on subscribers.
 type Log struct {
 	mu sync.Mutex // guards the fields below
 	// ring holds the kept events; record abs lives at ring[abs%len(ring)].
@@ -31,7 +33,17 @@ type Log struct {
 type record struct {
 	id    ID
 	event Event
+	// frame is the SSE frame, encoded on first read; guarded by Log.mu.
 	frame []byte
+}
+
+// sse returns the record's SSE frame, encoding it the first time; l.mu
+// must be held.
+func (r *record) sse() []byte {
+	if r.frame == nil {
+		r.frame = sseFrame(r.id, r.event)
+	}
+	return r.frame
 }
 
 // NewLog returns a log keeping the last retention events (at least one).
@@ -52,7 +64,7 @@ func (l *Log) Append(e Event) {
 		id = ID{MS: l.last.MS, Seq: l.last.Seq + 1}
 	}
 	l.last = id
-	l.ring[l.next%uint64(len(l.ring))] = record{id: id, event: e, frame: sseFrame(id, e)}
+	l.ring[l.next%uint64(len(l.ring))] = record{id: id, event: e}
 	l.next++
 	if l.next-l.first > uint64(len(l.ring)) {
 		l.first++

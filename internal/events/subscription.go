@@ -62,7 +62,7 @@ func (s *Subscription) Read(buf []byte) ([]byte, <-chan struct{}, error) {
 	for ; s.cursor < l.next && len(buf)-start < maxReadBytes; s.cursor++ {
 		r := l.at(s.cursor)
 		if s.filter.match(&r.event) {
-			buf = append(buf, r.frame...)
+			buf = append(buf, r.sse()...)
 		}
 	}
 	s.maxLag = l.next - s.cursor + l.halfRetention()

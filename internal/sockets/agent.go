@@ -1,9 +1,7 @@
 package sockets
 
 import (
-	"encoding/json"
 	"errors"
-	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -58,6 +56,8 @@ type agent struct {
 	// groups is the agent's list of groups, replaced (never changed in
 	// place) under srv.mu; nil means none.
 	groups atomic.Pointer[[]string]
+	// fixed are the agent codec's Ping and Pong.
+	fixed *fixedFrames
 	// maxFrame bounds frames both ways: --max-message-bytes, or less
 	// where the TCP length prefix cannot say more.
 	maxFrame int
@@ -94,12 +94,7 @@ type agent struct {
 func (a *agent) LastReceive() int64 { return a.lastReceive.Load() }
 
 // Ping queues a Ping for an agent idle longer than the keepalive interval.
-func (a *agent) Ping() {
-	frame, err := a.codec.Encode(codec.Envelope{Type: "Ping", Data: a.jsonData(json.RawMessage("{}"))})
-	if err == nil {
-		a.send(frame)
-	}
-}
+func (a *agent) Ping() { a.send(a.fixed.ping) }
 
 // Expire closes an agent idle longer than the keepalive limit.
 func (a *agent) Expire(lastReceive time.Time) {
@@ -112,11 +107,8 @@ func (a *agent) Expire(lastReceive time.Time) {
 func (a *agent) run() {
 	a.lastReceive.Store(time.Now().UnixNano())
 	a.srv.keepalive.Add(a)
-	a.sendJSON("Welcome", welcome{
-		ID:        a.id,
-		Node:      a.srv.cfg.NodeID,
-		Keepalive: welcomeKeepalive{a.srv.cfg.KeepaliveInterval.Milliseconds(), a.srv.cfg.KeepaliveLimit.Milliseconds()},
-	})
+	a.sendServerMessage("Welcome", welcomeData(a.id, a.srv.cfg.NodeID,
+		a.srv.cfg.KeepaliveInterval.Milliseconds(), a.srv.cfg.KeepaliveLimit.Milliseconds()))
 	a.publish(events.Event{Type: events.Connected})
 
 	for {
@@ -150,7 +142,7 @@ func (a *agent) handle(frame []byte) {
 	}
 	switch env.Type {
 	case "Ping":
-		a.sendJSON("Pong", struct{}{})
+		a.send(a.fixed.pong)
 	case "Pong":
 	case "Echo":
 		a.send(frame)
@@ -230,28 +222,12 @@ func newTransportMetrics(m *metrics.Metrics, transport string) *transportMetrics
 	}
 }
 
-// welcome is the data of the first frame an agent receives.
-type welcome struct {
-	ID        string           `json:"id"`
-	Node      string           `json:"node"`
-	Keepalive welcomeKeepalive `json:"keepalive"`
-}
-
-type welcomeKeepalive struct {
-	IntervalMS int64 `json:"interval_ms"`
-	LimitMS    int64 `json:"limit_ms"`
-}
-
-// sendJSON queues a server message whose data is v as JSON.
-func (a *agent) sendJSON(typ string, v any) {
-	raw, err := json.Marshal(v)
+// sendServerMessage queues a message of the node's own whose data is the
+// JSON raw.
+func (a *agent) sendServerMessage(typ string, raw []byte) {
+	frame, err := encodeServerMessage(a.codec, typ, raw)
 	if err != nil {
-		a.srv.log.Error("encoding server message", "type", typ, "err", err)
-		return
-	}
-	frame, err := a.codec.Encode(codec.Envelope{Type: typ, Data: a.jsonData(raw)})
-	if err != nil {
-		a.srv.log.Error("encoding server message", "type", typ, "err", err)
+		a.srv.log.Error("encoding server message", "type", typ, "agent", a.id, "err", err)
 		return
 	}
 	a.send(frame)
@@ -263,13 +239,4 @@ func (a *agent) sendError(code int32, msg string) {
 	if err == nil {
 		a.send(frame)
 	}
-}
-
-// jsonData converts server-made JSON data to the agent's codec.
-func (a *agent) jsonData(raw []byte) []byte {
-	data, err := a.codec.Data(codec.Payload{JSON: raw})
-	if err != nil {
-		a.srv.log.Error("converting server data", "agent", a.id, "err", err, slog.String("codec", a.codec.Name()))
-	}
-	return data
 }

@@ -154,7 +154,7 @@ func dialWS(t testing.TB, n *testNode, pathAndQuery string, subprotocols ...stri
 	if w.Type != "Welcome" {
 		t.Fatalf("first message %+v, want Welcome", w)
 	}
-	var welcome welcome
+	var welcome struct{ ID string }
 	cl.decodeData(w, &welcome)
 	cl.id = welcome.ID
 	return cl

@@ -1,10 +1,7 @@
 package sockets
 
 import (
-	"encoding/json"
 	"time"
-
-	"github.com/hotpot-rt/hotpot/internal/codec"
 )
 
 // closeGrace is how long a server-side close may take (Kicked, then the
@@ -53,10 +50,7 @@ func (a *agent) closeLocked(reason string) {
 		return
 	}
 	a.srv.countKick(reason)
-	data, _ := json.Marshal(struct {
-		Reason string `json:"reason"`
-	}{reason})
-	if frame, err := a.codec.Encode(codec.Envelope{Type: "Kicked", Data: a.jsonData(data)}); err == nil {
+	if frame, err := encodeServerMessage(a.codec, "Kicked", kickedData(reason)); err == nil {
 		a.enqueueLocked(frame)
 	}
 	a.closeTimer = time.AfterFunc(closeGrace, a.link.abort)

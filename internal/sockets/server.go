@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/hotpot-rt/hotpot/internal/auth"
+	"github.com/hotpot-rt/hotpot/internal/codec"
 	"github.com/hotpot-rt/hotpot/internal/config"
 	"github.com/hotpot-rt/hotpot/internal/events"
 	"github.com/hotpot-rt/hotpot/internal/keepalive"
@@ -44,6 +45,8 @@ type Server struct {
 	verifier *auth.Verifier
 	// ws and tcp count frames of each transport.
 	ws, tcp *transportMetrics
+	// fixed holds each codec's frames that never change.
+	fixed map[codec.Codec]*fixedFrames
 
 	// stopKeepalive ends the keepalive goroutine, which closes
 	// keepaliveDone when it returns.
@@ -95,6 +98,7 @@ func New(cfg config.Config, opts Options) *Server {
 		keepalive:     keepalive.New(cfg.KeepaliveInterval, cfg.KeepaliveLimit),
 		ws:            newTransportMetrics(opts.Metrics, TransportWS),
 		tcp:           newTransportMetrics(opts.Metrics, TransportTCP),
+		fixed:         newFixedFrames(),
 		agents:        make(map[string]*agent),
 		groups:        make(map[string]map[*agent]struct{}),
 		keepaliveDone: make(chan struct{}),

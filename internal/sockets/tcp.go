@@ -101,6 +101,7 @@ func (s *Server) serveTCPConn(conn net.Conn, c codec.Codec) {
 		connectedAt: time.Now(),
 		maxFrame:    maxFrame,
 		stats:       s.tcp,
+		fixed:       s.fixed[c],
 		link:        link,
 	}, groups)
 }

@@ -29,7 +29,7 @@ func dialTCP(t testing.TB, n *testNode) *tcpClient {
 	if w.Type != "Welcome" {
 		t.Fatalf("first message %+v, want Welcome", w)
 	}
-	var welcome welcome
+	var welcome struct{ ID string }
 	if err := json.Unmarshal(w.Data, &welcome); err != nil {
 		t.Fatal(err)
 	}

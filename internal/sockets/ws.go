@@ -75,6 +75,7 @@ func (s *Server) ServeWS(w http.ResponseWriter, r *http.Request) {
 		connectedAt: time.Now(),
 		maxFrame:    s.cfg.MaxMessageBytes,
 		stats:       s.ws,
+		fixed:       s.fixed[c],
 		link:        &wsLink{conn: conn, netConn: hw.conn, out: hw.out, msgType: msgType},
 	}
 	if !s.goLoop(func() { s.runAgent(a, groups) }) {
