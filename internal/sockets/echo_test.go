@@ -2,6 +2,7 @@ package sockets
 
 import (
 	"bytes"
+	"strings"
 	"testing"
 
 	"github.com/coder/websocket"
@@ -135,5 +136,20 @@ func TestCodecs(t *testing.T) {
 				t.Fatalf("event data %s", got)
 			}
 		})
+	}
+}
+
+// TestWebSocketFrameLengths echoes frames at the edges of the WebSocket
+// length encodings (7-bit, 16-bit, 64-bit), which the node writes itself.
+func TestWebSocketFrameLengths(t *testing.T) {
+	n := startNode(t, func(c *config.Config) { c.MaxMessageBytes = 1 << 17 })
+	cl := dialWS(t, n, "/ws")
+	for _, size := range []int{30, 125, 126, 127, 65535, 65536, 70000} {
+		prefix := `{"type":"Echo","data":"`
+		frame := []byte(prefix + strings.Repeat("x", size-len(prefix)-2) + `"}`)
+		cl.writeRaw(websocket.MessageText, frame)
+		if got := cl.readRaw(); !bytes.Equal(got, frame) {
+			t.Fatalf("%d-byte frame came back as %d bytes", size, len(got))
+		}
 	}
 }

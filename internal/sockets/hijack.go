@@ -14,12 +14,12 @@ import (
 const connBufferBytes = 512
 
 // hijackWriter wraps the ResponseWriter of a WebSocket handshake so the
-// hijacked connection gets small buffers, and so writes leave through a
-// corkWriter that lets the agent's writer coalesce frames.
+// hijacked connection gets small buffers, and so every write leaves
+// through one connWriter.
 type hijackWriter struct {
 	http.ResponseWriter
 	conn net.Conn    // set by Hijack
-	out  *corkWriter // set by Hijack
+	out  *connWriter // set by Hijack
 }
 
 // Hijack hijacks the connection and swaps net/http's buffers for small
@@ -41,62 +41,47 @@ func (w *hijackWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		br = bufio.NewReaderSize(conn, connBufferBytes)
 	}
 	w.conn = conn
-	w.out = &corkWriter{conn: conn}
+	w.out = &connWriter{conn: conn}
 	return conn, bufio.NewReadWriter(br, bufio.NewWriterSize(w.out, connBufferBytes)), nil
 }
 
-// corkWriter is the only way bytes reach a WebSocket agent's connection.
-// Uncorked, a write goes straight out; corked, writes are collected and
-// leave in one write at uncork. Its mutex serialises writes to the
-// connection, so it is held across that write, and only there.
-type corkWriter struct {
+// connWriter is the only way bytes reach an agent's connection. On
+// WebSocket, both the library's control frames (through its small bufio
+// writer, one whole frame per write) and the agent's data frames (written
+// raw by its writer, see wsLink) pass through it; its mutex keeps each
+// write whole, and it is held across that write only.
+type connWriter struct {
 	conn net.Conn
-
-	mu     sync.Mutex // guards the fields below and writes to conn
-	corked bool
-	buf    []byte
+	mu   sync.Mutex // serialises writes to conn
 }
 
-var corkBuffers = sync.Pool{New: func() any { return new([]byte) }}
-
-// Write sends p, or collects it while corked.
-func (w *corkWriter) Write(p []byte) (int, error) {
+// Write writes p within writeTimeout.
+func (w *connWriter) Write(p []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.corked {
-		w.buf = append(w.buf, p...)
-		return len(p), nil
-	}
-	return w.writeLocked(p)
-}
-
-// cork starts collecting writes.
-func (w *corkWriter) cork() {
-	w.mu.Lock()
-	w.corked = true
-	w.buf = (*corkBuffers.Get().(*[]byte))[:0]
-	w.mu.Unlock()
-}
-
-// uncork writes what was collected in one write and stops collecting.
-// With discard, what was collected is dropped instead.
-func (w *corkWriter) uncork(discard bool) error {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	buf := w.buf
-	w.corked, w.buf = false, nil
-	var err error
-	if !discard && len(buf) > 0 {
-		_, err = w.writeLocked(buf)
-	}
-	if cap(buf) <= 64<<10 {
-		buf = buf[:0]
-		corkBuffers.Put(&buf)
-	}
-	return err
-}
-
-func (w *corkWriter) writeLocked(p []byte) (int, error) {
 	w.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
 	return w.conn.Write(p)
+}
+
+// framer wraps one payload in its transport's framing.
+type framer interface {
+	appendFrame(dst, payload []byte) []byte
+}
+
+var batchBuffers = sync.Pool{New: func() any { return new([]byte) }}
+
+// writeBatch writes frames to w in one write, each framed by f: frames
+// queued while the writer was busy leave together.
+func writeBatch(w *connWriter, f framer, frames [][]byte) error {
+	bp := batchBuffers.Get().(*[]byte)
+	buf := (*bp)[:0]
+	for _, payload := range frames {
+		buf = f.appendFrame(buf, payload)
+	}
+	_, err := w.Write(buf)
+	if cap(buf) <= 64<<10 { // keep big bursts from pinning memory
+		*bp = buf[:0]
+		batchBuffers.Put(bp)
+	}
+	return err
 }

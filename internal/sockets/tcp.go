@@ -136,6 +136,7 @@ func (s *Server) authenticateTCP(link *tcpLink, c codec.Codec) (auth.Claims, err
 // tcpLink is a TCP agent's connection.
 type tcpLink struct {
 	conn     net.Conn
+	out      connWriter // writes to conn
 	lenBytes int
 	max      int
 
@@ -148,7 +149,7 @@ type tcpLink struct {
 }
 
 func newTCPLink(conn net.Conn, lenBytes, max int) *tcpLink {
-	return &tcpLink{conn: conn, lenBytes: lenBytes, max: max, br: bufio.NewReaderSize(conn, connBufferBytes)}
+	return &tcpLink{conn: conn, out: connWriter{conn: conn}, lenBytes: lenBytes, max: max, br: bufio.NewReaderSize(conn, connBufferBytes)}
 }
 
 func (l *tcpLink) readFrame() ([]byte, error) {
@@ -167,21 +168,13 @@ func (l *tcpLink) readFrame() ([]byte, error) {
 	return frame, err
 }
 
-var tcpWriteBuffers = sync.Pool{New: func() any { return new([]byte) }}
-
 func (l *tcpLink) writeFrames(frames [][]byte) error {
-	bp := tcpWriteBuffers.Get().(*[]byte)
-	buf := (*bp)[:0]
-	for _, f := range frames {
-		buf = appendFrame(buf, f, l.lenBytes)
-	}
-	l.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
-	_, err := l.conn.Write(buf)
-	if cap(buf) <= 64<<10 {
-		*bp = buf[:0]
-		tcpWriteBuffers.Put(bp)
-	}
-	return err
+	return writeBatch(&l.out, l, frames)
+}
+
+// appendFrame appends payload with its length prefix.
+func (l *tcpLink) appendFrame(dst, payload []byte) []byte {
+	return appendFrame(dst, payload, l.lenBytes)
 }
 
 // close half-closes the connection so the client reads everything sent

@@ -2,6 +2,7 @@ package sockets
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"net"
 	"net/http"
@@ -62,9 +63,9 @@ func (s *Server) ServeWS(w http.ResponseWriter, r *http.Request) {
 	if proto := conn.Subprotocol(); proto != "" {
 		c, _ = codec.Lookup(strings.TrimPrefix(proto, "hotpot."))
 	}
-	msgType := websocket.MessageText
+	opcode := byte(opText)
 	if c.Binary() {
-		msgType = websocket.MessageBinary
+		opcode = opBinary
 	}
 	a := &agent{
 		srv:         s,
@@ -76,7 +77,7 @@ func (s *Server) ServeWS(w http.ResponseWriter, r *http.Request) {
 		maxFrame:    s.cfg.MaxMessageBytes,
 		stats:       s.ws,
 		fixed:       s.fixed[c],
-		link:        &wsLink{conn: conn, netConn: hw.conn, out: hw.out, msgType: msgType},
+		link:        &wsLink{conn: conn, netConn: hw.conn, out: hw.out, opcode: opcode},
 	}
 	if !s.goLoop(func() { s.runAgent(a, groups) }) {
 		conn.Close(websocket.StatusGoingAway, ReasonShutdown)
@@ -112,13 +113,22 @@ func (s *Server) runAgent(a *agent, groups []string) {
 	a.run()
 }
 
-// wsLink is a WebSocket agent's connection.
+// wsLink is a WebSocket agent's connection. The library reads, answers
+// control frames and closes; the agent's data frames are written raw
+// (a server's frames are unmasked and, without compression, trivial), so
+// a batch of them leaves in one write instead of one write each.
 type wsLink struct {
 	conn    *websocket.Conn
 	netConn net.Conn    // the hijacked connection under conn
-	out     *corkWriter // every write to netConn goes through it
-	msgType websocket.MessageType
+	out     *connWriter // every write to netConn goes through it
+	opcode  byte        // opText or opBinary, by codec
 }
+
+// WebSocket opcodes of data frames (RFC 6455 §5.2).
+const (
+	opText   = 0x1
+	opBinary = 0x2
+)
 
 func (l *wsLink) readFrame() ([]byte, error) {
 	_, frame, err := l.conn.Read(context.Background())
@@ -130,14 +140,21 @@ func (l *wsLink) readFrame() ([]byte, error) {
 }
 
 func (l *wsLink) writeFrames(frames [][]byte) error {
-	l.out.cork()
-	for _, f := range frames {
-		if err := l.conn.Write(context.Background(), l.msgType, f); err != nil {
-			l.out.uncork(true)
-			return err
-		}
+	return writeBatch(l.out, l, frames)
+}
+
+// appendFrame appends payload as one final, unmasked data frame.
+func (l *wsLink) appendFrame(dst, payload []byte) []byte {
+	dst = append(dst, 0x80|l.opcode)
+	switch n := len(payload); {
+	case n < 126:
+		dst = append(dst, byte(n))
+	case n <= 0xffff:
+		dst = binary.BigEndian.AppendUint16(append(dst, 126), uint16(n))
+	default:
+		dst = binary.BigEndian.AppendUint64(append(dst, 127), uint64(n))
 	}
-	return l.out.uncork(false)
+	return append(dst, payload...)
 }
 
 func (l *wsLink) close(reason string) {
