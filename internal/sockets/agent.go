@@ -1,6 +1,7 @@
 package sockets
 
 import (
+	"bytes"
 	"errors"
 	"sync"
 	"sync/atomic"
@@ -20,14 +21,14 @@ const (
 
 // link is one agent's connection, WebSocket or TCP.
 type link interface {
-	// readFrame blocks for the next frame. It is called by the agent's read
-	// loop only. errTooBig reports an oversize frame; errEmptyFrame a frame
+	// readFrame blocks for the next frame, which the caller must release
+	// once handled. It is called by the agent's read loop only. errTooBig reports an oversize frame; errEmptyFrame a frame
 	// the loop answers with an Error and keeps reading after; any other
 	// error ends the agent.
-	readFrame() ([]byte, error)
-	// writeFrames writes frames in order, in as few writes as it can. It is
-	// called by the agent's writer only and must give up within writeTimeout.
-	writeFrames(frames [][]byte) error
+	readFrame() (*frameBuffer, error)
+	// writeFrames writes frames in order, in as few writes as it can, and
+	// gives up after timeout. It is called by the agent's writer only.
+	writeFrames(frames [][]byte, timeout time.Duration) error
 	// close ends the connection once the last frame has been written, with
 	// the WebSocket close code for reason. Called by the writer only.
 	close(reason string)
@@ -38,6 +39,11 @@ type link interface {
 
 // writeTimeout bounds one write of queued frames to a client.
 const writeTimeout = 10 * time.Second
+
+// pingWriteTimeout bounds a Ping the keepalive goroutine writes itself. A
+// Ping is a few bytes: only a client that stopped reading long ago has no
+// room for it, and it is closed as a slow consumer.
+const pingWriteTimeout = 50 * time.Millisecond
 
 // agent is one connected client session. Its read loop (run) owns its
 // lifecycle: it reads and handles frames and, when the connection ends,
@@ -93,8 +99,44 @@ type agent struct {
 // LastReceive returns when the agent last sent a frame, as Unix nanoseconds.
 func (a *agent) LastReceive() int64 { return a.lastReceive.Load() }
 
-// Ping queues a Ping for an agent idle longer than the keepalive interval.
-func (a *agent) Ping() { a.send(a.fixed.ping) }
+// Ping sends a Ping to an agent idle longer than the keepalive interval.
+// When no writer runs, the calling keepalive goroutine writes it itself,
+// within pingWriteTimeout: a sweep pings thousands of agents at once, and
+// starting a writer goroutine for each would cost more than the write.
+func (a *agent) Ping() {
+	a.mu.Lock()
+	if a.closeReason != "" || a.writing {
+		a.mu.Unlock()
+		a.send(a.fixed.ping)
+		return
+	}
+	a.writing = true // this goroutine is the writer now
+	a.writer.Add(1)
+	a.mu.Unlock()
+
+	if err := a.link.writeFrames(a.fixed.pingBatch, pingWriteTimeout); err != nil {
+		a.srv.log.Info("closing slow consumer: no room for a Ping", "agent", a.id, "err", err)
+		a.mu.Lock()
+		if a.closeReason == "" {
+			a.closeReason = ReasonSlowConsumer
+			a.srv.countKick(ReasonSlowConsumer)
+		}
+		a.writing = false
+		a.mu.Unlock()
+		a.link.abort()
+		a.writer.Done()
+		return
+	}
+	a.mu.Lock()
+	if len(a.queue) == 0 && a.closeReason == "" {
+		a.writing = false
+		a.mu.Unlock()
+		a.writer.Done()
+		return
+	}
+	a.mu.Unlock()
+	go a.writeLoop() // frames came meanwhile: hand over, writer count and all
+}
 
 // Expire closes an agent idle longer than the keepalive limit.
 func (a *agent) Expire(lastReceive time.Time) {
@@ -112,7 +154,7 @@ func (a *agent) run() {
 	a.publish(events.Event{Type: events.Connected})
 
 	for {
-		frame, err := a.link.readFrame()
+		fb, err := a.link.readFrame()
 		switch {
 		case errors.Is(err, errEmptyFrame):
 			a.lastReceive.Store(time.Now().UnixNano())
@@ -129,11 +171,13 @@ func (a *agent) run() {
 		}
 		a.lastReceive.Store(time.Now().UnixNano())
 		a.stats.framesIn.Inc()
-		a.handle(frame)
+		a.handle(fb.b)
+		fb.release()
 	}
 }
 
-// handle acts on one frame from the client.
+// handle acts on one frame from the client. The frame is only valid
+// during the call: what outlives it is copied.
 func (a *agent) handle(frame []byte) {
 	env, err := a.codec.Decode(frame)
 	if err != nil {
@@ -145,11 +189,12 @@ func (a *agent) handle(frame []byte) {
 		a.send(a.fixed.pong)
 	case "Pong":
 	case "Echo":
-		a.send(frame)
+		a.send(bytes.Clone(frame))
 	case "Reply":
+		env.Data = bytes.Clone(env.Data)
 		a.completeCall(env)
 	default:
-		data, err := a.codec.Payload(env.Data)
+		data, err := a.codec.Payload(bytes.Clone(env.Data))
 		if err != nil {
 			a.sendError(400, err.Error())
 			return

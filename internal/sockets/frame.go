@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
+	"sync"
 )
 
 // Frame errors of the TCP framing.
@@ -15,15 +17,25 @@ var (
 	errEmptyFrame = errors.New("empty frame")
 )
 
-// readFrame reads one length-prefixed frame from r: a big-endian length of
-// lenBytes (2 or 4) bytes, then that many bytes. A length above max fails
-// with errTooBig before anything more is read (the stream cannot be
-// resynchronised); a zero length fails with errEmptyFrame and leaves r at
-// the next frame. hdr is scratch space of at least 4 bytes.
+// readFrame reads one length-prefixed frame from r into a new slice; see
+// readFrameLen and readPayload.
 func readFrame(r io.Reader, hdr []byte, lenBytes, max int) ([]byte, error) {
+	n, err := readFrameLen(r, hdr, lenBytes, max)
+	if err != nil {
+		return nil, err
+	}
+	return readPayload(r, make([]byte, 0, n), n)
+}
+
+// readFrameLen reads the length prefix of the next frame from r: a
+// big-endian length of lenBytes (2 or 4) bytes. A length above max fails
+// with errTooBig before anything more is read (the stream cannot be
+// resynchronised); a zero length fails with errEmptyFrame, r being at the
+// next frame. hdr is scratch space of at least 4 bytes.
+func readFrameLen(r io.Reader, hdr []byte, lenBytes, max int) (int, error) {
 	hdr = hdr[:lenBytes]
 	if _, err := io.ReadFull(r, hdr); err != nil {
-		return nil, err
+		return 0, err
 	}
 	var n uint32
 	if lenBytes == 2 {
@@ -33,18 +45,43 @@ func readFrame(r io.Reader, hdr []byte, lenBytes, max int) ([]byte, error) {
 	}
 	switch {
 	case n == 0:
-		return nil, errEmptyFrame
+		return 0, errEmptyFrame
 	case uint64(n) > uint64(max):
-		return nil, fmt.Errorf("%w: %d bytes, limit %d", errTooBig, n, max)
+		return 0, fmt.Errorf("%w: %d bytes, limit %d", errTooBig, n, max)
 	}
-	frame := make([]byte, n)
-	if _, err := io.ReadFull(r, frame); err != nil {
+	return int(n), nil
+}
+
+// readPayload reads the n bytes of a frame's payload from r into dst,
+// growing it as needed, and returns them.
+func readPayload(r io.Reader, dst []byte, n int) ([]byte, error) {
+	dst = slices.Grow(dst[:0], n)[:n]
+	if _, err := io.ReadFull(r, dst); err != nil {
 		if err == io.EOF {
 			err = io.ErrUnexpectedEOF
 		}
 		return nil, err
 	}
-	return frame, nil
+	return dst, nil
+}
+
+// frameBuffer holds one received frame while its agent handles it.
+// Buffers are pooled and taken only once a frame has begun to arrive, so
+// an idle agent holds none; what an agent keeps of a frame, it copies.
+type frameBuffer struct {
+	b []byte
+}
+
+var frameBuffers = sync.Pool{New: func() any { return &frameBuffer{b: make([]byte, 0, 512)} }}
+
+func getFrameBuffer() *frameBuffer { return frameBuffers.Get().(*frameBuffer) }
+
+// release gives the buffer back; the frame must not be used afterwards.
+func (f *frameBuffer) release() {
+	if cap(f.b) <= 64<<10 { // keep big frames from pinning memory
+		f.b = f.b[:0]
+		frameBuffers.Put(f)
+	}
 }
 
 // appendFrame appends frame with its length prefix to dst. The caller

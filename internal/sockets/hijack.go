@@ -55,11 +55,17 @@ type connWriter struct {
 	mu   sync.Mutex // serialises writes to conn
 }
 
-// Write writes p within writeTimeout.
+// Write writes p within writeTimeout; the library's control frames come
+// this way.
 func (w *connWriter) Write(p []byte) (int, error) {
+	return w.writeWithin(p, writeTimeout)
+}
+
+// writeWithin writes p, giving up after timeout.
+func (w *connWriter) writeWithin(p []byte, timeout time.Duration) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
+	w.conn.SetWriteDeadline(time.Now().Add(timeout))
 	return w.conn.Write(p)
 }
 
@@ -70,15 +76,15 @@ type framer interface {
 
 var batchBuffers = sync.Pool{New: func() any { return new([]byte) }}
 
-// writeBatch writes frames to w in one write, each framed by f: frames
-// queued while the writer was busy leave together.
-func writeBatch(w *connWriter, f framer, frames [][]byte) error {
+// writeBatch writes frames to w in one write, each framed by f, giving up
+// after timeout: frames queued while the writer was busy leave together.
+func writeBatch(w *connWriter, f framer, frames [][]byte, timeout time.Duration) error {
 	bp := batchBuffers.Get().(*[]byte)
 	buf := (*bp)[:0]
 	for _, payload := range frames {
 		buf = f.appendFrame(buf, payload)
 	}
-	_, err := w.Write(buf)
+	_, err := w.writeWithin(buf, timeout)
 	if cap(buf) <= 64<<10 { // keep big bursts from pinning memory
 		*bp = buf[:0]
 		batchBuffers.Put(bp)

@@ -88,7 +88,7 @@ func (a *agent) writeLoop() {
 		a.mu.Unlock()
 
 		a.stats.framesOut.Add(float64(len(batch)))
-		if err := a.link.writeFrames(batch); err != nil {
+		if err := a.link.writeFrames(batch, writeTimeout); err != nil {
 			a.srv.log.Debug("write failed", "agent", a.id, "err", err)
 			a.link.abort()
 			a.mu.Lock()

@@ -112,11 +112,12 @@ func (s *Server) serveTCPConn(conn net.Conn, c codec.Codec) {
 func (s *Server) authenticateTCP(link *tcpLink, c codec.Codec) (auth.Claims, error) {
 	link.conn.SetReadDeadline(time.Now().Add(handshakeTimeout))
 	defer link.conn.SetReadDeadline(time.Time{})
-	frame, err := link.readFrame()
+	fb, err := link.readFrame()
 	if err != nil {
 		return auth.Claims{}, fmt.Errorf("%w: no Auth frame: %v", auth.ErrNoToken, err)
 	}
-	e, err := c.Decode(frame)
+	defer fb.release()
+	e, err := c.Decode(fb.b)
 	if err != nil || e.Type != "Auth" {
 		return auth.Claims{}, fmt.Errorf("%w: the first frame must be Auth", auth.ErrNoToken)
 	}
@@ -152,7 +153,7 @@ func newTCPLink(conn net.Conn, lenBytes, max int) *tcpLink {
 	return &tcpLink{conn: conn, out: connWriter{conn: conn}, lenBytes: lenBytes, max: max, br: bufio.NewReaderSize(conn, connBufferBytes)}
 }
 
-func (l *tcpLink) readFrame() ([]byte, error) {
+func (l *tcpLink) readFrame() (*frameBuffer, error) {
 	if l.broken {
 		// Wait for the close that follows Kicked, ignoring the stream.
 		_, err := io.Copy(io.Discard, l.br)
@@ -161,15 +162,21 @@ func (l *tcpLink) readFrame() ([]byte, error) {
 		}
 		return nil, err
 	}
-	frame, err := readFrame(l.br, l.hdr[:], l.lenBytes, l.max)
-	if errors.Is(err, errTooBig) {
-		l.broken = true
+	n, err := readFrameLen(l.br, l.hdr[:], l.lenBytes, l.max)
+	if err != nil {
+		l.broken = errors.Is(err, errTooBig)
+		return nil, err
 	}
-	return frame, err
+	fb := getFrameBuffer()
+	if fb.b, err = readPayload(l.br, fb.b, n); err != nil {
+		fb.release()
+		return nil, err
+	}
+	return fb, nil
 }
 
-func (l *tcpLink) writeFrames(frames [][]byte) error {
-	return writeBatch(&l.out, l, frames)
+func (l *tcpLink) writeFrames(frames [][]byte, timeout time.Duration) error {
+	return writeBatch(&l.out, l, frames, timeout)
 }
 
 // appendFrame appends payload with its length prefix.

@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -130,17 +132,33 @@ const (
 	opBinary = 0x2
 )
 
-func (l *wsLink) readFrame() ([]byte, error) {
-	_, frame, err := l.conn.Read(context.Background())
-	if err != nil && strings.Contains(err.Error(), "read limited at") {
+func (l *wsLink) readFrame() (*frameBuffer, error) {
+	_, r, err := l.conn.Reader(context.Background())
+	if err != nil {
+		return nil, err
+	}
+	fb := getFrameBuffer()
+	for err == nil {
+		if len(fb.b) == cap(fb.b) {
+			fb.b = slices.Grow(fb.b, len(fb.b))
+		}
+		var n int
+		n, err = r.Read(fb.b[len(fb.b):cap(fb.b)])
+		fb.b = fb.b[:len(fb.b)+n]
+	}
+	if err == io.EOF {
+		return fb, nil
+	}
+	fb.release()
+	if strings.Contains(err.Error(), "read limited at") {
 		// coder/websocket has already closed with 1009; the error is untyped.
 		return nil, errTooBig
 	}
-	return frame, err
+	return nil, err
 }
 
-func (l *wsLink) writeFrames(frames [][]byte) error {
-	return writeBatch(l.out, l, frames)
+func (l *wsLink) writeFrames(frames [][]byte, timeout time.Duration) error {
+	return writeBatch(l.out, l, frames, timeout)
 }
 
 // appendFrame appends payload as one final, unmasked data frame.
