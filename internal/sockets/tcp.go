@@ -137,7 +137,7 @@ func (s *Server) authenticateTCP(link *tcpLink, c codec.Codec) (auth.Claims, err
 // tcpLink is a TCP agent's connection.
 type tcpLink struct {
 	conn     net.Conn
-	out      connWriter // writes to conn
+	out      *connWriter // writes to conn
 	lenBytes int
 	max      int
 
@@ -150,7 +150,7 @@ type tcpLink struct {
 }
 
 func newTCPLink(conn net.Conn, lenBytes, max int) *tcpLink {
-	return &tcpLink{conn: conn, out: connWriter{conn: conn}, lenBytes: lenBytes, max: max, br: bufio.NewReaderSize(conn, connBufferBytes)}
+	return &tcpLink{conn: conn, out: newConnWriter(conn), lenBytes: lenBytes, max: max, br: bufio.NewReaderSize(conn, connBufferBytes)}
 }
 
 func (l *tcpLink) readFrame() (*frameBuffer, error) {
@@ -176,7 +176,7 @@ func (l *tcpLink) readFrame() (*frameBuffer, error) {
 }
 
 func (l *tcpLink) writeFrames(frames [][]byte, timeout time.Duration) error {
-	return writeBatch(&l.out, l, frames, timeout)
+	return writeBatch(l.out, l, frames, timeout)
 }
 
 // appendFrame appends payload with its length prefix.
