@@ -22,9 +22,10 @@ const (
 // link is one agent's connection, WebSocket or TCP.
 type link interface {
 	// readFrame blocks for the next frame, which the caller must release
-	// once handled. It is called by the agent's read loop only. errTooBig reports an oversize frame; errEmptyFrame a frame
-	// the loop answers with an Error and keeps reading after; any other
-	// error ends the agent.
+	// once handled. It is called by the agent's read loop only. errTooBig
+	// reports an oversize frame; errEmptyFrame a frame the loop answers
+	// with an Error and keeps reading after; any other error ends the
+	// agent.
 	readFrame() (*frameBuffer, error)
 	// writeFrames writes frames in order, in as few writes as it can, and
 	// gives up after timeout. It is called by the agent's writer only.
@@ -79,7 +80,8 @@ type agent struct {
 	mu sync.Mutex // guards the fields below
 	// queue holds encoded frames waiting for the writer; nil when empty.
 	queue [][]byte
-	// writing is true while a writer goroutine runs.
+	// writing is true while a writer runs: the writer goroutine, or the
+	// keepalive goroutine writing a Ping (see Ping).
 	writing bool
 	// closeReason is set once the node has decided to close the agent; from
 	// then on nothing more is queued and its messages are not published.
@@ -127,6 +129,7 @@ func (a *agent) Ping() {
 		a.writer.Done()
 		return
 	}
+	a.stats.framesOut.Inc()
 	a.mu.Lock()
 	if len(a.queue) == 0 && a.closeReason == "" {
 		a.writing = false
