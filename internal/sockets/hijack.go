@@ -9,10 +9,16 @@ import (
 	"time"
 )
 
-// connBufferBytes sizes the read and write buffers of a hijacked WebSocket
-// connection. net/http's own are 4 KiB each; an idle agent should cost as
-// little as it can, and larger reads and writes bypass a bufio buffer.
+// connBufferBytes sizes the read buffer of a connection. net/http's is
+// 4 KiB; an idle agent should cost as little as it can, and larger reads
+// bypass a bufio buffer.
 const connBufferBytes = 512
+
+// controlFrameBytes sizes the write buffer of a hijacked WebSocket
+// connection, which only the library's control frames use (the node
+// writes its data frames itself): the largest, a 2-byte header and 125
+// bytes of payload, must leave in one write, whole.
+const controlFrameBytes = 128
 
 // hijackWriter wraps the ResponseWriter of a WebSocket handshake so the
 // hijacked connection gets small buffers, and so every write leaves
@@ -43,7 +49,7 @@ func (w *hijackWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	}
 	w.conn = conn
 	w.out = newConnWriter(conn)
-	return conn, bufio.NewReadWriter(br, bufio.NewWriterSize(w.out, connBufferBytes)), nil
+	return conn, bufio.NewReadWriter(br, bufio.NewWriterSize(w.out, controlFrameBytes)), nil
 }
 
 // connWriter is the only way bytes reach an agent's connection. On

@@ -3,6 +3,7 @@ package sockets
 import (
 	"bytes"
 	"context"
+	"errors"
 	"net/http"
 	"net/netip"
 	"strings"
@@ -222,5 +223,31 @@ func TestManyAgents(t *testing.T) {
 	}
 	if got := n.srv.Len(); got != 0 {
 		t.Fatalf("%d agents still registered", got)
+	}
+}
+
+// TestWebSocketControlFrames: the library still answers a client's
+// WebSocket ping, and a close with the longest reason a close frame can
+// carry arrives whole, through the small control-frame buffer.
+func TestWebSocketControlFrames(t *testing.T) {
+	n := startNode(t, nil)
+	cl := dialWS(t, n, "/ws?id=ctl")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	read := make(chan error, 1)
+	go func() {
+		_, _, err := cl.conn.Read(ctx) // pongs are handled while reading
+		read <- err
+	}()
+	if err := cl.conn.Ping(ctx); err != nil {
+		t.Fatalf("ping: %v", err)
+	}
+	reason := strings.Repeat("r", 123)
+	n.srv.Kick("ctl", reason)
+	<-read // the Kicked frame
+	_, _, err := cl.conn.Read(ctx)
+	var ce websocket.CloseError
+	if !errors.As(err, &ce) || ce.Code != websocket.StatusNormalClosure || ce.Reason != reason {
+		t.Fatalf("close %v, want 1000 with the 123-byte reason", err)
 	}
 }
