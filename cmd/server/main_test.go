@@ -164,3 +164,18 @@ func TestEnvConfiguresServer(t *testing.T) {
 		t.Fatalf("bad env value accepted: %v %s", err, out)
 	}
 }
+
+// TestTCPCanBeDisabled: with --tcp "" the node serves WebSocket alone.
+func TestTCPCanBeDisabled(t *testing.T) {
+	p := startProcess(t, "--tcp", "")
+	if p.tcpAddr != "" {
+		t.Fatalf("TCP listening on %s", p.tcpAddr)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ws, _, err := websocket.Dial(ctx, "ws://"+p.httpAddr+"/ws", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ws.CloseNow()
+}

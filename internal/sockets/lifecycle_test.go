@@ -251,3 +251,32 @@ func TestWebSocketControlFrames(t *testing.T) {
 		t.Fatalf("close %v, want 1000 with the 123-byte reason", err)
 	}
 }
+
+// TestTrustedProxyAddress: behind a trusted proxy, an agent's remote
+// address is the client's, from X-Forwarded-For; otherwise the peer's.
+func TestTrustedProxyAddress(t *testing.T) {
+	for _, tc := range []struct {
+		name, trusted, want string
+	}{
+		{"trusted", "127.0.0.0/8", "198.51.100.7"},
+		{"untrusted", "10.0.0.0/8", "127.0.0.1:"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			n := startNode(t, func(c *config.Config) { c.TrustedProxies = []netip.Prefix{netip.MustParsePrefix(tc.trusted)} })
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			conn, _, err := websocket.Dial(ctx, n.wsURL("/ws?id=behind"), &websocket.DialOptions{
+				HTTPHeader: http.Header{"X-Forwarded-For": {"203.0.113.1, 198.51.100.7"}},
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.CloseNow()
+			conn.Read(ctx) // Welcome: the agent is registered
+			info, err := n.srv.Agent("behind")
+			if err != nil || !strings.HasPrefix(info.RemoteAddr, tc.want) {
+				t.Fatalf("remote address %q (%v), want %s…", info.RemoteAddr, err, tc.want)
+			}
+		})
+	}
+}
