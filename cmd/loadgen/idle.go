@@ -10,6 +10,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/hotpot-rt/hotpot/internal/codec"
 )
 
 // idleRun holds many idle agents open: each only answers Pings. It is how
@@ -77,7 +79,7 @@ func (r *idleRun) run(ctx context.Context, out io.Writer, log *slog.Logger) erro
 
 	start := time.Now()
 	log.Info("connecting", "url", r.dial.url, "agents", r.n, "rate", r.rate)
-	r.openAll(stop, proto, st, log, &wg)
+	openAll(stop, proto, r.n, r.rate, st, log, &wg, nil)
 	select {
 	case <-st.ready:
 		fmt.Fprintf(out, "ready %d agents in %v (dial failures: %s)\n",
@@ -101,23 +103,29 @@ func (r *idleRun) run(ctx context.Context, out io.Writer, log *slog.Logger) erro
 	return nil
 }
 
-// openAll starts the agents, rate per second, each on its own goroutine
-// counted by wg, until all are started or stop ends.
-func (r *idleRun) openAll(stop context.Context, p *protocol, st *idleState, log *slog.Logger, wg *sync.WaitGroup) {
+// openAll starts n agents, rate per second, each on its own goroutine
+// counted by wg, until all are started or stop ends. handler, when not
+// nil, gives agent i the function its frames other than Ping go to.
+func openAll(stop context.Context, p *protocol, n, rate int, st *idleState, log *slog.Logger, wg *sync.WaitGroup,
+	handler func(i int) func(env codec.Envelope, frame []byte)) {
 	start := time.Now()
-	for i := range r.n {
-		due := start.Add(time.Duration(int64(i) * int64(time.Second) / int64(r.rate)))
+	for i := range n {
+		due := start.Add(time.Duration(int64(i) * int64(time.Second) / int64(rate)))
 		// Sleeping below a millisecond costs more than it paces.
 		if wait := time.Until(due); wait > time.Millisecond && !sleep(stop, wait) {
 			return
 		}
-		wg.Go(func() { runIdleAgent(stop, p, st, log) })
+		var handle func(env codec.Envelope, frame []byte)
+		if handler != nil {
+			handle = handler(i)
+		}
+		wg.Go(func() { runIdleAgent(stop, p, st, log, handle) })
 	}
 }
 
-// runIdleAgent opens one agent and serves it until stop ends or its
-// connection does.
-func runIdleAgent(stop context.Context, p *protocol, st *idleState, log *slog.Logger) {
+// runIdleAgent opens one agent and serves it, handing its frames to handle
+// (which may be nil), until stop ends or its connection does.
+func runIdleAgent(stop context.Context, p *protocol, st *idleState, log *slog.Logger, handle func(env codec.Envelope, frame []byte)) {
 	a, err := dialAgent(stop, p)
 	if err != nil {
 		// A dial cut short by the end of the run is no failure.
@@ -129,7 +137,7 @@ func runIdleAgent(stop context.Context, p *protocol, st *idleState, log *slog.Lo
 	}
 	st.open.Add(1)
 	st.settle()
-	err = a.serve(stop, nil)
+	err = a.serve(stop, handle)
 	if st.open.Add(-1) == 0 {
 		select {
 		case st.emptied <- struct{}{}:

@@ -7,6 +7,7 @@
 //	loadgen idle -url ws://127.0.0.1:8848/ws -n 10000 -rate 2000 -hold 60s
 //	loadgen echo -url ws://127.0.0.1:8848/ws -c 100 -d 10s -size 100
 //	loadgen call -url ws://127.0.0.1:8848/ws -api http://127.0.0.1:8848 -agents 100 -c 32 -d 10s
+//	loadgen broadcast -url ws://127.0.0.1:8848/ws -api http://127.0.0.1:8848 -n 10000 -every 100ms -d 10s
 //
 // The first argument picks a subcommand; each has its own flags (loadgen
 // <subcommand> -h lists them). Progress goes to stderr, results to stdout.
@@ -44,6 +45,7 @@ var commands = []command{
 	{"idle", "hold many idle WebSocket agents open, answering Pings", setupIdle},
 	{"echo", "measure Echo round trips over WebSocket", setupEcho},
 	{"call", "measure REST calls answered by WebSocket agents", setupCall},
+	{"broadcast", "measure how fast broadcasts reach many WebSocket agents", setupBroadcast},
 }
 
 func main() {
@@ -103,7 +105,7 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w, "usage: loadgen <subcommand> [flags]")
 	fmt.Fprintln(w, "subcommands:")
 	for _, c := range commands {
-		fmt.Fprintf(w, "  %-6s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w, "run 'loadgen <subcommand> -h' for its flags")
 }
