@@ -30,6 +30,15 @@ type link interface {
 	// writeFrames writes frames in order, in as few writes as it can, and
 	// gives up after timeout. It is called by the agent's writer only.
 	writeFrames(frames [][]byte, timeout time.Duration) error
+	// canTry reports whether tryFrames works on this connection.
+	canTry() bool
+	// tryFrames writes frames without blocking, keeping what the socket
+	// does not take for flush, and reports whether all went out. It is
+	// called by the agent's writer only.
+	tryFrames(frames [][]byte) bool
+	// flush writes what tryFrames kept, giving up after timeout. It is
+	// called by the agent's writer only.
+	flush(timeout time.Duration) error
 	// close ends the connection once the last frame has been written, with
 	// the WebSocket close code for reason. Called by the writer only.
 	close(reason string)
@@ -40,11 +49,6 @@ type link interface {
 
 // writeTimeout bounds one write of queued frames to a client.
 const writeTimeout = 10 * time.Second
-
-// pingWriteTimeout bounds a Ping the keepalive goroutine writes itself. A
-// Ping is a few bytes: only a client that stopped reading long ago has no
-// room for it, and it is closed as a slow consumer.
-const pingWriteTimeout = 50 * time.Millisecond
 
 // agent is one connected client session. Its read loop (run) owns its
 // lifecycle: it reads and handles frames and, when the connection ends,
@@ -80,8 +84,8 @@ type agent struct {
 	mu sync.Mutex // guards the fields below
 	// queue holds encoded frames waiting for the writer; nil when empty.
 	queue [][]byte
-	// writing is true while a writer runs: the writer goroutine, or the
-	// keepalive goroutine writing a Ping (see Ping).
+	// writing is true while a writer runs: the writer goroutine, or a
+	// sender writing without blocking (see send).
 	writing bool
 	// closeReason is set once the node has decided to close the agent; from
 	// then on nothing more is queued and its messages are not published.
@@ -102,44 +106,7 @@ type agent struct {
 func (a *agent) LastReceive() int64 { return a.lastReceive.Load() }
 
 // Ping sends a Ping to an agent idle longer than the keepalive interval.
-// When no writer runs, the calling keepalive goroutine writes it itself,
-// within pingWriteTimeout: a sweep pings thousands of agents at once, and
-// starting a writer goroutine for each would cost more than the write.
-func (a *agent) Ping() {
-	a.mu.Lock()
-	if a.closeReason != "" || a.writing {
-		a.mu.Unlock()
-		a.send(a.fixed.ping)
-		return
-	}
-	a.writing = true // this goroutine is the writer now
-	a.writer.Add(1)
-	a.mu.Unlock()
-
-	if err := a.link.writeFrames(a.fixed.pingBatch, pingWriteTimeout); err != nil {
-		a.srv.log.Info("closing slow consumer: no room for a Ping", "agent", a.id, "err", err)
-		a.mu.Lock()
-		if a.closeReason == "" {
-			a.closeReason = ReasonSlowConsumer
-			a.srv.countKick(ReasonSlowConsumer)
-		}
-		a.writing = false
-		a.mu.Unlock()
-		a.link.abort()
-		a.writer.Done()
-		return
-	}
-	a.stats.framesOut.Inc()
-	a.mu.Lock()
-	if len(a.queue) == 0 && a.closeReason == "" {
-		a.writing = false
-		a.mu.Unlock()
-		a.writer.Done()
-		return
-	}
-	a.mu.Unlock()
-	go a.writeLoop() // frames came meanwhile: hand over, writer count and all
-}
+func (a *agent) Ping() { a.send(a.fixed.ping) }
 
 // Expire closes an agent idle longer than the keepalive limit.
 func (a *agent) Expire(lastReceive time.Time) {

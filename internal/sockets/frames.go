@@ -10,20 +10,16 @@ import (
 // codec when the server starts.
 type fixedFrames struct {
 	ping, pong []byte
-	// pingBatch is ping alone, as a batch to write.
-	pingBatch [][]byte
 }
 
 // newFixedFrames encodes the fixed frames of every codec.
 func newFixedFrames() map[codec.Codec]*fixedFrames {
 	out := make(map[codec.Codec]*fixedFrames)
 	for _, c := range []codec.Codec{codec.JSON, codec.MsgPack, codec.Proto} {
-		f := &fixedFrames{
+		out[c] = &fixedFrames{
 			ping: mustEncode(c, "Ping", []byte("{}")),
 			pong: mustEncode(c, "Pong", []byte("{}")),
 		}
-		f.pingBatch = [][]byte{f.ping}
-		out[c] = f
 	}
 	return out
 }

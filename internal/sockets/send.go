@@ -8,28 +8,58 @@ import (
 // close handshake) before the connection is cut.
 const closeGrace = 2 * time.Second
 
-// send queues one encoded frame for the client. It never blocks: a full
-// queue closes the agent as a slow consumer and returns ErrQueueFull; an
-// agent being closed returns ErrAgentGone; a frame over the agent's limit
-// returns ErrMessageTooBig. The frame must not be modified afterwards; the
-// same frame may be queued to many agents.
+// send sends one encoded frame to the client. It never blocks: when no
+// writer runs it writes the frame itself, without blocking, and hands
+// what the socket did not take to a writer goroutine; otherwise it queues
+// the frame. A full queue closes the agent as a slow consumer and returns
+// ErrQueueFull; an agent being closed returns ErrAgentGone; a frame over
+// the agent's limit returns ErrMessageTooBig. The frame must not be
+// modified afterwards; the same frame may be sent to many agents.
 func (a *agent) send(frame []byte) error {
 	if len(frame) > a.maxFrame {
 		return ErrMessageTooBig
 	}
 	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.closeReason != "" {
+	switch {
+	case a.closeReason != "":
+		a.mu.Unlock()
 		return ErrAgentGone
-	}
-	if len(a.queue) >= a.srv.cfg.SendQueue {
+	case len(a.queue) >= a.srv.cfg.SendQueue:
 		a.srv.log.Info("closing slow consumer", "agent", a.id, "queued", len(a.queue))
 		a.queue = nil // they would not get through; Kicked goes first
 		a.closeLocked(ReasonSlowConsumer)
+		a.mu.Unlock()
 		return ErrQueueFull
+	case a.writing || !a.link.canTry():
+		a.enqueueLocked(frame)
+		a.mu.Unlock()
+		return nil
 	}
-	a.enqueueLocked(frame)
+	a.writing = true // this goroutine is the writer now
+	a.writer.Add(1)
+	a.mu.Unlock()
+	a.writeNow(frame)
 	return nil
+}
+
+// writeNow writes frame from the sending goroutine, which holds the writer
+// role, without blocking; then it gives the role back, or hands it to a
+// writer goroutine when bytes or frames are left to write. Most sends to
+// an idle agent end here, with no goroutine started: a sweep pinging
+// thousands of agents, a broadcast, a call.
+func (a *agent) writeNow(frame []byte) {
+	batch := [1][]byte{frame}
+	complete := a.link.tryFrames(batch[:])
+	a.stats.framesOut.Inc()
+	a.mu.Lock()
+	if complete && len(a.queue) == 0 && a.closeReason == "" {
+		a.writing = false
+		a.mu.Unlock()
+		a.writer.Done()
+		return
+	}
+	a.mu.Unlock()
+	go a.writeLoop() // the writer role, and its count, pass on
 }
 
 // close queues Kicked with reason and closes the connection once it is
@@ -66,11 +96,15 @@ func (a *agent) enqueueLocked(frame []byte) {
 	}
 }
 
-// writeLoop writes queued frames until the queue is empty, taking all that
-// waits in one batch each time, then exits; if the agent is being closed it
-// closes the connection first.
+// writeLoop writes what a send left pending, then queued frames until
+// the queue is empty, taking all that waits in one batch each time, then
+// exits; if the agent is being closed it closes the connection first.
 func (a *agent) writeLoop() {
 	defer a.writer.Done()
+	if err := a.link.flush(writeTimeout); err != nil {
+		a.writeFailed(err)
+		return
+	}
 	for {
 		a.mu.Lock()
 		batch := a.queue
@@ -89,13 +123,19 @@ func (a *agent) writeLoop() {
 
 		a.stats.framesOut.Add(float64(len(batch)))
 		if err := a.link.writeFrames(batch, writeTimeout); err != nil {
-			a.srv.log.Debug("write failed", "agent", a.id, "err", err)
-			a.link.abort()
-			a.mu.Lock()
-			a.queue = nil
-			a.writing = false
-			a.mu.Unlock()
+			a.writeFailed(err)
 			return
 		}
 	}
+}
+
+// writeFailed ends the writer after a failed write: the connection is cut
+// and the read loop cleans up.
+func (a *agent) writeFailed(err error) {
+	a.srv.log.Debug("write failed", "agent", a.id, "err", err)
+	a.link.abort()
+	a.mu.Lock()
+	a.queue = nil
+	a.writing = false
+	a.mu.Unlock()
 }

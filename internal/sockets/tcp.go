@@ -179,6 +179,12 @@ func (l *tcpLink) writeFrames(frames [][]byte, timeout time.Duration) error {
 	return writeBatch(l.out, l, frames, timeout)
 }
 
+func (l *tcpLink) canTry() bool { return l.out.canTry() }
+
+func (l *tcpLink) tryFrames(frames [][]byte) bool { return tryBatch(l.out, l, frames) }
+
+func (l *tcpLink) flush(timeout time.Duration) error { return l.out.flush(timeout) }
+
 // appendFrame appends payload with its length prefix.
 func (l *tcpLink) appendFrame(dst, payload []byte) []byte {
 	return appendFrame(dst, payload, l.lenBytes)

@@ -161,6 +161,12 @@ func (l *wsLink) writeFrames(frames [][]byte, timeout time.Duration) error {
 	return writeBatch(l.out, l, frames, timeout)
 }
 
+func (l *wsLink) canTry() bool { return l.out.canTry() }
+
+func (l *wsLink) tryFrames(frames [][]byte) bool { return tryBatch(l.out, l, frames) }
+
+func (l *wsLink) flush(timeout time.Duration) error { return l.out.flush(timeout) }
+
 // appendFrame appends payload as one final, unmasked data frame.
 func (l *wsLink) appendFrame(dst, payload []byte) []byte {
 	dst = append(dst, 0x80|l.opcode)
