@@ -78,7 +78,7 @@ func getFrameBuffer() *frameBuffer { return frameBuffers.Get().(*frameBuffer) }
 
 // release gives the buffer back; the frame must not be used afterwards.
 func (f *frameBuffer) release() {
-	if cap(f.b) <= 64<<10 { // keep big frames from pinning memory
+	if cap(f.b) > 0 && cap(f.b) <= 64<<10 { // keep big frames from pinning memory
 		f.b = f.b[:0]
 		frameBuffers.Put(f)
 	}

@@ -44,3 +44,20 @@ func FuzzReadFrame(f *testing.F) {
 		}
 	})
 }
+
+// TestFrameBufferAfterFailedRead: a TCP read cut short gives its buffer
+// back fit for the next frame, WebSocket or TCP (an empty buffer once made
+// a later WebSocket read spin forever).
+func TestFrameBufferAfterFailedRead(t *testing.T) {
+	l := &tcpLink{br: bufio.NewReader(bytes.NewReader([]byte{0, 10, 'x'})), lenBytes: 2, max: 1024}
+	if _, err := l.readFrame(); err == nil {
+		t.Fatal("truncated frame read without error")
+	}
+	for range 4 { // whatever the pool hands out next
+		fb := getFrameBuffer()
+		if cap(fb.b) == 0 {
+			t.Fatal("an empty buffer went back to the pool")
+		}
+		defer fb.release()
+	}
+}

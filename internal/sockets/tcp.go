@@ -168,10 +168,12 @@ func (l *tcpLink) readFrame() (*frameBuffer, error) {
 		return nil, err
 	}
 	fb := getFrameBuffer()
-	if fb.b, err = readPayload(l.br, fb.b, n); err != nil {
+	frame, err := readPayload(l.br, fb.b, n)
+	if err != nil {
 		fb.release()
 		return nil, err
 	}
+	fb.b = frame
 	return fb, nil
 }
 

@@ -140,7 +140,7 @@ func (l *wsLink) readFrame() (*frameBuffer, error) {
 	fb := getFrameBuffer()
 	for err == nil {
 		if len(fb.b) == cap(fb.b) {
-			fb.b = slices.Grow(fb.b, len(fb.b))
+			fb.b = slices.Grow(fb.b, max(len(fb.b), 512))
 		}
 		var n int
 		n, err = r.Read(fb.b[len(fb.b):cap(fb.b)])
