@@ -76,8 +76,9 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	m := metrics.New(eventLog.Subscribers)
 	socks := sockets.New(cfg, sockets.Options{Log: log, Sink: eventLog.Append, Metrics: m})
 	stopping := make(chan struct{})
+	api := httpapi.New(cfg, socks, eventLog, m, log, stopping)
 	httpSrv := &http.Server{
-		Handler:           httpapi.New(cfg, socks, eventLog, m, log, stopping).Router(),
+		Handler:           api.Router(),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
@@ -115,6 +116,7 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	if err := <-httpDone; err != nil {
 		log.Warn("http shutdown", "err", err)
 	}
+	api.Wait()
 	for ; serving > 0; serving-- {
 		if err := <-serveErr; err != nil && failed == nil {
 			failed = err

@@ -16,7 +16,7 @@ func (a *API) PushGroupEvent(w http.ResponseWriter, r *http.Request, group Group
 }
 
 // Broadcast pushes one event to every agent. With async=true it answers
-// 202 without the count.
+// 202 at once and delivers on a goroutine of its own, which Wait waits for.
 func (a *API) Broadcast(w http.ResponseWriter, r *http.Request, params BroadcastParams) {
 	var req EventRequest
 	if !decodeBody(w, r, &req) {
@@ -26,10 +26,15 @@ func (a *API) Broadcast(w http.ResponseWriter, r *http.Request, params Broadcast
 	if !ok {
 		return
 	}
-	delivered := a.socks.Broadcast(req.Type, data)
 	if params.Async != nil && *params.Async {
+		a.background.Go(func() { a.socks.Broadcast(req.Type, data) })
 		w.WriteHeader(http.StatusAccepted)
 		return
 	}
+	delivered := a.socks.Broadcast(req.Type, data)
 	writeJSON(w, http.StatusOK, BroadcastResult{Delivered: delivered, Nodes: 1})
 }
+
+// Wait waits for the deliveries of asynchronous broadcasts still running.
+// The node calls it once the HTTP server no longer takes requests.
+func (a *API) Wait() { a.background.Wait() }

@@ -107,6 +107,7 @@ func startNode(t testing.TB, tweak func(*config.Config), opts ...nodeOption) *te
 			t.Errorf("Shutdown: %v", err)
 		}
 		hs.Close()
+		a.Wait()
 		n.transport.CloseIdleConnections()
 	})
 	return n

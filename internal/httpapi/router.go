@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -34,6 +35,8 @@ type API struct {
 	stopping <-chan struct{}
 	// pingInterval is ssePingInterval outside tests.
 	pingInterval time.Duration
+	// background counts asynchronous broadcasts being delivered.
+	background sync.WaitGroup
 }
 
 var _ ServerInterface = (*API)(nil)
