@@ -52,9 +52,10 @@ const writeTimeout = 10 * time.Second
 
 // agent is one connected client session. Its read loop (run) owns its
 // lifecycle: it reads and handles frames and, when the connection ends,
-// fails pending calls and unregisters it. Frames to the client go through
-// a bounded queue drained by a writer goroutine that runs only while the
-// queue holds frames.
+// fails pending calls and unregisters it. One writer at a time sends
+// frames to the client: a sender that finds none writes its frame itself
+// without blocking (send); otherwise frames wait in a bounded queue drained
+// by a writer goroutine that runs only while there is something to write.
 type agent struct {
 	srv         *Server
 	id          string

@@ -3,8 +3,10 @@
 // kicks the rest of the node makes to them.
 //
 // Each agent has one read loop goroutine that owns its lifecycle, and a
-// writer goroutine that runs only while frames are queued for it. The
-// Server owns every such goroutine and waits for them in Shutdown.
+// writer goroutine that runs only while frames wait for it (a send to an
+// idle agent is written by the sender, without blocking). The Server owns
+// every read loop and waits for them in Shutdown; each read loop waits for
+// its writer.
 package sockets
 
 import (
