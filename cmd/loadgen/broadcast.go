@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -24,18 +23,17 @@ import (
 // (node, agents and broadcaster share this machine's clock), and what
 // the node said it delivered but never arrived counts as lost.
 type broadcastRun struct {
-	dial     dialFlags
-	api, key string
-	n, rate  int
-	every    time.Duration
-	dur      time.Duration
+	dial    dialFlags
+	api     apiFlags
+	n, rate int
+	every   time.Duration
+	dur     time.Duration
 }
 
 func setupBroadcast(fs *flag.FlagSet) runFunc {
 	r := &broadcastRun{}
 	r.dial.register(fs)
-	fs.StringVar(&r.api, "api", "http://127.0.0.1:8848", "base URL of the node's REST API")
-	fs.StringVar(&r.key, "key", "", "the node's API key, if it has one")
+	r.api.register(fs)
 	fs.IntVar(&r.n, "n", 1000, "agents listening")
 	fs.IntVar(&r.rate, "rate", 1000, "new connections started per second")
 	fs.DurationVar(&r.every, "every", 100*time.Millisecond, "time between broadcasts")
@@ -137,13 +135,9 @@ loop:
 // delivered it to.
 func (r *broadcastRun) broadcast(ctx context.Context, c *http.Client) (int, error) {
 	body := []byte(`{"type":"` + benchType + `","data":{"t":` + strconv.FormatInt(time.Now().UnixNano(), 10) + `}}`)
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, r.api+"/broadcast", bytes.NewReader(body))
+	req, err := r.api.post(ctx, "/broadcast", body)
 	if err != nil {
 		return 0, err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	if r.key != "" {
-		req.Header.Set("Authorization", "Bearer "+r.key)
 	}
 	res, err := c.Do(req)
 	if err != nil {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -22,8 +21,7 @@ import (
 // POST /agents/{id}/call in flight, spreading calls over the agents.
 type callRun struct {
 	dial    dialFlags
-	api     string
-	key     string
+	api     apiFlags
 	agents  int
 	workers int
 	dur     time.Duration
@@ -32,8 +30,7 @@ type callRun struct {
 func setupCall(fs *flag.FlagSet) runFunc {
 	r := &callRun{}
 	r.dial.register(fs)
-	fs.StringVar(&r.api, "api", "http://127.0.0.1:8848", "base URL of the node's REST API")
-	fs.StringVar(&r.key, "key", "", "the node's API key, if it has one")
+	r.api.register(fs)
 	fs.IntVar(&r.agents, "agents", 100, "WebSocket agents answering calls")
 	fs.IntVar(&r.workers, "c", 32, "HTTP workers (connections), each with one call in flight")
 	fs.DurationVar(&r.dur, "d", 10*time.Second, "how long to call, once all agents have connected")
@@ -122,14 +119,10 @@ func (r *callRun) callWorker(window context.Context, c *http.Client, ids []strin
 	body := []byte(`{"type":"Work","data":{"n":1},"timeout_ms":5000}`)
 	var lat latencies
 	for i := w; window.Err() == nil; i++ {
-		req, err := http.NewRequestWithContext(window, http.MethodPost, r.api+"/agents/"+ids[i%len(ids)]+"/call", bytes.NewReader(body))
+		req, err := r.api.post(window, "/agents/"+ids[i%len(ids)]+"/call", body)
 		if err != nil {
 			errs.add(err)
 			return lat
-		}
-		req.Header.Set("Content-Type", "application/json")
-		if r.key != "" {
-			req.Header.Set("Authorization", "Bearer "+r.key)
 		}
 		sent := time.Now()
 		res, err := c.Do(req)
