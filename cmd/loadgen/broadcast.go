@@ -161,10 +161,7 @@ func stampOf(c codec.Codec, data []byte) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	raw := p.JSON
-	if raw == nil {
-		raw = p.Bytes
-	}
+	raw := p.Raw()
 	var d struct{ T int64 }
 	err = json.Unmarshal(raw, &d)
 	return d.T, err

@@ -186,10 +186,7 @@ func parseWelcome(c codec.Codec, frame []byte) (keepalive, error) {
 	if err != nil {
 		return keepalive{}, fmt.Errorf("Welcome data: %w", err)
 	}
-	raw := payload.JSON
-	if raw == nil {
-		raw = payload.Bytes
-	}
+	raw := payload.Raw()
 	var w struct {
 		Keepalive struct {
 			IntervalMS int64 `json:"interval_ms"`

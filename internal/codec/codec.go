@@ -37,6 +37,15 @@ type Payload struct {
 	Bytes []byte
 }
 
+// Raw returns the payload's bytes, whichever form it has: the JSON text,
+// or the opaque bytes (which a proto client often fills with JSON too).
+func (p Payload) Raw() []byte {
+	if p.JSON != nil {
+		return p.JSON
+	}
+	return p.Bytes
+}
+
 // Codec encodes and decodes envelopes. Implementations are stateless and
 // safe for concurrent use.
 type Codec interface {

@@ -22,56 +22,60 @@ func writeProblem(w http.ResponseWriter, status int, detail string, p Problem) {
 	json.NewEncoder(w).Encode(p)
 }
 
-// writeError answers with the problem that err stands for. This is the one
-// place where the node's errors become HTTP statuses.
+// writeError answers with the problem that err stands for.
 func writeError(w http.ResponseWriter, err error) {
-	var reply *sockets.ReplyError
-	switch {
-	case errors.As(err, &reply):
-		writeProblem(w, http.StatusBadGateway, "the client replied with an error", Problem{Code: &reply.Code, Msg: &reply.Msg})
-	case errors.Is(err, sockets.ErrAgentNotFound):
-		writeProblem(w, http.StatusNotFound, "no such agent", Problem{})
-	case errors.Is(err, sockets.ErrAgentGone):
-		writeProblem(w, http.StatusGone, "the agent left before the call completed", Problem{})
-	case errors.Is(err, sockets.ErrQueueFull):
-		writeProblem(w, http.StatusGone, "the agent's send queue is full: it is being closed as a slow consumer", Problem{})
-	case errors.Is(err, sockets.ErrTimeout):
-		writeProblem(w, http.StatusGatewayTimeout, "the client did not reply in time", Problem{})
-	case errors.Is(err, sockets.ErrShuttingDown):
-		writeProblem(w, http.StatusServiceUnavailable, "the node is shutting down", Problem{})
-	case errors.Is(err, sockets.ErrMessageTooBig):
-		writeProblem(w, http.StatusRequestEntityTooLarge, err.Error(), Problem{})
-	case errors.Is(err, codec.ErrNotJSON):
-		writeProblem(w, http.StatusBadRequest, "data_base64 must hold valid JSON for a json or msgpack client", Problem{})
-	case errors.Is(err, sockets.ErrBadReply):
-		writeProblem(w, http.StatusBadGateway, err.Error(), Problem{})
-	case errors.Is(err, codec.ErrMalformed):
-		// Data the agent's codec cannot carry, such as 1e400 for msgpack.
-		writeProblem(w, http.StatusBadRequest, "data cannot be sent to this client: "+err.Error(), Problem{})
-	default:
-		writeProblem(w, http.StatusInternalServerError, err.Error(), Problem{})
-	}
+	status, detail, p := problemOf(err)
+	writeProblem(w, status, detail, p)
 }
 
-// outcome names how a call ended, for the calls metric.
-func outcome(err error) string {
+// problemOf is the one place where the node's errors become HTTP statuses:
+// it returns the status, detail and extra members err stands for.
+func problemOf(err error) (status int, detail string, p Problem) {
 	var reply *sockets.ReplyError
 	switch {
-	case err == nil:
-		return "ok"
 	case errors.As(err, &reply):
-		return "client_error"
-	case errors.Is(err, sockets.ErrAgentNotFound):
-		return "not_found"
-	case errors.Is(err, sockets.ErrAgentGone), errors.Is(err, sockets.ErrQueueFull):
-		return "gone"
-	case errors.Is(err, sockets.ErrTimeout):
-		return "timeout"
-	case errors.Is(err, sockets.ErrShuttingDown):
-		return "unavailable"
+		return http.StatusBadGateway, "the client replied with an error", Problem{Code: &reply.Code, Msg: &reply.Msg}
 	case errors.Is(err, sockets.ErrBadReply):
+		return http.StatusBadGateway, err.Error(), Problem{}
+	case errors.Is(err, sockets.ErrAgentNotFound):
+		return http.StatusNotFound, "no such agent", Problem{}
+	case errors.Is(err, sockets.ErrAgentGone):
+		return http.StatusGone, "the agent left before the call completed", Problem{}
+	case errors.Is(err, sockets.ErrQueueFull):
+		return http.StatusGone, "the agent's send queue is full: it is being closed as a slow consumer", Problem{}
+	case errors.Is(err, sockets.ErrTimeout):
+		return http.StatusGatewayTimeout, "the client did not reply in time", Problem{}
+	case errors.Is(err, sockets.ErrShuttingDown):
+		return http.StatusServiceUnavailable, "the node is shutting down", Problem{}
+	case errors.Is(err, sockets.ErrMessageTooBig):
+		return http.StatusRequestEntityTooLarge, err.Error(), Problem{}
+	case errors.Is(err, codec.ErrNotJSON):
+		return http.StatusBadRequest, "data_base64 must hold valid JSON for a json or msgpack client", Problem{}
+	case errors.Is(err, codec.ErrMalformed):
+		// Data the agent's codec cannot carry, such as 1e400 for msgpack.
+		return http.StatusBadRequest, "data cannot be sent to this client: " + err.Error(), Problem{}
+	}
+	return http.StatusInternalServerError, err.Error(), Problem{}
+}
+
+// outcome names how a call ended, for the calls metric, from the status
+// it is answered with.
+func outcome(err error) string {
+	if err == nil {
+		return "ok"
+	}
+	switch status, _, _ := problemOf(err); status {
+	case http.StatusBadGateway:
 		return "client_error"
-	case errors.Is(err, codec.ErrNotJSON), errors.Is(err, sockets.ErrMessageTooBig), errors.Is(err, codec.ErrMalformed):
+	case http.StatusNotFound:
+		return "not_found"
+	case http.StatusGone:
+		return "gone"
+	case http.StatusGatewayTimeout:
+		return "timeout"
+	case http.StatusServiceUnavailable:
+		return "unavailable"
+	case http.StatusBadRequest, http.StatusRequestEntityTooLarge:
 		return "bad_request"
 	}
 	return "error"

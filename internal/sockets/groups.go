@@ -34,13 +34,18 @@ func (s *Server) LeaveGroup(agentID, group string) error {
 // PushGroup sends one event to every agent of group on this node and
 // returns how many had it queued. The event is encoded once per codec.
 func (s *Server) PushGroup(group, typ string, data codec.Payload) int {
+	return deliver(s.members(group), typ, data)
+}
+
+// members returns the agents of group.
+func (s *Server) members(group string) []*agent {
 	s.mu.RLock()
-	members := make([]*agent, 0, len(s.groups[group]))
+	defer s.mu.RUnlock()
+	out := make([]*agent, 0, len(s.groups[group]))
 	for a := range s.groups[group] {
-		members = append(members, a)
+		out = append(out, a)
 	}
-	s.mu.RUnlock()
-	return deliver(members, typ, data)
+	return out
 }
 
 // joinLocked adds a to group; s.mu must be held. The agent's own list is

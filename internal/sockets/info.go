@@ -47,19 +47,12 @@ func (s *Server) Agent(id string) (Info, error) {
 // after (empty: from the first), only members of group when group is not
 // empty. more reports whether agents follow the last one returned.
 func (s *Server) List(group, after string, limit int) (items []Info, more bool) {
-	s.mu.RLock()
 	var agents []*agent
 	if group == "" {
-		agents = make([]*agent, 0, len(s.agents))
-		for _, a := range s.agents {
-			agents = append(agents, a)
-		}
+		agents = s.snapshot()
 	} else {
-		for a := range s.groups[group] {
-			agents = append(agents, a)
-		}
+		agents = s.members(group)
 	}
-	s.mu.RUnlock()
 	agents = slices.DeleteFunc(agents, func(a *agent) bool { return a.id <= after })
 	slices.SortFunc(agents, func(a, b *agent) int { return strings.Compare(a.id, b.id) })
 	if len(agents) > limit {

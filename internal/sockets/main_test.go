@@ -209,10 +209,7 @@ func (cl *wsClient) decodeData(e codec.Envelope, v any) {
 	if err != nil {
 		cl.t.Fatal(err)
 	}
-	raw := p.JSON
-	if raw == nil {
-		raw = p.Bytes
-	}
+	raw := p.Raw()
 	if err := json.Unmarshal(raw, v); err != nil {
 		cl.t.Fatalf("data %q: %v", raw, err)
 	}

@@ -125,11 +125,7 @@ func (s *Server) authenticateTCP(link *tcpLink, c codec.Codec) (auth.Claims, err
 		Token string `json:"token"`
 	}
 	if p, err := c.Payload(e.Data); err == nil {
-		raw := p.JSON
-		if raw == nil {
-			raw = p.Bytes
-		}
-		json.Unmarshal(raw, &data)
+		json.Unmarshal(p.Raw(), &data)
 	}
 	return s.verifier.Verify(data.Token)
 }
