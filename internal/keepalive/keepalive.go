@@ -93,13 +93,6 @@ func New(interval, limit time.Duration) *Monitor {
 	return m
 }
 
-// Interval returns the sweep interval and the idle time after which a
-// target is pinged.
-func (m *Monitor) Interval() time.Duration { return m.interval }
-
-// Limit returns the idle time after which a target is expired.
-func (m *Monitor) Limit() time.Duration { return m.limit }
-
 // shardOf returns the shard that holds t.
 func (m *Monitor) shardOf(t Target) *shard {
 	return &m.shards[maphash.Comparable(m.seed, t)&(shardCount-1)]
