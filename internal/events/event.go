@@ -56,6 +56,30 @@ func (id ID) Less(other ID) bool {
 	return id.MS < other.MS || id.MS == other.MS && id.Seq < other.Seq
 }
 
+// Compare returns -1, 0 or +1 as id comes before, is, or comes after other.
+func (id ID) Compare(other ID) int {
+	switch {
+	case id.Less(other):
+		return -1
+	case other.Less(id):
+		return 1
+	}
+	return 0
+}
+
+// NextID returns the id of an event at t that follows last: t's
+// millisecond, or last's millisecond with the next sequence number when t
+// is not later (same millisecond, or a clock that went back).
+func NextID(last ID, t time.Time) ID {
+	if t.IsZero() {
+		t = time.Now()
+	}
+	if id := (ID{MS: uint64(t.UnixMilli())}); last.Less(id) {
+		return id
+	}
+	return ID{MS: last.MS, Seq: last.Seq + 1}
+}
+
 // ParseID reads the text form of an ID.
 func ParseID(s string) (ID, error) {
 	ms, seq, ok := strings.Cut(s, "-")

@@ -3,7 +3,6 @@ package events
 import (
 	"errors"
 	"sync"
-	"time"
 )
 
 // ErrTooSlow ends a subscription that fell too far behind the log. The
@@ -54,15 +53,25 @@ func NewLog(retention int) *Log {
 // Append gives e the next ID and adds it, dropping the oldest event when
 // the log is full. It is the EventSink of the node's agents.
 func (l *Log) Append(e Event) {
-	ms := uint64(e.Time.UnixMilli())
-	if e.Time.IsZero() {
-		ms = uint64(time.Now().UnixMilli())
-	}
 	l.mu.Lock()
-	id := ID{MS: ms}
-	if !l.last.Less(id) { // same millisecond, or the clock went back
+	l.addLocked(NextID(l.last, e.Time), e)
+	l.mu.Unlock()
+}
+
+// Add adds e with the id the cluster's stream gave it, dropping the
+// oldest event when the log is full. An id that does not follow the last
+// one is moved up to follow it, so the log stays in order.
+func (l *Log) Add(id ID, e Event) {
+	l.mu.Lock()
+	if !l.last.Less(id) {
 		id = ID{MS: l.last.MS, Seq: l.last.Seq + 1}
 	}
+	l.addLocked(id, e)
+	l.mu.Unlock()
+}
+
+// addLocked adds e with id, which follows l.last; l.mu must be held.
+func (l *Log) addLocked(id ID, e Event) {
 	l.last = id
 	l.ring[l.next%uint64(len(l.ring))] = record{id: id, event: e}
 	l.next++
@@ -71,7 +80,6 @@ func (l *Log) Append(e Event) {
 	}
 	close(l.wake)
 	l.wake = make(chan struct{})
-	l.mu.Unlock()
 }
 
 // Subscribers returns how many subscriptions are open.

@@ -1,0 +1,92 @@
+package pubsub
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/hotpot-rt/hotpot/internal/codec"
+	"github.com/hotpot-rt/hotpot/internal/events"
+)
+
+// Kinds of bus messages.
+const (
+	kindRequest byte = 'q' // to one node, which answers
+	kindSurvey  byte = 's' // to every node, each answers
+	kindAnswer  byte = 'a' // an answer to a request or survey
+)
+
+// envelope is a bus message as it travels through Redis: its kind, the
+// sender's sequence number that answers carry back, the sender's node id,
+// and the message the Handler sees.
+type envelope struct {
+	kind byte
+	seq  uint64
+	from string
+	body []byte
+}
+
+var errBadEnvelope = errors.New("malformed bus message")
+
+func (e envelope) append(b []byte) []byte {
+	b = append(b, e.kind)
+	b = binary.AppendUvarint(b, e.seq)
+	b = binary.AppendUvarint(b, uint64(len(e.from)))
+	b = append(b, e.from...)
+	return append(b, e.body...)
+}
+
+func parseEnvelope(b []byte) (envelope, error) {
+	if len(b) < 1 {
+		return envelope{}, errBadEnvelope
+	}
+	e := envelope{kind: b[0]}
+	b = b[1:]
+	var n int
+	if e.seq, n = binary.Uvarint(b); n <= 0 {
+		return envelope{}, errBadEnvelope
+	}
+	b = b[n:]
+	size, n := binary.Uvarint(b)
+	if n <= 0 || uint64(len(b)-n) < size {
+		return envelope{}, errBadEnvelope
+	}
+	e.from = string(b[n : n+int(size)])
+	e.body = b[n+int(size):]
+	return e, nil
+}
+
+// streamEvent is an events.Event as the Redis stream keeps it.
+type streamEvent struct {
+	Type        string          `json:"t"`
+	Agent       string          `json:"a"`
+	Node        string          `json:"n"`
+	UnixNano    int64           `json:"ts"`
+	Groups      []string        `json:"g,omitempty"`
+	Reason      string          `json:"r,omitempty"`
+	MessageType string          `json:"mt,omitempty"`
+	MessageID   string          `json:"mi,omitempty"`
+	JSON        json.RawMessage `json:"d,omitempty"`
+	Bytes       []byte          `json:"b,omitempty"`
+}
+
+func marshalEvent(e events.Event) ([]byte, error) {
+	return json.Marshal(streamEvent{
+		Type: e.Type, Agent: e.Agent, Node: e.Node, UnixNano: e.Time.UnixNano(), Groups: e.Groups,
+		Reason: e.Reason, MessageType: e.MessageType, MessageID: e.MessageID,
+		JSON: e.Data.JSON, Bytes: e.Data.Bytes,
+	})
+}
+
+func unmarshalEvent(b []byte) (events.Event, error) {
+	var s streamEvent
+	if err := json.Unmarshal(b, &s); err != nil {
+		return events.Event{}, err
+	}
+	return events.Event{
+		Type: s.Type, Agent: s.Agent, Node: s.Node, Time: time.Unix(0, s.UnixNano), Groups: s.Groups,
+		Reason: s.Reason, MessageType: s.MessageType, MessageID: s.MessageID,
+		Data: codec.Payload{JSON: s.JSON, Bytes: s.Bytes},
+	}, nil
+}
