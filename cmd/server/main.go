@@ -18,10 +18,9 @@ import (
 	"time"
 
 	"github.com/hotpot-rt/hotpot/internal/config"
-	"github.com/hotpot-rt/hotpot/internal/events"
 	"github.com/hotpot-rt/hotpot/internal/httpapi"
-	"github.com/hotpot-rt/hotpot/internal/metrics"
-	"github.com/hotpot-rt/hotpot/internal/sockets"
+	"github.com/hotpot-rt/hotpot/internal/node"
+	"github.com/hotpot-rt/hotpot/internal/pubsub"
 )
 
 // shutdownTimeout bounds how long a stopping node waits for its agents,
@@ -72,11 +71,18 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	if cfg.JWTSecret == "" {
 		log.Warn("no --jwt-secret: anonymous dev mode, any client may pick any agent id")
 	}
-	eventLog := events.NewLog(cfg.EventRetention)
-	m := metrics.New(eventLog.Subscribers)
-	socks := sockets.New(cfg, sockets.Options{Log: log, Sink: eventLog.Append, Metrics: m})
-	stopping := make(chan struct{})
-	api := httpapi.New(cfg, socks, eventLog, m, log, stopping)
+	cfg.HTTPAddr = httpLn.Addr().String() // the address other nodes are told of
+	broker, err := newBroker(cfg, log)
+	if err != nil {
+		httpLn.Close()
+		if tcpLn != nil {
+			tcpLn.Close()
+		}
+		return err
+	}
+	nd := node.New(cfg, node.Options{Broker: broker, Log: log})
+	nd.Start()
+	api := httpapi.New(cfg, nd, log)
 	httpSrv := &http.Server{
 		Handler:           api.Router(),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -88,9 +94,9 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	go func() { serveErr <- ignoreClosed(httpSrv.Serve(httpLn)) }()
 	if tcpLn != nil {
 		serving++
-		go func() { serveErr <- socks.ServeTCP(tcpLn) }()
+		go func() { serveErr <- nd.ServeTCP(tcpLn) }()
 	}
-	log.Info("hotpot ready", "http", httpLn.Addr().String(), "tcp", addrOf(tcpLn), "tls", tlsConfig != nil)
+	log.Info("hotpot ready", "http", httpLn.Addr().String(), "tcp", addrOf(tcpLn), "tls", tlsConfig != nil, "redis", cfg.Redis != "")
 
 	var failed error
 	select {
@@ -100,20 +106,17 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		serving--
 	}
 
-	// Stop accepting, end SSE streams, let calls drain, kick the agents,
-	// then wait for the last HTTP requests.
+	// Stop taking agents, let calls drain, kick the agents and leave the
+	// cluster while REST keeps serving; then wait for the last requests.
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.DrainTimeout+shutdownTimeout)
 	defer cancel()
-	close(stopping)
 	if tcpLn != nil {
 		tcpLn.Close()
 	}
-	httpDone := make(chan error, 1)
-	go func() { httpDone <- httpSrv.Shutdown(shutdownCtx) }()
-	if err := socks.Shutdown(shutdownCtx); err != nil {
+	if err := nd.Shutdown(shutdownCtx); err != nil {
 		log.Warn("agents did not all close in time", "err", err)
 	}
-	if err := <-httpDone; err != nil {
+	if err := httpSrv.Shutdown(shutdownCtx); err != nil {
 		log.Warn("http shutdown", "err", err)
 	}
 	api.Wait()
@@ -123,6 +126,21 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		}
 	}
 	return failed
+}
+
+// newBroker connects the node to its cluster: Redis when --redis is set,
+// else the in-memory broker of a node alone.
+func newBroker(cfg config.Config, log *slog.Logger) (pubsub.Broker, error) {
+	if cfg.Redis == "" {
+		return pubsub.NewMemory(cfg.NodeID, cfg.EventRetention), nil
+	}
+	return pubsub.NewRedis(pubsub.RedisOptions{
+		URL:       cfg.Redis,
+		Prefix:    cfg.RedisPrefix,
+		Node:      cfg.NodeID,
+		Retention: cfg.EventRetention,
+		Log:       log,
+	})
 }
 
 func listen(addr string, tlsConfig *tls.Config) (net.Listener, error) {

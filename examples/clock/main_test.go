@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"log/slog"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -12,10 +13,9 @@ import (
 
 	"github.com/hotpot-rt/hotpot/client"
 	"github.com/hotpot-rt/hotpot/internal/config"
-	"github.com/hotpot-rt/hotpot/internal/events"
 	"github.com/hotpot-rt/hotpot/internal/httpapi"
-	"github.com/hotpot-rt/hotpot/internal/metrics"
-	"github.com/hotpot-rt/hotpot/internal/sockets"
+	"github.com/hotpot-rt/hotpot/internal/node"
+	"github.com/hotpot-rt/hotpot/internal/pubsub"
 )
 
 // TestClockReachesClients runs the clock's broadcast against a real node
@@ -23,15 +23,12 @@ import (
 func TestClockReachesClients(t *testing.T) {
 	cfg := config.Default()
 	cfg.NodeID = "n1"
-	log := events.NewLog(cfg.EventRetention)
-	m := metrics.New(log.Subscribers)
-	socks := sockets.New(cfg, sockets.Options{Sink: log.Append, Metrics: m})
-	stopping := make(chan struct{})
-	hs := httptest.NewServer(httpapi.New(cfg, socks, log, m, nil, stopping).Router())
+	nd := node.New(cfg, node.Options{Broker: pubsub.NewMemory(cfg.NodeID, cfg.EventRetention)})
+	nd.Start()
+	hs := httptest.NewServer(httpapi.New(cfg, nd, slog.New(slog.DiscardHandler)).Router())
 	defer func() {
-		close(stopping)
+		nd.Shutdown(context.Background())
 		hs.Close()
-		socks.Shutdown(context.Background())
 	}()
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

@@ -61,6 +61,12 @@ type Config struct {
 	TLSCert, TLSKey string
 	// NodeID names this node; Load generates a unique one when empty.
 	NodeID string
+	// Redis, a redis:// or rediss:// URL, joins the node to a cluster;
+	// empty runs it alone.
+	Redis string
+	// RedisPrefix starts the names of the cluster's Redis keys and
+	// channels, so that clusters may share one Redis.
+	RedisPrefix string
 	// LogLevel and LogFormat ("text" or "json") shape the logs.
 	LogLevel  slog.Level
 	LogFormat string
@@ -82,6 +88,7 @@ func Default() Config {
 		DrainTimeout:      5 * time.Second,
 		LogLevel:          slog.LevelInfo,
 		LogFormat:         "text",
+		RedisPrefix:       "hotpot",
 	}
 }
 
@@ -118,6 +125,8 @@ func Load(args []string, getenv func(string) string, usage io.Writer) (Config, e
 	fs.StringVar(&c.TLSCert, "tls-cert", c.TLSCert, "TLS certificate file (PEM) for both listeners")
 	fs.StringVar(&c.TLSKey, "tls-key", c.TLSKey, "TLS key file (PEM) for both listeners")
 	fs.StringVar(&c.NodeID, "node-id", c.NodeID, "name of this node; generated when empty")
+	fs.StringVar(&c.Redis, "redis", c.Redis, "redis:// or rediss:// URL that joins a cluster; empty = single node")
+	fs.StringVar(&c.RedisPrefix, "redis-prefix", c.RedisPrefix, "prefix of the cluster's Redis keys and channels")
 	fs.TextVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "text or json")
 
@@ -181,6 +190,12 @@ func (c Config) Validate() error {
 		return errors.New("--tls-cert and --tls-key go together")
 	case c.LogFormat != "text" && c.LogFormat != "json":
 		return fmt.Errorf("--log-format %q: want text or json", c.LogFormat)
+	case c.Redis != "" && !strings.HasPrefix(c.Redis, "redis://") && !strings.HasPrefix(c.Redis, "rediss://"):
+		return fmt.Errorf("--redis %q: want a redis:// or rediss:// URL", c.Redis)
+	case c.RedisPrefix == "" || strings.ContainsAny(c.RedisPrefix, "{}"):
+		return fmt.Errorf("--redis-prefix %q: must be non-empty, without braces", c.RedisPrefix)
+	case !validNodeID(c.NodeID):
+		return fmt.Errorf("--node-id %q: must be 1-128 characters of A-Z a-z 0-9 _ . : @ -", c.NodeID)
 	}
 	return nil
 }
@@ -241,6 +256,20 @@ func parsePrefixes(s string) ([]netip.Prefix, error) {
 		out = append(out, p.Masked())
 	}
 	return out, nil
+}
+
+// validNodeID reports whether id may name a node: empty (generated
+// later), or 1–128 of [A-Za-z0-9_.:@-], as agent ids.
+func validNodeID(id string) bool {
+	if len(id) > 128 {
+		return false
+	}
+	for _, r := range id {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("_.:@-", r)) {
+			return false
+		}
+	}
+	return true
 }
 
 // generateNodeID names a node after its host plus a random suffix, so two

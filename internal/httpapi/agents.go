@@ -3,10 +3,10 @@ package httpapi
 import (
 	"context"
 	"encoding/base64"
-	"errors"
 	"net/http"
 	"time"
 
+	"github.com/hotpot-rt/hotpot/internal/node"
 	"github.com/hotpot-rt/hotpot/internal/sockets"
 )
 
@@ -47,7 +47,7 @@ func (a *API) CallAgent(w http.ResponseWriter, r *http.Request, id AgentID) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), time.Duration(timeout)*time.Millisecond)
 	defer cancel()
-	reply, err := a.socks.Call(ctx, id, req.Type, data)
+	reply, err := a.node.Call(ctx, id, req.Type, data)
 	a.metrics.Calls.WithLabelValues(outcome(err)).Inc()
 	a.metrics.CallSeconds.Observe(time.Since(start).Seconds())
 	if err != nil {
@@ -74,14 +74,11 @@ func (a *API) PushAgentEvent(w http.ResponseWriter, r *http.Request, id AgentID)
 	if !ok {
 		return
 	}
-	switch err := a.socks.Push(id, req.Type, data); {
-	case errors.Is(err, sockets.ErrAgentGone):
-		writeError(w, sockets.ErrAgentNotFound) // already gone: as if never here
-	case err != nil:
+	if err := a.node.Push(r.Context(), id, req.Type, data); err != nil {
 		writeError(w, err)
-	default:
-		w.WriteHeader(http.StatusAccepted)
+		return
 	}
+	w.WriteHeader(http.StatusAccepted)
 }
 
 // KickAgent closes the agent with a reason (default "kicked").
@@ -97,7 +94,7 @@ func (a *API) KickAgent(w http.ResponseWriter, r *http.Request, id AgentID, para
 		writeProblem(w, http.StatusBadRequest, "reason must be 1 to 123 bytes", Problem{})
 		return
 	}
-	if err := a.socks.Kick(id, reason); err != nil {
+	if err := a.node.Kick(r.Context(), id, reason); err != nil {
 		writeError(w, err)
 		return
 	}
@@ -109,7 +106,7 @@ func (a *API) GetAgent(w http.ResponseWriter, r *http.Request, id AgentID) {
 	if !checkID(w, "agent id", id) {
 		return
 	}
-	info, err := a.socks.Agent(id)
+	info, err := a.node.Agent(r.Context(), id)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -142,35 +139,37 @@ func (a *API) ListAgents(w http.ResponseWriter, r *http.Request, params ListAgen
 			return
 		}
 	}
-	list := AgentList{Items: []Agent{}}
-	if params.Node == nil || *params.Node == a.cfg.NodeID {
-		items, more := a.socks.List(group, after, limit)
-		for _, info := range items {
-			list.Items = append(list.Items, agentOf(info))
-		}
-		if more {
-			next := base64.RawURLEncoding.EncodeToString([]byte(items[len(items)-1].ID))
-			list.NextCursor = &next
-		}
+	q := node.ListQuery{Group: group, After: after, Limit: limit}
+	if params.Node != nil {
+		q.Node = *params.Node
+	}
+	items, more := a.node.List(r.Context(), q)
+	list := AgentList{Items: make([]Agent, 0, len(items))}
+	for _, info := range items {
+		list.Items = append(list.Items, agentOf(info))
+	}
+	if more && len(items) > 0 {
+		next := base64.RawURLEncoding.EncodeToString([]byte(items[len(items)-1].ID))
+		list.NextCursor = &next
 	}
 	writeJSON(w, http.StatusOK, list)
 }
 
 // JoinGroup adds the agent to a group.
 func (a *API) JoinGroup(w http.ResponseWriter, r *http.Request, id AgentID, group Group) {
-	a.changeGroup(w, id, group, a.socks.JoinGroup)
+	a.changeGroup(w, r, id, group, a.node.JoinGroup)
 }
 
 // LeaveGroup removes the agent from a group.
 func (a *API) LeaveGroup(w http.ResponseWriter, r *http.Request, id AgentID, group Group) {
-	a.changeGroup(w, id, group, a.socks.LeaveGroup)
+	a.changeGroup(w, r, id, group, a.node.LeaveGroup)
 }
 
-func (a *API) changeGroup(w http.ResponseWriter, id, group string, change func(id, group string) error) {
+func (a *API) changeGroup(w http.ResponseWriter, r *http.Request, id, group string, change func(ctx context.Context, id, group string) error) {
 	if !checkID(w, "agent id", id) || !checkID(w, "group", group) {
 		return
 	}
-	if err := change(id, group); err != nil {
+	if err := change(r.Context(), id, group); err != nil {
 		writeError(w, err)
 		return
 	}

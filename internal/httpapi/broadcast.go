@@ -1,6 +1,9 @@
 package httpapi
 
-import "net/http"
+import (
+	"context"
+	"net/http"
+)
 
 // PushGroupEvent pushes one event to every member of a group.
 func (a *API) PushGroupEvent(w http.ResponseWriter, r *http.Request, group Group) {
@@ -12,7 +15,8 @@ func (a *API) PushGroupEvent(w http.ResponseWriter, r *http.Request, group Group
 	if !ok {
 		return
 	}
-	writeJSON(w, http.StatusOK, GroupPushResult{Delivered: a.socks.PushGroup(group, req.Type, data)})
+	d := a.node.PushGroup(r.Context(), group, req.Type, data)
+	writeJSON(w, http.StatusOK, GroupPushResult{Delivered: d.Delivered})
 }
 
 // Broadcast pushes one event to every agent. With async=true it answers
@@ -27,12 +31,12 @@ func (a *API) Broadcast(w http.ResponseWriter, r *http.Request, params Broadcast
 		return
 	}
 	if params.Async != nil && *params.Async {
-		a.background.Go(func() { a.socks.Broadcast(req.Type, data) })
+		a.background.Go(func() { a.node.Broadcast(context.Background(), req.Type, data) })
 		w.WriteHeader(http.StatusAccepted)
 		return
 	}
-	delivered := a.socks.Broadcast(req.Type, data)
-	writeJSON(w, http.StatusOK, BroadcastResult{Delivered: delivered, Nodes: 1})
+	d := a.node.Broadcast(r.Context(), req.Type, data)
+	writeJSON(w, http.StatusOK, BroadcastResult{Delivered: d.Delivered, Nodes: d.Nodes, Partial: d.Partial})
 }
 
 // Wait waits for the deliveries of asynchronous broadcasts still running.

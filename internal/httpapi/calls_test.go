@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"math"
 	"net/http"
@@ -292,7 +291,7 @@ func TestCallWhileDraining(t *testing.T) {
 	var shutdown sync.WaitGroup
 	var shutdownErr error
 	start := time.Now()
-	shutdown.Go(func() { shutdownErr = n.socks.Shutdown(context.Background()) })
+	shutdown.Go(func() { shutdownErr = n.shutdown() })
 	t.Cleanup(shutdown.Wait)
 
 	eventually(t, "a new call answers 503", func() bool {

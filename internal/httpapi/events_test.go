@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -166,18 +167,34 @@ func TestEventsPing(t *testing.T) {
 	}
 }
 
+// TestEventsEndOnShutdown: a stopping node's streams end, after every
+// agent's agent.disconnected with reason shutdown.
 func TestEventsEndOnShutdown(t *testing.T) {
 	t.Parallel()
 	n := startNode(t, nil)
 	s := openEvents(t, n, nil)
-	n.stop()
+	dialWS(t, n, "?id=last-one")
+	if ev := s.nextEvent(); ev.Event != "agent.connected" {
+		t.Fatalf("got %+v, want agent.connected", ev)
+	}
+	var shutdown sync.WaitGroup
+	shutdown.Go(func() { n.shutdown() })
+	defer shutdown.Wait()
+	sawShutdown := false
 	for {
 		ev, ok := s.next(5 * time.Second)
-		if !ok {
+		switch {
+		case !ok && !sawShutdown:
+			t.Fatal("the stream ended before the agent's agent.disconnected")
+		case !ok:
 			return
-		}
-		if !strings.HasPrefix(ev.Comment, "ping") {
-			t.Fatalf("got %+v while shutting down, want the end of the stream", ev)
+		case ev.Event == "agent.disconnected":
+			if data := ev.agentEvent(t); data.Agent != "last-one" || data.Reason == nil || *data.Reason != "shutdown" {
+				t.Fatalf("got %s, want last-one's disconnect with reason shutdown", ev.Data)
+			}
+			sawShutdown = true
+		case !strings.HasPrefix(ev.Comment, "ping"):
+			t.Fatalf("got %+v while shutting down, want agent.disconnected and the end of the stream", ev)
 		}
 	}
 }

@@ -10,7 +10,6 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,9 +17,8 @@ import (
 
 	"github.com/hotpot-rt/hotpot/client"
 	"github.com/hotpot-rt/hotpot/internal/config"
-	"github.com/hotpot-rt/hotpot/internal/events"
-	"github.com/hotpot-rt/hotpot/internal/metrics"
-	"github.com/hotpot-rt/hotpot/internal/sockets"
+	"github.com/hotpot-rt/hotpot/internal/node"
+	"github.com/hotpot-rt/hotpot/internal/pubsub"
 )
 
 func TestMain(m *testing.M) {
@@ -32,17 +30,12 @@ func TestMain(m *testing.M) {
 type testNode struct {
 	cfg     config.Config
 	api     *API
-	socks   *sockets.Server
-	log     *events.Log
-	metrics *metrics.Metrics
+	node    *node.Node
 	url     string // http://127.0.0.1:port
 	tcpAddr string
 	// transport carries every test HTTP request to the node; its idle
 	// connections are closed when the node stops.
 	transport *http.Transport
-
-	stopping chan struct{}
-	stopOnce sync.Once
 }
 
 // nodeOption changes the API before it serves, for what Config does not
@@ -67,11 +60,9 @@ func startNode(t testing.TB, tweak func(*config.Config), opts ...nodeOption) *te
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	log := events.NewLog(cfg.EventRetention)
-	m := metrics.New(log.Subscribers)
-	socks := sockets.New(cfg, sockets.Options{Sink: log.Append, Metrics: m})
-	stopping := make(chan struct{})
-	a := New(cfg, socks, log, m, slog.New(slog.DiscardHandler), stopping)
+	nd := node.New(cfg, node.Options{Broker: pubsub.NewMemory(cfg.NodeID, cfg.EventRetention)})
+	nd.Start()
+	a := New(cfg, nd, slog.New(slog.DiscardHandler))
 	for _, opt := range opts {
 		opt(a)
 	}
@@ -82,28 +73,22 @@ func startNode(t testing.TB, tweak func(*config.Config), opts ...nodeOption) *te
 		t.Fatal(err)
 	}
 	tcpDone := make(chan error, 1)
-	go func() { tcpDone <- socks.ServeTCP(ln) }()
+	go func() { tcpDone <- nd.ServeTCP(ln) }()
 
 	n := &testNode{
 		cfg:       cfg,
 		api:       a,
-		socks:     socks,
-		log:       log,
-		metrics:   m,
+		node:      nd,
 		url:       hs.URL,
 		tcpAddr:   ln.Addr().String(),
 		transport: &http.Transport{MaxIdleConnsPerHost: 16},
-		stopping:  stopping,
 	}
 	t.Cleanup(func() {
-		n.stop() // ends SSE streams, so that hs.Close need not wait for them
 		ln.Close()
 		if err := <-tcpDone; err != nil {
 			t.Errorf("ServeTCP: %v", err)
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := socks.Shutdown(ctx); err != nil {
+		if err := n.shutdown(); err != nil {
 			t.Errorf("Shutdown: %v", err)
 		}
 		hs.Close()
@@ -113,10 +98,13 @@ func startNode(t testing.TB, tweak func(*config.Config), opts ...nodeOption) *te
 	return n
 }
 
-// stop closes the node's stopping channel, as SIGTERM does: /readyz turns
-// 503 and SSE streams end. It may be called more than once.
-func (n *testNode) stop() {
-	n.stopOnce.Do(func() { close(n.stopping) })
+// shutdown stops the node as SIGTERM does: /readyz turns 503, calls
+// drain, agents are kicked, SSE streams end. It may be called more than
+// once.
+func (n *testNode) shutdown() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return n.node.Shutdown(ctx)
 }
 
 // httpClient returns an HTTP client whose every response is checked

@@ -43,7 +43,9 @@ func TestHealthAndReadiness(t *testing.T) {
 	if res, err := c.ReadyzWithResponse(t.Context()); err != nil || res.JSON200 == nil || res.JSON200.Status != "ok" {
 		t.Fatalf("readyz: %v %v", err, res.Status())
 	}
-	n.stop()
+	if err := n.shutdown(); err != nil {
+		t.Fatal(err)
+	}
 	if res, err := c.ReadyzWithResponse(t.Context()); err != nil || res.ApplicationProblemJSON503 == nil {
 		t.Fatalf("readyz while stopping: %v %v, want 503", err, res.Status())
 	}

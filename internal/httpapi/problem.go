@@ -6,7 +6,7 @@ import (
 	"net/http"
 
 	"github.com/hotpot-rt/hotpot/internal/codec"
-	"github.com/hotpot-rt/hotpot/internal/sockets"
+	"github.com/hotpot-rt/hotpot/internal/node"
 )
 
 // writeProblem answers with an RFC 9457 problem of status, explained by
@@ -31,23 +31,25 @@ func writeError(w http.ResponseWriter, err error) {
 // problemOf is the one place where the node's errors become HTTP statuses:
 // it returns the status, detail and extra members err stands for.
 func problemOf(err error) (status int, detail string, p Problem) {
-	var reply *sockets.ReplyError
+	var reply *node.ReplyError
 	switch {
 	case errors.As(err, &reply):
 		return http.StatusBadGateway, "the client replied with an error", Problem{Code: &reply.Code, Msg: &reply.Msg}
-	case errors.Is(err, sockets.ErrBadReply):
+	case errors.Is(err, node.ErrBadReply):
 		return http.StatusBadGateway, err.Error(), Problem{}
-	case errors.Is(err, sockets.ErrAgentNotFound):
+	case errors.Is(err, node.ErrAgentNotFound):
 		return http.StatusNotFound, "no such agent", Problem{}
-	case errors.Is(err, sockets.ErrAgentGone):
+	case errors.Is(err, node.ErrAgentGone):
 		return http.StatusGone, "the agent left before the call completed", Problem{}
-	case errors.Is(err, sockets.ErrQueueFull):
+	case errors.Is(err, node.ErrQueueFull):
 		return http.StatusGone, "the agent's send queue is full: it is being closed as a slow consumer", Problem{}
-	case errors.Is(err, sockets.ErrTimeout):
+	case errors.Is(err, node.ErrTimeout):
 		return http.StatusGatewayTimeout, "the client did not reply in time", Problem{}
-	case errors.Is(err, sockets.ErrShuttingDown):
+	case errors.Is(err, node.ErrShuttingDown):
 		return http.StatusServiceUnavailable, "the node is shutting down", Problem{}
-	case errors.Is(err, sockets.ErrMessageTooBig):
+	case errors.Is(err, node.ErrUnavailable):
+		return http.StatusServiceUnavailable, "the cluster cannot be reached: " + err.Error(), Problem{}
+	case errors.Is(err, node.ErrMessageTooBig):
 		return http.StatusRequestEntityTooLarge, err.Error(), Problem{}
 	case errors.Is(err, codec.ErrNotJSON):
 		return http.StatusBadRequest, "data_base64 must hold valid JSON for a json or msgpack client", Problem{}

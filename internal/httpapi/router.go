@@ -15,24 +15,20 @@ import (
 
 	"github.com/hotpot-rt/hotpot/internal/auth"
 	"github.com/hotpot-rt/hotpot/internal/config"
-	"github.com/hotpot-rt/hotpot/internal/events"
 	"github.com/hotpot-rt/hotpot/internal/metrics"
-	"github.com/hotpot-rt/hotpot/internal/sockets"
+	"github.com/hotpot-rt/hotpot/internal/node"
 )
 
 // ssePingInterval is how often an idle SSE stream gets a ": ping" comment.
 const ssePingInterval = 15 * time.Second
 
-// API implements the generated ServerInterface for one node.
+// API implements the generated ServerInterface for one node, which
+// answers for the whole cluster.
 type API struct {
-	cfg       config.Config
-	socks     *sockets.Server
-	events    *events.Log
-	metrics   *metrics.Metrics
-	log       *slog.Logger
-	startedAt time.Time
-	// stopping is closed when the node shuts down; SSE streams then end.
-	stopping <-chan struct{}
+	cfg     config.Config
+	node    *node.Node
+	metrics *metrics.Metrics
+	log     *slog.Logger
 	// pingInterval is ssePingInterval outside tests.
 	pingInterval time.Duration
 	// background counts asynchronous broadcasts being delivered.
@@ -41,16 +37,13 @@ type API struct {
 
 var _ ServerInterface = (*API)(nil)
 
-// New returns the API of a node. Streams end when stopping is closed.
-func New(cfg config.Config, socks *sockets.Server, log *events.Log, m *metrics.Metrics, logger *slog.Logger, stopping <-chan struct{}) *API {
+// New returns the API of nd.
+func New(cfg config.Config, nd *node.Node, logger *slog.Logger) *API {
 	return &API{
 		cfg:          cfg,
-		socks:        socks,
-		events:       log,
-		metrics:      m,
+		node:         nd,
+		metrics:      nd.Metrics(),
 		log:          logger,
-		startedAt:    time.Now(),
-		stopping:     stopping,
 		pingInterval: ssePingInterval,
 	}
 }
@@ -65,10 +58,10 @@ var publicPaths = map[string]bool{"/healthz": true, "/readyz": true, "/openapi.y
 // /healthz, /readyz and /openapi.yaml.
 func (a *API) Router() http.Handler {
 	r := chi.NewRouter()
-	r.Get("/ws", a.socks.ServeWS)
+	r.Get("/ws", a.node.ServeWS)
 	r.Get("/", func(w http.ResponseWriter, r *http.Request) {
 		if isUpgrade(r) {
-			a.socks.ServeWS(w, r)
+			a.node.ServeWS(w, r)
 			return
 		}
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")

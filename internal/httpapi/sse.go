@@ -40,7 +40,7 @@ func (a *API) StreamEvents(w http.ResponseWriter, r *http.Request, params Stream
 	if params.LastEventID != nil {
 		lastID = *params.LastEventID
 	}
-	sub, fromOldest := a.events.Subscribe(f, lastID)
+	sub, fromOldest := a.node.Events().Subscribe(f, lastID)
 	defer sub.Close()
 
 	rc := http.NewResponseController(w)
@@ -79,7 +79,7 @@ func (a *API) StreamEvents(w http.ResponseWriter, r *http.Request, params Stream
 			buf = append(buf, ": ping\n\n"...)
 		case <-r.Context().Done():
 			return
-		case <-a.stopping:
+		case <-a.node.StreamsDone():
 			return
 		}
 	}

@@ -27,6 +27,20 @@ type Metrics struct {
 	LateReplies prometheus.Counter
 	// Kicks counts agents the node closed, by reason.
 	Kicks *prometheus.CounterVec
+
+	// ClusterRequests counts requests this node sent to others, by
+	// operation and outcome.
+	ClusterRequests *prometheus.CounterVec
+	// ClusterRequestSeconds observes how long other nodes took to answer.
+	ClusterRequestSeconds prometheus.Histogram
+	// ClusterErrors counts failed cluster (Redis) operations, by operation.
+	ClusterErrors *prometheus.CounterVec
+	// OutboxEvents is how many agent events wait to be published to the
+	// cluster's stream.
+	OutboxEvents prometheus.Gauge
+	// EventsDropped counts agent events dropped from a full outbox while
+	// the cluster was unreachable.
+	EventsDropped prometheus.Counter
 }
 
 // New returns a fresh set of collectors, registered with their own
@@ -58,9 +72,27 @@ func New(sseSubscribers func() int) *Metrics {
 		Kicks: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hotpot_kicks_total", Help: "Agents closed by the node, by reason (keepalive timeout, slow consumer, …).",
 		}, []string{"reason"}),
+		ClusterRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hotpot_cluster_requests_total", Help: "Requests sent to other nodes, by operation and outcome.",
+		}, []string{"op", "outcome"}),
+		ClusterRequestSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "hotpot_cluster_request_duration_seconds",
+			Help:    "Time from sending a request to another node to its answer.",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 2.5, 14),
+		}),
+		ClusterErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hotpot_cluster_errors_total", Help: "Failed cluster (Redis) operations, by operation.",
+		}, []string{"op"}),
+		OutboxEvents: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "hotpot_outbox_events", Help: "Agent events waiting to be published to the cluster's event stream.",
+		}),
+		EventsDropped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "hotpot_events_dropped_total", Help: "Agent events dropped from a full outbox while the cluster was unreachable.",
+		}),
 	}
 	m.registry.MustRegister(
 		m.Agents, m.FramesIn, m.FramesOut, m.Calls, m.CallSeconds, m.LateReplies, m.Kicks,
+		m.ClusterRequests, m.ClusterRequestSeconds, m.ClusterErrors, m.OutboxEvents, m.EventsDropped,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "hotpot_sse_subscribers", Help: "Open SSE subscriptions.",
 		}, func() float64 { return float64(sseSubscribers()) }),

@@ -57,8 +57,11 @@ const writeTimeout = 10 * time.Second
 // without blocking (send); otherwise frames wait in a bounded queue drained
 // by a writer goroutine that runs only while there is something to write.
 type agent struct {
-	srv         *Server
-	id          string
+	srv *Server
+	id  string
+	// session tells this agent from other sessions of its id; set by
+	// register.
+	session     uint64
 	transport   string
 	codec       codec.Codec
 	remoteAddr  string
@@ -120,9 +123,11 @@ func (a *agent) Expire(lastReceive time.Time) {
 func (a *agent) run() {
 	a.lastReceive.Store(time.Now().UnixNano())
 	a.srv.keepalive.Add(a)
+	// agent.connected before Welcome, so that it precedes every later
+	// event of this id, a replacement's included.
+	a.publish(events.Event{Type: events.Connected})
 	a.sendServerMessage("Welcome", welcomeData(a.id, a.srv.cfg.NodeID,
 		a.srv.cfg.KeepaliveInterval.Milliseconds(), a.srv.cfg.KeepaliveLimit.Milliseconds()))
-	a.publish(events.Event{Type: events.Connected})
 
 	for {
 		fb, err := a.link.readFrame()
@@ -184,6 +189,7 @@ func (a *agent) finish() {
 	a.link.abort()
 	a.srv.keepalive.Remove(a)
 	a.srv.unregister(a)
+	a.srv.unregistered(a.id, a.session)
 
 	a.mu.Lock()
 	a.gone = true

@@ -51,8 +51,14 @@ func (s *Server) Push(agentID, typ string, data codec.Payload) error {
 
 // Kick closes the agent, telling it reason in Kicked.
 func (s *Server) Kick(agentID, reason string) error {
+	return s.KickSession(agentID, 0, reason)
+}
+
+// KickSession closes the agent if it is the given session (any session
+// when session is 0), telling it reason in Kicked.
+func (s *Server) KickSession(agentID string, session uint64, reason string) error {
 	a := s.lookup(agentID)
-	if a == nil {
+	if a == nil || session != 0 && a.session != session {
 		return ErrAgentNotFound
 	}
 	a.close(reason)

@@ -33,16 +33,25 @@ type Options struct {
 	// Metrics is updated as agents come, go and exchange frames; nil keeps
 	// a private set.
 	Metrics *metrics.Metrics
+	// Registered, when set, is told of each agent once it is reachable on
+	// this node and before its Welcome: from then on other nodes may call
+	// it. It runs on the agent's read loop, which it may hold up briefly.
+	Registered func(id string, session uint64)
+	// Unregistered, when set, is told of each agent that Registered saw,
+	// once it is no longer reachable here. It must not block.
+	Unregistered func(id string, session uint64)
 }
 
 // Server holds the agents connected to this node. Its methods are safe for
 // concurrent use.
 type Server struct {
-	cfg       config.Config
-	log       *slog.Logger
-	sink      EventSink
-	metrics   *metrics.Metrics
-	keepalive *keepalive.Monitor
+	cfg     config.Config
+	log     *slog.Logger
+	sink    EventSink
+	metrics *metrics.Metrics
+	// registered and unregistered are Options.Registered and Unregistered.
+	registered, unregistered func(id string, session uint64)
+	keepalive                *keepalive.Monitor
 	// verifier checks client tokens; nil in the anonymous dev mode.
 	verifier *auth.Verifier
 	// ws and tcp count frames of each transport.
@@ -59,6 +68,8 @@ type Server struct {
 	conns atomic.Int64
 	// callSeq numbers calls; the number is the call id on the wire.
 	callSeq atomic.Uint64
+	// sessionSeq numbers agents, so that two sessions of one id differ.
+	sessionSeq atomic.Uint64
 	// pendingCalls counts calls waiting for a reply.
 	pendingCalls atomic.Int64
 	// drained is closed when Shutdown stops waiting for pending calls;
@@ -92,11 +103,19 @@ func New(cfg config.Config, opts Options) *Server {
 	if opts.Metrics == nil {
 		opts.Metrics = metrics.New(func() int { return 0 })
 	}
+	if opts.Registered == nil {
+		opts.Registered = func(string, uint64) {}
+	}
+	if opts.Unregistered == nil {
+		opts.Unregistered = func(string, uint64) {}
+	}
 	s := &Server{
 		cfg:           cfg,
 		log:           opts.Log,
 		sink:          opts.Sink,
 		metrics:       opts.Metrics,
+		registered:    opts.Registered,
+		unregistered:  opts.Unregistered,
 		keepalive:     keepalive.New(cfg.KeepaliveInterval, cfg.KeepaliveLimit),
 		ws:            newTransportMetrics(opts.Metrics, TransportWS),
 		tcp:           newTransportMetrics(opts.Metrics, TransportTCP),
@@ -171,6 +190,7 @@ func (s *Server) register(a *agent, groups []string) error {
 		s.mu.Unlock()
 		return ErrShuttingDown
 	}
+	a.session = s.sessionSeq.Add(1)
 	old := s.agents[a.id]
 	s.agents[a.id] = a
 	for _, g := range groups {
@@ -198,6 +218,17 @@ func (s *Server) unregister(a *agent) {
 	}
 	s.mu.Unlock()
 	s.metrics.Agents.WithLabelValues(a.transport, a.codec.Name()).Dec()
+}
+
+// Sessions returns the session of every registered agent, by id.
+func (s *Server) Sessions() map[string]uint64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make(map[string]uint64, len(s.agents))
+	for id, a := range s.agents {
+		out[id] = a.session
+	}
+	return out
 }
 
 func (s *Server) lookup(id string) *agent {

@@ -112,6 +112,7 @@ func (s *Server) runAgent(a *agent, groups []string) {
 		s.release()
 		return
 	}
+	s.registered(a.id, a.session)
 	a.run()
 }
 

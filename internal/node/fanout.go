@@ -1,0 +1,134 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/hotpot-rt/hotpot/internal/codec"
+	"github.com/hotpot-rt/hotpot/internal/pubsub"
+	"github.com/hotpot-rt/hotpot/internal/sockets"
+)
+
+// Operations on every node: one survey, whose answers the caller sums or
+// merges with its own.
+
+// Delivery says how far an event pushed to many agents went.
+type Delivery struct {
+	// Delivered is how many agents had it queued.
+	Delivered int
+	// Nodes is how many nodes answered, this one included.
+	Nodes int
+	// Partial is true when some live node did not answer within 2 s, or
+	// the cluster could not be reached: Delivered counts only the others.
+	Partial bool
+}
+
+// Broadcast sends one event to every agent of the cluster.
+func (n *Node) Broadcast(ctx context.Context, typ string, data codec.Payload) Delivery {
+	return n.fanOut(ctx, &request{op: opBroadcast, typ: typ, data: data},
+		func() int { return n.socks.Broadcast(typ, data) })
+}
+
+// PushGroup sends one event to every member of group in the cluster.
+func (n *Node) PushGroup(ctx context.Context, group, typ string, data codec.Payload) Delivery {
+	return n.fanOut(ctx, &request{op: opPushGroup, group: group, typ: typ, data: data},
+		func() int { return n.socks.PushGroup(group, typ, data) })
+}
+
+// fanOut surveys the other nodes with q while it delivers locally, and
+// sums the counts.
+func (n *Node) fanOut(ctx context.Context, q *request, deliverLocally func() int) Delivery {
+	var local int
+	var wg sync.WaitGroup
+	wg.Go(func() { local = deliverLocally() })
+	answers, complete := n.survey(ctx, q)
+	wg.Wait()
+	d := Delivery{Delivered: local, Nodes: 1 + len(answers), Partial: !complete}
+	for _, res := range answers {
+		d.Delivered += res.delivered
+	}
+	return d
+}
+
+// survey sends q to every other node and returns the answers that came
+// within surveyTimeout, by node, and whether every live node answered.
+func (n *Node) survey(ctx context.Context, q *request) (map[string]response, bool) {
+	expect := n.peers.ids()
+	ctx, cancel := context.WithTimeout(ctx, surveyTimeout)
+	defer cancel()
+	raw, err := n.broker.Survey(ctx, q.append(nil), expect)
+	if err != nil {
+		n.clusterError("survey", err)
+		return nil, false
+	}
+	answers := make(map[string]response, len(raw))
+	for node, b := range raw {
+		if res, err := parseResponse(b); err == nil {
+			answers[node] = res
+		}
+	}
+	for _, id := range expect {
+		if _, ok := answers[id]; !ok {
+			return answers, false
+		}
+	}
+	return answers, true
+}
+
+// ListQuery selects a page of the cluster's agents.
+type ListQuery struct {
+	// Group and Node, when not empty, keep the members of that group, the
+	// agents of that node.
+	Group, Node string
+	// After is the id the page starts after; empty starts at the first.
+	After string
+	// Limit is the most agents in the page.
+	Limit int
+}
+
+// List returns a page of the cluster's agents in id order, and whether
+// more follow. Nodes that do not answer within 2 s, or all other nodes
+// while the cluster cannot be reached, are left out.
+func (n *Node) List(ctx context.Context, lq ListQuery) (items []sockets.Info, more bool) {
+	if lq.Node == n.id {
+		return n.socks.List(lq.Group, lq.After, lq.Limit)
+	}
+	q := request{op: opList, group: lq.Group, after: lq.After, limit: lq.Limit}
+	if lq.Node != "" {
+		res, err := n.ask(ctx, lq.Node, q.append(nil))
+		if err != nil {
+			return nil, false
+		}
+		return res.agents, res.more
+	}
+	items, more = n.socks.List(lq.Group, lq.After, lq.Limit)
+	answers, _ := n.survey(ctx, &q)
+	for _, res := range answers {
+		items = append(items, res.agents...)
+		more = more || res.more
+	}
+	slices.SortFunc(items, func(a, b sockets.Info) int { return strings.Compare(a.ID, b.ID) })
+	if len(items) > lq.Limit {
+		items, more = items[:lq.Limit], true
+	}
+	return items, more
+}
+
+// Nodes lists the cluster's live nodes in id order, as their last
+// heartbeats tell (this node's agents are counted now): ErrUnavailable
+// when the cluster cannot be reached.
+func (n *Node) Nodes(ctx context.Context) ([]pubsub.NodeInfo, error) {
+	live, _, err := n.broker.Nodes(ctx)
+	if err != nil {
+		return nil, errors.Join(ErrUnavailable, err)
+	}
+	for i := range live {
+		if live[i].ID == n.id {
+			live[i].Agents = n.socks.Len()
+		}
+	}
+	return live, nil
+}

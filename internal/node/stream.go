@@ -1,0 +1,212 @@
+package node
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/hotpot-rt/hotpot/internal/events"
+	"github.com/hotpot-rt/hotpot/internal/metrics"
+	"github.com/hotpot-rt/hotpot/internal/pubsub"
+)
+
+// Event publishing: local agents' events go to the node's outbox, which
+// publishLoop empties into the cluster's stream in order; tailLoop reads
+// the stream — every node's events, with their cluster-wide ids — into
+// the node's log, which SSE streams serve.
+const (
+	// publishBatch bounds the events of one append to the stream.
+	publishBatch = 512
+	// tailBatch bounds the entries of one read of the stream.
+	tailBatch = 1024
+	// retryBackoff is the wait before trying the stream again after a failure.
+	retryBackoff = 250 * time.Millisecond
+)
+
+// outbox holds local agents' events until they are in the cluster's
+// stream. It is bounded: when full (Redis down for long) it drops the
+// oldest. Its methods are safe for concurrent use and add never blocks.
+type outbox struct {
+	limit   int
+	metrics *metrics.Metrics
+
+	mu sync.Mutex // guards the fields below
+	// queue holds the events, oldest first.
+	queue []events.Event
+	// first is the number of events ever removed from the queue's front.
+	first uint64
+	// dropped counts events dropped since publishLoop last looked.
+	dropped int
+	// wake has a token when events wait.
+	wake chan struct{}
+}
+
+func newOutbox(limit int, m *metrics.Metrics) *outbox {
+	return &outbox{limit: max(limit, 1), metrics: m, wake: make(chan struct{}, 1)}
+}
+
+// add queues e. It is the sockets.EventSink of the node's agents.
+func (o *outbox) add(e events.Event) {
+	o.mu.Lock()
+	if len(o.queue) >= o.limit {
+		o.queue[0] = events.Event{}
+		o.queue = o.queue[1:]
+		o.first++
+		o.dropped++
+		o.metrics.EventsDropped.Inc()
+	}
+	o.queue = append(o.queue, e)
+	o.metrics.OutboxEvents.Set(float64(len(o.queue)))
+	o.mu.Unlock()
+	select {
+	case o.wake <- struct{}{}:
+	default:
+	}
+}
+
+// peek returns up to n of the oldest events, the position of the first,
+// and how many were dropped since the last peek.
+func (o *outbox) peek(n int) (batch []events.Event, from uint64, dropped int) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	batch = append([]events.Event(nil), o.queue[:min(n, len(o.queue))]...)
+	dropped, o.dropped = o.dropped, 0
+	return batch, o.first, dropped
+}
+
+// remove takes out the n events from position from that are still queued.
+func (o *outbox) remove(from uint64, n int) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	end := from + uint64(n)
+	if end <= o.first {
+		return // dropped meanwhile
+	}
+	k := int(min(end-o.first, uint64(len(o.queue))))
+	clear(o.queue[:k])
+	o.queue = o.queue[k:]
+	o.first += uint64(k)
+	o.metrics.OutboxEvents.Set(float64(len(o.queue)))
+}
+
+func (o *outbox) len() int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return len(o.queue)
+}
+
+// publishLoop appends the outbox's events to the stream, in order, until
+// the node stops; while the stream cannot be reached it keeps them and
+// tries again.
+func (n *Node) publishLoop() {
+	for {
+		select {
+		case <-n.outbox.wake:
+		case <-n.ctx.Done():
+			return
+		}
+		for {
+			batch, from, dropped := n.outbox.peek(publishBatch)
+			if dropped > 0 {
+				n.log.Warn("dropped agent events: the cluster was unreachable and the outbox full", "dropped", dropped)
+			}
+			if len(batch) == 0 {
+				break
+			}
+			ctx, cancel := context.WithTimeout(n.ctx, directoryTimeout)
+			err := n.broker.Append(ctx, batch)
+			cancel()
+			if err != nil {
+				n.clusterError("publish events", err)
+				if !sleep(n.ctx, retryBackoff) {
+					return
+				}
+				continue
+			}
+			n.outbox.remove(from, len(batch))
+		}
+	}
+}
+
+// tailLoop reads the cluster's stream into the node's log until the node
+// stops: first the newest entries it keeps, for Last-Event-ID resumes of
+// streams begun on other nodes, then every entry as it comes.
+func (n *Node) tailLoop() {
+	var after events.ID
+	for {
+		ctx, cancel := context.WithTimeout(n.ctx, directoryTimeout)
+		entries, err := n.broker.Newest(ctx, n.cfg.EventRetention)
+		cancel()
+		if err == nil {
+			after = n.addEntries(entries, after)
+			break
+		}
+		n.clusterError("read events", err)
+		if !sleep(n.ctx, retryBackoff) {
+			return
+		}
+	}
+	for {
+		entries, err := n.broker.Read(n.ctx, after, tailBatch)
+		if n.ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			n.clusterError("read events", err)
+			if !sleep(n.ctx, retryBackoff) {
+				return
+			}
+			continue
+		}
+		after = n.addEntries(entries, after)
+	}
+}
+
+// addEntries adds entries to the log and returns the id of the last one,
+// or after when there are none.
+func (n *Node) addEntries(entries []pubsub.Entry, after events.ID) events.ID {
+	for _, e := range entries {
+		n.events.Add(e.ID, e.Event)
+		after = e.ID
+	}
+	last := after
+	n.tailed.Store(&last)
+	return after
+}
+
+// flushEvents waits, for up to flushTimeout, until the outbox is empty
+// and the log holds the stream's newest entry: the last events of the
+// node's agents are then visible to every SSE stream.
+func (n *Node) flushEvents(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, flushTimeout)
+	defer cancel()
+	for n.outbox.len() > 0 {
+		if !sleep(ctx, 5*time.Millisecond) {
+			return
+		}
+	}
+	newest, err := n.broker.Newest(ctx, 1)
+	if err != nil || len(newest) == 0 {
+		return
+	}
+	for {
+		if tailed := n.tailed.Load(); tailed != nil && !tailed.Less(newest[0].ID) {
+			return
+		}
+		if !sleep(ctx, 5*time.Millisecond) {
+			return
+		}
+	}
+}
+
+// sleep waits d and reports true, or reports false as soon as ctx ends.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
