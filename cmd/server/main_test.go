@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -44,7 +45,7 @@ type process struct {
 }
 
 // startProcess runs the server with args plus ephemeral loopback ports and
-// waits until it says it is ready.
+// waits until it says it is ready. Its log is shown when the test fails.
 func startProcess(t *testing.T, args ...string) *process {
 	t.Helper()
 	cmd := exec.Command(serverBin, append([]string{"--http", "127.0.0.1:0", "--tcp", "127.0.0.1:0", "--log-format", "json"}, args...)...)
@@ -55,11 +56,25 @@ func startProcess(t *testing.T, args ...string) *process {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	var logMu sync.Mutex
+	var log strings.Builder
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+		if t.Failed() {
+			logMu.Lock()
+			t.Logf("log of %v:\n%s", args, log.String())
+			logMu.Unlock()
+		}
+	})
 	ready := make(chan *process, 1)
 	go func() {
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
+			logMu.Lock()
+			log.Write(sc.Bytes())
+			log.WriteByte('\n')
+			logMu.Unlock()
 			var line struct{ Msg, HTTP, TCP string }
 			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "hotpot ready" {
 				ready <- &process{cmd: cmd, httpAddr: line.HTTP, tcpAddr: line.TCP}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"maps"
-	"slices"
 	"sync"
 	"time"
 
@@ -39,13 +38,6 @@ func (p *peers) get(id string) *peer {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.byID[id]
-}
-
-// ids returns the ids of the live nodes.
-func (p *peers) ids() []string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return slices.Collect(maps.Keys(p.byID))
 }
 
 // update makes live, less self, the live nodes, and returns the ids of

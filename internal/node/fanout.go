@@ -55,10 +55,22 @@ func (n *Node) fanOut(ctx context.Context, q *request, deliverLocally func() int
 
 // survey sends q to every other node and returns the answers that came
 // within surveyTimeout, by node, and whether every live node answered.
+// The live nodes are read afresh, so that one that joined since the last
+// heartbeat is waited for, and one that hangs is seen missing.
 func (n *Node) survey(ctx context.Context, q *request) (map[string]response, bool) {
-	expect := n.peers.ids()
 	ctx, cancel := context.WithTimeout(ctx, surveyTimeout)
 	defer cancel()
+	live, _, err := n.broker.Nodes(ctx)
+	if err != nil {
+		n.clusterError("survey", err)
+		return nil, false
+	}
+	expect := make([]string, 0, len(live))
+	for _, info := range live {
+		if info.ID != n.id {
+			expect = append(expect, info.ID)
+		}
+	}
 	raw, err := n.broker.Survey(ctx, q.append(nil), expect)
 	if err != nil {
 		n.clusterError("survey", err)

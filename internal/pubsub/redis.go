@@ -64,10 +64,24 @@ type Redis struct {
 	// waiting are the requests and surveys waiting for answers, by seq.
 	waiting map[uint64]chan answer
 	handler Handler
-	sub     *redis.PubSub
+	// sub is replaced only by the receive loop, which may read it
+	// without mu.
+	sub *redis.PubSub
 }
 
 var _ Broker = (*Redis)(nil)
+
+// redisLogger passes go-redis's own log lines (dial retries and the like,
+// which the broker reports itself) to slog at debug level.
+type redisLogger struct{ log *slog.Logger }
+
+func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
+	l.log.DebugContext(ctx, "go-redis: "+fmt.Sprintf(format, v...))
+}
+
+// setRedisLogger installs the first broker's logger as go-redis's, which
+// is one per process.
+var setRedisLogger sync.Once
 
 // NewRedis returns a broker for opts. It does not wait for Redis to
 // answer: a node starts, and keeps its local agents working, while Redis
@@ -86,6 +100,7 @@ func NewRedis(opts RedisOptions) (*Redis, error) {
 	if opts.Log == nil {
 		opts.Log = slog.New(slog.DiscardHandler)
 	}
+	setRedisLogger.Do(func() { redis.SetLogger(redisLogger{opts.Log}) })
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Redis{
 		node:      opts.Node,
@@ -167,6 +182,12 @@ func (r *Redis) receive() {
 		case errors.As(err, &netErr) && netErr.Timeout():
 			if pinged { // no Pong in time: Redis does not answer
 				r.lost(err)
+				// go-redis keeps a connection that timed out; only a
+				// new one says, with its subscribe replies, when the
+				// subscription works again.
+				r.renew()
+				subscribe, pinged = true, false
+				continue
 			}
 			pinged = r.sub.Ping(r.ctx) == nil
 			continue
@@ -185,6 +206,17 @@ func (r *Redis) receive() {
 		case *redis.Message:
 			r.dispatch([]byte(m.Payload))
 		}
+	}
+}
+
+// renew replaces the subscription with a new one, on a connection of its
+// own, which subscribes when the receive loop asks it to.
+func (r *Redis) renew() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.sub.Close()
+	if r.ctx.Err() == nil { // else Close has closed, or will close, the old one
+		r.sub = r.client.Subscribe(r.ctx)
 	}
 }
 
@@ -228,13 +260,17 @@ func (r *Redis) dispatch(b []byte) {
 		r.log.Warn("dropping bus message", "err", err)
 		return
 	}
-	if e.kind == kindAnswer {
+	if e.kind == kindAnswer || e.kind == kindGone {
 		r.mu.Lock()
 		ch := r.waiting[e.seq]
 		r.mu.Unlock()
+		a := answer{node: e.from, reply: e.body}
+		if e.kind == kindGone {
+			a = answer{node: e.from, err: ErrNodeGone}
+		}
 		if ch != nil {
 			select {
-			case ch <- answer{node: e.from, reply: e.body}:
+			case ch <- a:
 			default: // a survey's answers beyond what it expects
 			}
 		}
@@ -248,8 +284,19 @@ func (r *Redis) dispatch(b []byte) {
 	r.mu.Unlock()
 	r.loops.Go(func() {
 		reply := h(r.ctx, e.from, e.body)
-		out := envelope{kind: kindAnswer, seq: e.seq, from: r.node, body: reply}.append(nil)
-		if err := r.client.Publish(r.ctx, r.keys.nodeChannel(e.from), out).Err(); err != nil {
+		ctx, out := r.ctx, envelope{kind: kindAnswer, seq: e.seq, from: r.node, body: reply}
+		if r.ctx.Err() != nil {
+			if e.kind != kindRequest {
+				return // a survey does without this node's answer
+			}
+			// The broker closed before the handler answered: tell the
+			// requester so, while Close waits to close the client.
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(context.WithoutCancel(r.ctx), redisIOTimeout)
+			defer cancel()
+			out = envelope{kind: kindGone, seq: e.seq, from: r.node}
+		}
+		if err := r.client.Publish(ctx, r.keys.nodeChannel(e.from), out.append(nil)).Err(); err != nil {
 			r.log.Warn("answer lost", "to", e.from, "err", err)
 		}
 	})
@@ -278,6 +325,9 @@ func (r *Redis) publish(ctx context.Context, channel string, e envelope) (int64,
 	}
 	n, err := r.client.Publish(ctx, channel, e.append(nil)).Result()
 	if err != nil {
+		if r.ctx.Err() != nil {
+			return 0, ErrClosed // Close closed the client under the publish
+		}
 		return 0, unavailable(err)
 	}
 	return n, nil

@@ -43,15 +43,33 @@ func (r *Redis) Register(ctx context.Context, agent string, owner Owner) (Owner,
 	return parseOwner(previous.Val()), nil
 }
 
-// Unregister removes agent if owner still holds it.
+// Unregister removes agent if owner still holds it. Only then does it
+// take agent out of its node's set: a newer session of the same node
+// holds it otherwise, and Forget must still find it there.
 func (r *Redis) Unregister(ctx context.Context, agent string, owner Owner) error {
-	_, err := r.client.Pipelined(ctx, func(p redis.Pipeliner) error {
-		deleteIfOwner.Run(ctx, p, []string{r.keys.agent(agent)}, owner.String())
-		p.SRem(ctx, r.keys.nodeAgents(owner.Node), agent)
-		return nil
-	})
+	deleted, err := deleteIfOwner.Run(ctx, r.client, []string{r.keys.agent(agent)}, owner.String()).Int()
 	if err != nil {
 		return unavailable(err)
+	}
+	if deleted == 0 {
+		return nil
+	}
+	set := r.keys.nodeAgents(owner.Node)
+	var now *redis.StringCmd
+	_, err = r.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+		p.SRem(ctx, set, agent)
+		now = p.Get(ctx, r.keys.agent(agent))
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return unavailable(err)
+	}
+	// A Register on the same node between the delete and the SREM had
+	// its SADD undone: put it back.
+	if v, err := now.Result(); err == nil && parseOwner(v).Node == owner.Node {
+		if err := r.client.SAdd(ctx, set, agent).Err(); err != nil {
+			return unavailable(err)
+		}
 	}
 	return nil
 }
@@ -157,7 +175,7 @@ func (r *Redis) Forget(ctx context.Context, node string) error {
 		if len(ids) > 0 {
 			_, err = r.client.Pipelined(ctx, func(p redis.Pipeliner) error {
 				for _, id := range ids {
-					deleteIfNode.Run(ctx, p, []string{r.keys.agent(id)}, prefix)
+					deleteIfNode.Eval(ctx, p, []string{r.keys.agent(id)}, prefix)
 				}
 				return nil
 			})

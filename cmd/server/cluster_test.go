@@ -1,0 +1,494 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/hotpot-rt/hotpot/client"
+	"github.com/hotpot-rt/hotpot/internal/redistest"
+)
+
+// startCluster starts one node process per id, joined through redisURL,
+// and waits until each of them lists all of them in /nodes.
+func startCluster(t *testing.T, redisURL string, ids ...string) map[string]*process {
+	t.Helper()
+	nodes := make(map[string]*process, len(ids))
+	for _, id := range ids {
+		nodes[id] = startProcess(t, "--node-id", id, "--redis", redisURL)
+	}
+	for _, p := range nodes {
+		eventually(t, 10*time.Second, "every node lists the whole cluster", func() bool {
+			res, err := p.api(t).ListNodesWithResponse(t.Context())
+			return err == nil && res.JSON200 != nil && len(res.JSON200.Items) == len(ids)
+		})
+	}
+	return nodes
+}
+
+// api returns the generated REST client of the node.
+func (p *process) api(t testing.TB) *client.ClientWithResponses {
+	t.Helper()
+	c, err := client.NewClientWithResponses("http://" + p.httpAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// eventually polls cond until it holds, failing t after timeout.
+func eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting until %s", timeout, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// frame is a message as a JSON client sees it.
+type frame struct {
+	Type string          `json:"type"`
+	ID   string          `json:"id,omitempty"`
+	Data json.RawMessage `json:"data,omitempty"`
+	Code int32           `json:"code,omitempty"`
+	Msg  string          `json:"msg,omitempty"`
+}
+
+// agent is a WebSocket client of one node. Its reader answers every call
+// with its own data (except calls of type "Hang") and hands every other
+// frame to frames.
+type agent struct {
+	t      testing.TB
+	conn   *websocket.Conn
+	frames chan frame
+	// closed is closed when the connection ends.
+	closed chan struct{}
+}
+
+// dialAgent connects id to p and waits for its Welcome.
+func dialAgent(t testing.TB, p *process, id string) *agent {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, _, err := websocket.Dial(ctx, "ws://"+p.httpAddr+"/ws?id="+id, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &agent{t: t, conn: conn, frames: make(chan frame, 64), closed: make(chan struct{})}
+	var reader sync.WaitGroup
+	reader.Go(a.read)
+	t.Cleanup(func() { conn.CloseNow(); reader.Wait() })
+	if f := a.next(); f.Type != "Welcome" {
+		t.Fatalf("%s: first frame %+v, want Welcome", id, f)
+	}
+	return a
+}
+
+func (a *agent) read() {
+	defer close(a.closed)
+	for {
+		_, b, err := a.conn.Read(context.Background())
+		if err != nil {
+			return
+		}
+		var f frame
+		if err := json.Unmarshal(b, &f); err != nil {
+			a.t.Errorf("frame %s: %v", b, err)
+			return
+		}
+		if f.ID != "" && f.Type != "Hang" {
+			reply, _ := json.Marshal(frame{Type: "Reply", ID: f.ID, Data: f.Data})
+			a.conn.Write(context.Background(), websocket.MessageText, reply)
+			continue
+		}
+		a.frames <- f
+	}
+}
+
+// next returns the next frame that is not a call, failing t after 10 s.
+func (a *agent) next() frame {
+	a.t.Helper()
+	select {
+	case f := <-a.frames:
+		return f
+	case <-time.After(10 * time.Second):
+		a.t.Fatal("no frame within 10 s")
+		return frame{}
+	}
+}
+
+// send writes one message of the client's.
+func (a *agent) send(f frame) {
+	b, _ := json.Marshal(f)
+	if err := a.conn.Write(context.Background(), websocket.MessageText, b); err != nil {
+		a.t.Fatal(err)
+	}
+}
+
+// call calls id through p and returns the status and body.
+func call(t testing.TB, p *process, id string, timeoutMS int) (int, []byte) {
+	t.Helper()
+	res, err := p.api(t).CallAgentWithResponse(t.Context(), id, client.CallRequest{
+		Type: "Ask", Data: json.RawMessage(`{"q":1}`), TimeoutMs: &timeoutMS,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res.StatusCode(), res.Body
+}
+
+// TestClusterRoutesToOwner: a web service reaches an agent through any
+// node — call, push, groups, kick, describe, list.
+func TestClusterRoutesToOwner(t *testing.T) {
+	redis := redistest.Start(t)
+	nodes := startCluster(t, redis.URL(), "a", "b", "c")
+	a, b, c := nodes["a"], nodes["b"], nodes["c"]
+
+	player := dialAgent(t, a, "player-1")
+	if status, body := call(t, c, "player-1", 5000); status != http.StatusOK || !bytes.Contains(body, []byte(`{"q":1}`)) {
+		t.Fatalf("call through c right after Welcome: %d %s", status, body)
+	}
+
+	push, err := b.api(t).PushAgentEventWithResponse(t.Context(), "player-1", client.EventRequest{Type: "Notice", Data: json.RawMessage(`"hi"`)})
+	if err != nil || push.StatusCode() != http.StatusAccepted {
+		t.Fatalf("push through b: %v %v", err, push.Status())
+	}
+	if f := player.next(); f.Type != "Notice" || string(f.Data) != `"hi"` {
+		t.Fatalf("got %+v, want the Notice", f)
+	}
+
+	join, err := c.api(t).JoinGroupWithResponse(t.Context(), "player-1", "room-7")
+	if err != nil || join.StatusCode() != http.StatusNoContent {
+		t.Fatalf("join through c: %v %v", err, join.Status())
+	}
+	got, err := b.api(t).GetAgentWithResponse(t.Context(), "player-1")
+	if err != nil || got.JSON200 == nil || got.JSON200.Node != "a" || !slices.Equal(got.JSON200.Groups, []string{"room-7"}) {
+		t.Fatalf("agent through b: %v %s", err, got.Body)
+	}
+	group, err := b.api(t).PushGroupEventWithResponse(t.Context(), "room-7", client.EventRequest{Type: "Turn"})
+	if err != nil || group.JSON200 == nil || group.JSON200.Delivered != 1 {
+		t.Fatalf("group push through b: %v %s", err, group.Body)
+	}
+	if f := player.next(); f.Type != "Turn" {
+		t.Fatalf("got %+v, want the group's Turn", f)
+	}
+
+	dialAgent(t, b, "player-0")
+	list, err := c.api(t).ListAgentsWithResponse(t.Context(), &client.ListAgentsParams{Limit: ptr(1)})
+	if err != nil || list.JSON200 == nil || len(list.JSON200.Items) != 1 || list.JSON200.Items[0].ID != "player-0" || list.JSON200.NextCursor == nil {
+		t.Fatalf("first page through c: %v %s", err, list.Body)
+	}
+	list, err = c.api(t).ListAgentsWithResponse(t.Context(), &client.ListAgentsParams{Limit: ptr(1), Cursor: list.JSON200.NextCursor})
+	if err != nil || list.JSON200 == nil || len(list.JSON200.Items) != 1 || list.JSON200.Items[0].ID != "player-1" || list.JSON200.Items[0].Node != "a" {
+		t.Fatalf("second page through c: %v %s", err, list.Body)
+	}
+	list, err = c.api(t).ListAgentsWithResponse(t.Context(), &client.ListAgentsParams{Node: ptr("b")})
+	if err != nil || list.JSON200 == nil || len(list.JSON200.Items) != 1 || list.JSON200.Items[0].ID != "player-0" {
+		t.Fatalf("node b's agents through c: %v %s", err, list.Body)
+	}
+
+	kick, err := b.api(t).KickAgentWithResponse(t.Context(), "player-1", &client.KickAgentParams{Reason: ptr("cheating")})
+	if err != nil || kick.StatusCode() != http.StatusNoContent {
+		t.Fatalf("kick through b: %v %v", err, kick.Status())
+	}
+	if f := player.next(); f.Type != "Kicked" || !strings.Contains(string(f.Data), "cheating") {
+		t.Fatalf("got %+v, want Kicked cheating", f)
+	}
+	eventually(t, 5*time.Second, "the kicked agent is gone for every node", func() bool {
+		status, _ := call(t, c, "player-1", 1000)
+		return status == http.StatusNotFound
+	})
+}
+
+// TestClusterBroadcast: one broadcast reaches the agents of every node;
+// a hung node is left out after 2 s, and the answer says so.
+func TestClusterBroadcast(t *testing.T) {
+	redis := redistest.Start(t)
+	nodes := startCluster(t, redis.URL(), "a", "b", "c")
+	var agents []*agent
+	for id, p := range nodes {
+		agents = append(agents, dialAgent(t, p, "on-"+id))
+	}
+	res, err := nodes["b"].api(t).BroadcastWithResponse(t.Context(), nil, client.EventRequest{Type: "Tick"})
+	if err != nil || res.JSON200 == nil {
+		t.Fatalf("broadcast: %v %v", err, res.Status())
+	}
+	if r := res.JSON200; r.Delivered != 3 || r.Nodes != 3 || r.Partial {
+		t.Fatalf("broadcast answered %+v, want 3 delivered by 3 nodes", *r)
+	}
+	for _, a := range agents {
+		if f := a.next(); f.Type != "Tick" {
+			t.Fatalf("got %+v, want Tick", f)
+		}
+	}
+
+	hung := nodes["c"].cmd.Process
+	hung.Signal(syscall.SIGSTOP)
+	t.Cleanup(func() { hung.Signal(syscall.SIGCONT) })
+	start := time.Now()
+	res, err = nodes["b"].api(t).BroadcastWithResponse(t.Context(), nil, client.EventRequest{Type: "Tick"})
+	if err != nil || res.JSON200 == nil {
+		t.Fatalf("broadcast with a hung node: %v %v", err, res.Status())
+	}
+	if r := res.JSON200; r.Delivered != 2 || r.Nodes != 2 || !r.Partial {
+		t.Fatalf("broadcast with a hung node answered %+v, want 2 delivered by 2 nodes, partial", *r)
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Fatalf("broadcast with a hung node took %v, want about 2 s", d)
+	}
+}
+
+// ptr returns a pointer to v.
+func ptr[T any](v T) *T { return &v }
+
+// sseStream reads a node's /events.
+type sseStream struct {
+	t      testing.TB
+	events chan sseEvent
+}
+
+type sseEvent struct {
+	Type, ID string
+	Data     struct {
+		Agent, Node, Reason, Type string
+	}
+}
+
+// openEvents opens GET /events on p, resuming after lastID when set.
+func openEvents(t testing.TB, p *process, lastID string) *sseStream {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+p.httpAddr+"/events", nil)
+	if lastID != "" {
+		req.Header.Set("Last-Event-ID", lastID)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	s := &sseStream{t: t, events: make(chan sseEvent, 256)}
+	var reader sync.WaitGroup
+	reader.Go(func() {
+		defer close(s.events)
+		sc := bufio.NewScanner(resp.Body)
+		var ev sseEvent
+		for sc.Scan() {
+			line := sc.Text()
+			switch {
+			case strings.HasPrefix(line, "event: "):
+				ev.Type = strings.TrimPrefix(line, "event: ")
+			case strings.HasPrefix(line, "id: "):
+				ev.ID = strings.TrimPrefix(line, "id: ")
+			case strings.HasPrefix(line, "data: "):
+				json.Unmarshal([]byte(strings.TrimPrefix(line, "data: ")), &ev.Data)
+			case line == "" && ev.Type != "":
+				s.events <- ev
+				ev = sseEvent{}
+			}
+		}
+	})
+	t.Cleanup(func() { cancel(); resp.Body.Close(); reader.Wait() })
+	return s
+}
+
+// next returns the next event, failing t after timeout.
+func (s *sseStream) next(timeout time.Duration) sseEvent {
+	s.t.Helper()
+	select {
+	case ev, ok := <-s.events:
+		if !ok {
+			s.t.Fatal("the event stream ended")
+		}
+		return ev
+	case <-time.After(timeout):
+		s.t.Fatalf("no event within %v", timeout)
+		return sseEvent{}
+	}
+}
+
+// TestClusterEvents: /events on any node shows every node's agent events,
+// and a Last-Event-ID from one node resumes on another, none missing,
+// none twice.
+func TestClusterEvents(t *testing.T) {
+	redis := redistest.Start(t)
+	nodes := startCluster(t, redis.URL(), "a", "b", "c")
+	onB := openEvents(t, nodes["b"], "")
+	player := dialAgent(t, nodes["a"], "player-1")
+	connected := onB.next(10 * time.Second)
+	if connected.Type != "agent.connected" || connected.Data.Agent != "player-1" || connected.Data.Node != "a" {
+		t.Fatalf("b saw %+v, want a's player-1 connecting", connected)
+	}
+	player.send(frame{Type: "Move", Data: json.RawMessage(`{"x":1}`)})
+	message := onB.next(10 * time.Second)
+	if message.Type != "agent.message" || message.Data.Type != "Move" {
+		t.Fatalf("b saw %+v, want the Move", message)
+	}
+	player.conn.Close(websocket.StatusNormalClosure, "")
+	gone := onB.next(10 * time.Second)
+	if gone.Type != "agent.disconnected" || gone.Data.Agent != "player-1" {
+		t.Fatalf("b saw %+v, want player-1 leaving", gone)
+	}
+
+	onC := openEvents(t, nodes["c"], connected.ID)
+	for _, want := range []sseEvent{message, gone} {
+		if got := onC.next(10 * time.Second); got.ID != want.ID || got.Type != want.Type {
+			t.Fatalf("resumed on c: got %s %s, want %s %s", got.Type, got.ID, want.Type, want.ID)
+		}
+	}
+	select {
+	case ev := <-onC.events:
+		t.Fatalf("resumed on c: got %+v after the last event", ev)
+	case <-time.After(300 * time.Millisecond):
+	}
+}
+
+// TestClusterDuplicateID: the same id connecting on another node wins;
+// the older session is kicked with reason replaced.
+func TestClusterDuplicateID(t *testing.T) {
+	redis := redistest.Start(t)
+	nodes := startCluster(t, redis.URL(), "a", "b", "c")
+	older := dialAgent(t, nodes["a"], "twin")
+	dialAgent(t, nodes["b"], "twin")
+	if f := older.next(); f.Type != "Kicked" || !strings.Contains(string(f.Data), `"replaced"`) {
+		t.Fatalf("the older session got %+v, want Kicked replaced", f)
+	}
+	got, err := nodes["c"].api(t).GetAgentWithResponse(t.Context(), "twin")
+	if err != nil || got.JSON200 == nil || got.JSON200.Node != "b" {
+		t.Fatalf("twin through c: %v %s, want it on b", err, got.Body)
+	}
+	if status, body := call(t, nodes["c"], "twin", 5000); status != http.StatusOK {
+		t.Fatalf("call to the newer twin: %d %s", status, body)
+	}
+}
+
+// TestClusterNodeDeath: a node killed without a word leaves /nodes, and
+// its agents /agents, within 15 s; a call in flight to one of its agents
+// answers 410 once the death is seen, and later calls 404 at once.
+func TestClusterNodeDeath(t *testing.T) {
+	redis := redistest.Start(t)
+	nodes := startCluster(t, redis.URL(), "a", "b")
+	a, b := nodes["a"], nodes["b"]
+	dialAgent(t, a, "doomed")
+	if status, body := call(t, b, "doomed", 5000); status != http.StatusOK {
+		t.Fatalf("call before the death: %d %s", status, body)
+	}
+
+	type answer struct {
+		status int
+		after  time.Duration
+	}
+	inFlight := make(chan answer, 1)
+	start := time.Now()
+	go func() {
+		res, err := b.api(t).CallAgentWithResponse(context.Background(), "doomed", client.CallRequest{Type: "Hang", TimeoutMs: ptr(60000)})
+		if err != nil {
+			t.Error(err)
+		}
+		inFlight <- answer{res.StatusCode(), time.Since(start)}
+	}()
+	time.Sleep(200 * time.Millisecond) // let the call reach the agent
+	a.cmd.Process.Kill()
+	a.cmd.Wait()
+
+	select {
+	case got := <-inFlight:
+		if got.status != http.StatusGone || got.after > 15*time.Second {
+			t.Fatalf("call in flight answered %d after %v, want 410 within 15 s", got.status, got.after)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the call in flight did not answer within 20 s of the node's death")
+	}
+	eventually(t, 15*time.Second-time.Since(start), "b no longer lists a or its agent", func() bool {
+		ns, err := b.api(t).ListNodesWithResponse(t.Context())
+		as, err2 := b.api(t).ListAgentsWithResponse(t.Context(), nil)
+		return err == nil && err2 == nil && ns.JSON200 != nil && len(ns.JSON200.Items) == 1 &&
+			as.JSON200 != nil && len(as.JSON200.Items) == 0
+	})
+	callStart := time.Now()
+	if status, body := call(t, b, "doomed", 5000); status != http.StatusNotFound || time.Since(callStart) > time.Second {
+		t.Fatalf("call after the death: %d %s after %v, want 404 at once", status, body, time.Since(callStart))
+	}
+}
+
+// TestClusterRedisOutage: while Redis is down local agents keep working,
+// cross-node operations answer 503 within 2 s and /readyz 503; once
+// Redis is back, empty, the cluster heals by itself within 10 s and the
+// events of the outage reach SSE readers on other nodes.
+func TestClusterRedisOutage(t *testing.T) {
+	redis := redistest.Start(t)
+	nodes := startCluster(t, redis.URL(), "a", "b")
+	a, b := nodes["a"], nodes["b"]
+	onB := openEvents(t, b, "")
+	local := dialAgent(t, a, "local")
+	dialAgent(t, b, "remote")
+	for range 2 {
+		onB.next(10 * time.Second) // both agent.connected
+	}
+
+	redis.Kill()
+	if status, body := call(t, a, "local", 5000); status != http.StatusOK {
+		t.Fatalf("local call while Redis is down: %d %s", status, body)
+	}
+	start := time.Now()
+	if status, body := call(t, a, "remote", 5000); status != http.StatusServiceUnavailable || time.Since(start) > 2*time.Second {
+		t.Fatalf("remote call while Redis is down: %d %s after %v, want 503 within 2 s", status, body, time.Since(start))
+	}
+	bc, err := a.api(t).BroadcastWithResponse(t.Context(), nil, client.EventRequest{Type: "Tick"})
+	if err != nil || bc.JSON200 == nil || bc.JSON200.Delivered != 1 || !bc.JSON200.Partial {
+		t.Fatalf("broadcast while Redis is down: %v %s, want the local agent, partial", err, bc.Body)
+	}
+	if f := local.next(); f.Type != "Tick" {
+		t.Fatalf("got %+v, want Tick", f)
+	}
+	ready, err := a.api(t).ReadyzWithResponse(t.Context())
+	if err != nil || ready.StatusCode() != http.StatusServiceUnavailable {
+		t.Fatalf("readyz while Redis is down: %v %v, want 503", err, ready.Status())
+	}
+	local.send(frame{Type: "DuringOutage"})
+
+	redis.Restart()
+	eventually(t, 10*time.Second, "cross-node calls work again", func() bool {
+		status, _ := call(t, a, "remote", 1000)
+		return status == http.StatusOK
+	})
+	for {
+		ev := onB.next(10 * time.Second)
+		if ev.Type == "agent.message" && ev.Data.Type == "DuringOutage" {
+			break
+		}
+	}
+	ready, err = a.api(t).ReadyzWithResponse(t.Context())
+	if err != nil || ready.StatusCode() != http.StatusOK {
+		t.Fatalf("readyz once Redis is back: %v %v", err, ready.Status())
+	}
+}
+
+// TestClusterRedisPassword: the password travels in the URL; without it
+// a node starts but is not ready.
+func TestClusterRedisPassword(t *testing.T) {
+	redis := redistest.Start(t, redistest.WithPassword("s3cret"))
+	nodes := startCluster(t, redis.URL(), "a", "b")
+	dialAgent(t, nodes["a"], "p")
+	if status, body := call(t, nodes["b"], "p", 5000); status != http.StatusOK {
+		t.Fatalf("call across a password-protected Redis: %d %s", status, body)
+	}
+	wrong := startProcess(t, "--node-id", "c", "--redis", strings.Replace(redis.URL(), "s3cret", "wrong", 1))
+	ready, err := wrong.api(t).ReadyzWithResponse(t.Context())
+	if err != nil || ready.StatusCode() != http.StatusServiceUnavailable {
+		t.Fatalf("readyz with a wrong password: %v %v, want 503", err, ready.Status())
+	}
+}
