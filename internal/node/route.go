@@ -54,9 +54,6 @@ func (n *Node) Push(ctx context.Context, id, typ string, data codec.Payload) err
 	if errors.Is(err, sockets.ErrAgentNotFound) {
 		_, err = n.remote(ctx, &request{op: opPush, agent: id, typ: typ, data: data})
 	}
-	if errors.Is(err, sockets.ErrAgentGone) {
-		return ErrAgentNotFound // already leaving: as if never here
-	}
 	return err
 }
 

@@ -18,7 +18,8 @@ type callResult struct {
 // Call sends the agent a message of type typ with a fresh call id and
 // waits for the client's Reply with that id. It returns the reply's data;
 // a *ReplyError when the client answered with a non-zero code;
-// ErrAgentNotFound, ErrAgentGone (left mid-call), ErrQueueFull,
+// ErrAgentNotFound (also for an agent already being closed, whose id may
+// live on in a newer session elsewhere), ErrAgentGone (left mid-call), ErrQueueFull,
 // ErrMessageTooBig, codec.ErrNotJSON or codec.ErrMalformed (data cannot
 // be given to this client's codec), ErrBadReply, ErrShuttingDown (the node is draining), or ErrTimeout
 // when ctx's deadline passes first. Safe for concurrent use.
@@ -31,8 +32,9 @@ func (s *Server) Call(ctx context.Context, agentID, typ string, data codec.Paylo
 }
 
 // Push sends the agent one event of type typ. It returns once the event is
-// queued: ErrAgentNotFound, ErrAgentGone, ErrQueueFull (the agent is being
-// closed as a slow consumer) or codec.ErrNotJSON otherwise.
+// queued: ErrAgentNotFound (also for an agent already being closed),
+// ErrQueueFull (the agent is being closed as a slow consumer),
+// ErrMessageTooBig or codec.ErrNotJSON otherwise.
 func (s *Server) Push(agentID, typ string, data codec.Payload) error {
 	a := s.lookup(agentID)
 	if a == nil {
@@ -46,7 +48,10 @@ func (s *Server) Push(agentID, typ string, data codec.Payload) error {
 	if err != nil {
 		return err
 	}
-	return a.send(frame)
+	if err := a.send(frame); !errors.Is(err, ErrAgentGone) {
+		return err
+	}
+	return ErrAgentNotFound
 }
 
 // Kick closes the agent, telling it reason in Kicked.
@@ -111,7 +116,7 @@ func (a *agent) call(ctx context.Context, typ string, data codec.Payload) (codec
 	a.mu.Lock()
 	if a.closeReason != "" {
 		a.mu.Unlock()
-		return codec.Payload{}, ErrAgentGone
+		return codec.Payload{}, ErrAgentNotFound
 	}
 	if a.calls == nil {
 		a.calls = make(map[string]chan callResult)

@@ -1,0 +1,284 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"go.uber.org/goleak"
+
+	"github.com/hotpot-rt/hotpot/internal/codec"
+	"github.com/hotpot-rt/hotpot/internal/config"
+	"github.com/hotpot-rt/hotpot/internal/events"
+	"github.com/hotpot-rt/hotpot/internal/pubsub"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// testNode is a Node of an in-process cluster, serving WebSocket agents.
+type testNode struct {
+	*Node
+	ws string // ws://…/ws
+}
+
+// startNodes starts one node per id on one MemoryHub; they stop when the
+// test ends.
+func startNodes(t *testing.T, ids ...string) []*testNode {
+	t.Helper()
+	hub := pubsub.NewMemoryHub(1000)
+	out := make([]*testNode, len(ids))
+	for i, id := range ids {
+		cfg := config.Default()
+		cfg.NodeID = id
+		cfg.DrainTimeout = 100 * time.Millisecond
+		nd := New(cfg, Options{Broker: hub.Join(id)})
+		nd.Start()
+		hs := httptest.NewServer(http.HandlerFunc(nd.ServeWS))
+		t.Cleanup(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			nd.Shutdown(ctx)
+			hs.Close()
+		})
+		out[i] = &testNode{Node: nd, ws: "ws" + strings.TrimPrefix(hs.URL, "http") + "/ws"}
+	}
+	for _, n := range out {
+		n.beat() // every node knows every other
+	}
+	return out
+}
+
+// client is a WebSocket agent that answers every call with its data and
+// hands other frames to frames.
+type client struct {
+	conn   *websocket.Conn
+	frames chan codec.Envelope
+}
+
+func dial(t *testing.T, n *testNode, id string) *client {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	conn, _, err := websocket.Dial(ctx, n.ws+"?id="+id, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &client{conn: conn, frames: make(chan codec.Envelope, 16)}
+	var reader sync.WaitGroup
+	reader.Go(func() {
+		for {
+			_, b, err := conn.Read(context.Background())
+			if err != nil {
+				return
+			}
+			e, err := codec.JSON.Decode(b)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if e.ID != "" {
+				reply, _ := codec.JSON.Encode(codec.Envelope{Type: "Reply", ID: e.ID, Data: e.Data})
+				conn.Write(context.Background(), websocket.MessageText, reply)
+				continue
+			}
+			c.frames <- e
+		}
+	})
+	t.Cleanup(func() { conn.CloseNow(); reader.Wait() })
+	if e := c.next(t); e.Type != "Welcome" {
+		t.Fatalf("got %+v, want Welcome", e)
+	}
+	return c
+}
+
+func (c *client) next(t *testing.T) codec.Envelope {
+	t.Helper()
+	select {
+	case e := <-c.frames:
+		return e
+	case <-time.After(5 * time.Second):
+		t.Fatal("no frame within 5 s")
+		return codec.Envelope{}
+	}
+}
+
+func ctxFor(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func TestOperationsReachTheOwner(t *testing.T) {
+	nodes := startNodes(t, "a", "b")
+	a, b := nodes[0], nodes[1]
+	player := dial(t, a, "player")
+	ctx := ctxFor(t)
+
+	reply, err := b.Call(ctx, "player", "Ask", codec.Payload{JSON: []byte(`{"n":1}`)})
+	if err != nil || string(reply.JSON) != `{"n":1}` {
+		t.Fatalf("call through b: %s, %v", reply.JSON, err)
+	}
+	if err := b.Push(ctx, "player", "Notice", codec.Payload{JSON: []byte(`1`)}); err != nil {
+		t.Fatal(err)
+	}
+	if e := player.next(t); e.Type != "Notice" {
+		t.Fatalf("got %+v, want Notice", e)
+	}
+	if err := b.JoinGroup(ctx, "player", "g"); err != nil {
+		t.Fatal(err)
+	}
+	info, err := b.Agent(ctx, "player")
+	if err != nil || info.Node != "a" || len(info.Groups) != 1 {
+		t.Fatalf("agent through b: %+v, %v", info, err)
+	}
+	if d := b.PushGroup(ctx, "g", "Turn", codec.Payload{}); d != (Delivery{Delivered: 1, Nodes: 2}) {
+		t.Fatalf("group push through b: %+v", d)
+	}
+	player.next(t)
+	if err := b.LeaveGroup(ctx, "player", "g"); err != nil {
+		t.Fatal(err)
+	}
+	if d := b.PushGroup(ctx, "g", "Turn", codec.Payload{}); d.Delivered != 0 {
+		t.Fatalf("group push after leaving: %+v", d)
+	}
+
+	dial(t, b, "other")
+	if d := a.Broadcast(ctx, "Tick", codec.Payload{}); d != (Delivery{Delivered: 2, Nodes: 2}) {
+		t.Fatalf("broadcast through a: %+v", d)
+	}
+	items, more := b.List(ctx, ListQuery{Limit: 1})
+	if len(items) != 1 || items[0].ID != "other" || !more {
+		t.Fatalf("first page through b: %+v %v", items, more)
+	}
+	items, more = b.List(ctx, ListQuery{After: "other", Limit: 1})
+	if len(items) != 1 || items[0].ID != "player" || more {
+		t.Fatalf("second page through b: %+v %v", items, more)
+	}
+
+	if err := b.Kick(ctx, "player", "bye"); err != nil {
+		t.Fatal(err)
+	}
+	for e := player.next(t); e.Type != "Kicked"; e = player.next(t) {
+	}
+	for _, err := range []error{
+		b.Push(ctx, "nobody", "X", codec.Payload{}),
+		b.Kick(ctx, "nobody", "x"),
+	} {
+		if !errors.Is(err, ErrAgentNotFound) {
+			t.Fatalf("operation on an unknown agent: %v, want ErrAgentNotFound", err)
+		}
+	}
+}
+
+// TestStaleOwnerIsLookedUpAgain: a node whose cached owner no longer has
+// the agent answers "not here", and the caller finds the new owner.
+func TestStaleOwnerIsLookedUpAgain(t *testing.T) {
+	nodes := startNodes(t, "a", "b", "c")
+	a, b, c := nodes[0], nodes[1], nodes[2]
+	ctx := ctxFor(t)
+	first := dial(t, a, "mover")
+	if _, err := c.Call(ctx, "mover", "Ask", codec.Payload{}); err != nil {
+		t.Fatal(err)
+	}
+	if owner, ok := c.owners.get("mover"); !ok || owner != "a" {
+		t.Fatalf("c caches %q, %v; want a", owner, ok)
+	}
+	dial(t, b, "mover")
+	for e := first.next(t); e.Type != "Kicked"; e = first.next(t) {
+	}
+	if _, err := c.Call(ctx, "mover", "Ask", codec.Payload{}); err != nil {
+		t.Fatalf("call after the agent moved: %v", err)
+	}
+	if owner, _ := c.owners.get("mover"); owner != "b" {
+		t.Fatalf("c caches %q, want b", owner)
+	}
+}
+
+// TestCallToANodeThatDies: a call waiting on another node fails with
+// ErrAgentGone as soon as that node is seen gone.
+func TestCallToANodeThatDies(t *testing.T) {
+	nodes := startNodes(t, "a", "b")
+	a, b := nodes[0], nodes[1]
+	conn, _, err := websocket.Dial(ctxFor(t), a.ws+"?id=silent", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.CloseNow()
+	conn.Read(ctxFor(t)) // Welcome; then it never replies
+
+	done := make(chan error, 1)
+	go func() {
+		_, err := b.Call(context.Background(), "silent", "Ask", codec.Payload{})
+		done <- err
+	}()
+	time.Sleep(50 * time.Millisecond)
+	b.peers.update(nil, b.id) // as a heartbeat round that no longer sees a
+	select {
+	case err := <-done:
+		if !errors.Is(err, ErrAgentGone) {
+			t.Fatalf("call to a node seen gone: %v, want ErrAgentGone", err)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("the call did not end when its node was seen gone")
+	}
+}
+
+// TestShutdownLeavesTheCluster: a stopping node deregisters itself and
+// its agents; the others then answer 404 for them.
+func TestShutdownLeavesTheCluster(t *testing.T) {
+	nodes := startNodes(t, "a", "b")
+	a, b := nodes[0], nodes[1]
+	dial(t, a, "leaver")
+	ctx := ctxFor(t)
+	if err := a.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	live, err := b.Nodes(ctx)
+	if err != nil || len(live) != 1 || live[0].ID != "b" {
+		t.Fatalf("nodes after a left: %+v, %v", live, err)
+	}
+	if _, err := b.Call(ctx, "leaver", "Ask", codec.Payload{}); !errors.Is(err, ErrAgentNotFound) {
+		t.Fatalf("call to a departed node's agent: %v, want ErrAgentNotFound", err)
+	}
+}
+
+// TestEventsOfEveryNodeInOneOrder: each node's log holds every node's
+// agent events, with the same ids.
+func TestEventsOfEveryNodeInOneOrder(t *testing.T) {
+	nodes := startNodes(t, "a", "b")
+	c := dial(t, nodes[0], "talker")
+	msg, _ := json.Marshal(map[string]string{"type": "Hello"})
+	c.conn.Write(ctxFor(t), websocket.MessageText, msg)
+	var want []byte
+	for _, n := range nodes {
+		sub, _ := n.Events().Subscribe(events.Filter{}, "0-0")
+		var got []byte
+		deadline := time.Now().Add(5 * time.Second)
+		for strings.Count(string(got), "event: ") < 2 && time.Now().Before(deadline) {
+			var wake <-chan struct{}
+			got, wake, _ = sub.Read(got)
+			select {
+			case <-wake:
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+		sub.Close()
+		if !strings.Contains(string(got), "agent.connected") || !strings.Contains(string(got), "Hello") {
+			t.Fatalf("%s's log: %s", n.id, got)
+		}
+		if want == nil {
+			want = got
+		} else if string(got) != string(want) {
+			t.Fatalf("logs differ:\n%s\n%s", want, got)
+		}
+	}
+}
