@@ -215,7 +215,7 @@ func (r *Redis) renew() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.sub.Close()
-	if r.ctx.Err() == nil { // else Close has closed, or will close, the old one
+	if r.ctx.Err() == nil { // else the broker is closing and the loop ends
 		r.sub = r.client.Subscribe(r.ctx)
 	}
 }

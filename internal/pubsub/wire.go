@@ -15,6 +15,7 @@ const (
 	kindRequest byte = 'q' // to one node, which answers
 	kindSurvey  byte = 's' // to every node, each answers
 	kindAnswer  byte = 'a' // an answer to a request or survey
+	kindGone    byte = 'g' // instead of an answer: the node closed first
 )
 
 // envelope is a bus message as it travels through Redis: its kind, the

@@ -1,0 +1,205 @@
+package pubsub
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/hotpot-rt/hotpot/internal/redistest"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// unavailableWithin is how soon a cross-node operation must fail when
+// Redis is gone.
+const unavailableWithin = 2 * time.Second
+
+// redisPair returns two ready brokers, a and b, of one cluster on srv;
+// a answers with a recorder, b with h, or a recorder when h is nil.
+func redisPair(t *testing.T, srv *redistest.Server, h Handler) (a, b Broker) {
+	t.Helper()
+	a = newRedis(t, srv.URL(), "hotpot-test", "a", conformanceRetention)
+	b = newRedis(t, srv.URL(), "hotpot-test", "b", conformanceRetention)
+	serveRecorder(t, a)
+	if h == nil {
+		h = (&recorder{node: "b"}).handle
+	}
+	serve(t, b, h)
+	return a, b
+}
+
+// ping sends a request from from to node, whose recorder must answer
+// within d.
+func ping(t testing.TB, from Broker, node string, d time.Duration) error {
+	want := node + ":" + from.Node() + ":ping"
+	reply, err := from.Request(testCtx(t, d), node, []byte("ping"))
+	if err != nil || string(reply) != want {
+		return fmt.Errorf("%s: Request(%s) = %q, %v; want %q", from.Node(), node, reply, err, want)
+	}
+	return nil
+}
+
+// mustRequest checks that a request from from reaches node and comes back.
+func mustRequest(t testing.TB, from Broker, node string) {
+	t.Helper()
+	if err := ping(t, from, node, 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// checkUnavailable checks that err wraps ErrUnavailable and came within
+// unavailableWithin of start.
+func checkUnavailable(t testing.TB, what string, start time.Time, err error) {
+	t.Helper()
+	if !errors.Is(err, ErrUnavailable) {
+		t.Errorf("%s with Redis gone: error = %v, want ErrUnavailable", what, err)
+	}
+	if elapsed := time.Since(start); elapsed > unavailableWithin {
+		t.Errorf("%s with Redis gone failed after %v, want within %v", what, elapsed, unavailableWithin)
+	}
+}
+
+// notReady returns an error unless every broker's Ready fails with
+// ErrUnavailable.
+func notReady(t testing.TB, brokers ...Broker) error {
+	for _, b := range brokers {
+		if err := b.Ready(testCtx(t, time.Second)); !errors.Is(err, ErrUnavailable) {
+			return fmt.Errorf("%s: Ready = %v, want ErrUnavailable", b.Node(), err)
+		}
+	}
+	return nil
+}
+
+// requestsWork returns an error unless a and b are ready and reach each
+// other.
+func requestsWork(t testing.TB, a, b Broker) error {
+	for _, pair := range [][2]Broker{{a, b}, {b, a}} {
+		from, to := pair[0], pair[1]
+		if err := from.Ready(testCtx(t, time.Second)); err != nil {
+			return fmt.Errorf("%s: %w", from.Node(), err)
+		}
+		if err := ping(t, from, to.Node(), time.Second); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// TestRedisKilled checks that with Redis gone, what needs it fails fast
+// with ErrUnavailable rather than waiting for the caller's deadline.
+func TestRedisKilled(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	a, _ := redisPair(t, srv, nil)
+	mustRequest(t, a, "b")
+
+	srv.Kill()
+	start := time.Now()
+	_, err := a.Request(testCtx(t, 10*time.Second), "b", []byte("ping"))
+	checkUnavailable(t, "Request", start, err)
+
+	start = time.Now()
+	_, err = a.Survey(testCtx(t, 10*time.Second), []byte("ping"), []string{"b"})
+	checkUnavailable(t, "Survey", start, err)
+
+	start = time.Now()
+	err = a.Ready(testCtx(t, 10*time.Second))
+	checkUnavailable(t, "Ready", start, err)
+
+	start = time.Now()
+	_, err = a.Lookup(testCtx(t, 10*time.Second), "p1")
+	checkUnavailable(t, "Lookup", start, err)
+}
+
+// TestRedisKilledWhileRequestWaits checks that a request whose answer
+// can no longer come fails with ErrUnavailable when the broker loses
+// Redis, not at its deadline.
+func TestRedisKilledWhileRequestWaits(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	blocked := newBlocker()
+	a, _ := redisPair(t, srv, blocked.handle)
+
+	done := requestAsync(testCtx(t, 30*time.Second), a, "b", "hello")
+	blocked.waitStarted(t)
+	srv.Kill()
+	start := time.Now()
+	r := await(t, done, 10*time.Second)
+	checkUnavailable(t, "a waiting Request", start, r.err)
+}
+
+// TestRedisRestartedEmpty checks that brokers subscribe again by
+// themselves when Redis comes back, and that a heartbeat says the
+// directory forgot the node.
+func TestRedisRestartedEmpty(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	a, b := redisPair(t, srv, nil)
+	mustRequest(t, a, "b")
+	info := NodeInfo{ID: "a"}
+	mustHeartbeat(t, a, info, time.Minute)
+	if known := mustHeartbeat(t, a, info, time.Minute); !known {
+		t.Fatal("second Heartbeat: known = false")
+	}
+
+	srv.Kill()
+	eventually(t, unavailableWithin, func() error { return notReady(t, a, b) })
+	srv.Restart()
+	// Both brokers subscribe again by themselves.
+	eventually(t, 10*time.Second, func() error { return requestsWork(t, a, b) })
+	if known := mustHeartbeat(t, a, info, time.Minute); known {
+		t.Error("Heartbeat after Redis lost its data: known = true, want false")
+	}
+}
+
+// frozenWithin is how soon a request must fail when Redis takes its
+// commands but answers none.
+const frozenWithin = 4 * time.Second
+
+// TestRedisFrozen checks that a broker whose connections stay open to a
+// Redis that stopped answering gives up on it, and subscribes again by
+// itself once Redis answers.
+func TestRedisFrozen(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	a, b := redisPair(t, srv, nil)
+	mustRequest(t, a, "b")
+
+	srv.Stop()
+	start := time.Now()
+	_, err := a.Request(testCtx(t, 10*time.Second), "b", []byte("ping"))
+	if !errors.Is(err, ErrUnavailable) {
+		t.Errorf("Request with Redis frozen: error = %v, want ErrUnavailable", err)
+	}
+	// Two attempts of redisIOTimeout each, and go-redis's backoff.
+	if elapsed := time.Since(start); elapsed > frozenWithin {
+		t.Errorf("Request with Redis frozen failed after %v, want within %v", elapsed, frozenWithin)
+	}
+	eventually(t, 10*time.Second, func() error { return notReady(t, a, b) })
+
+	srv.Cont()
+	eventually(t, 10*time.Second, func() error { return requestsWork(t, a, b) })
+}
+
+// TestRedisPassword checks that the password in the URL is used, and
+// that without it nothing works.
+func TestRedisPassword(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t, redistest.WithPassword("s3cr#t/pw"))
+	a, _ := redisPair(t, srv, nil) // the password is in srv.URL()
+	mustRequest(t, a, "b")
+
+	anonymous := newRedis(t, "redis://"+srv.Addr()+"/0", "hotpot-test", "c", conformanceRetention)
+	anonymous.Serve((&recorder{node: "c"}).handle)
+	if err := anonymous.Ready(testCtx(t, 5*time.Second)); !errors.Is(err, ErrUnavailable) {
+		t.Errorf("Ready without the password: error = %v, want ErrUnavailable", err)
+	}
+	if _, err := anonymous.Lookup(testCtx(t, 5*time.Second), "p1"); !errors.Is(err, ErrUnavailable) {
+		t.Errorf("Lookup without the password: error = %v, want ErrUnavailable", err)
+	}
+}
