@@ -33,6 +33,9 @@ type Config struct {
 	// EventRetention is how many events the SSE stream keeps for
 	// Last-Event-ID resume.
 	EventRetention int
+	// EventRetentionBytes bounds the memory those events hold; beyond it
+	// the oldest are dropped too.
+	EventRetentionBytes int
 	// DrainTimeout is how long in-flight calls may finish on shutdown.
 	DrainTimeout time.Duration
 	// TCPCodec is the codec of every TCP connection: json, msgpack or proto.
@@ -75,20 +78,21 @@ type Config struct {
 // Default returns the configuration of a node started with no flags.
 func Default() Config {
 	return Config{
-		HTTPAddr:          "127.0.0.1:8848",
-		TCPAddr:           "127.0.0.1:8849",
-		TCPCodec:          "json",
-		TCPLenBytes:       2,
-		KeepaliveInterval: 5 * time.Second,
-		KeepaliveLimit:    12 * time.Second,
-		MaxMessageBytes:   65536,
-		SendQueue:         256,
-		MaxConns:          100000,
-		EventRetention:    10000,
-		DrainTimeout:      5 * time.Second,
-		LogLevel:          slog.LevelInfo,
-		LogFormat:         "text",
-		RedisPrefix:       "hotpot",
+		HTTPAddr:            "127.0.0.1:8848",
+		TCPAddr:             "127.0.0.1:8849",
+		TCPCodec:            "json",
+		TCPLenBytes:         2,
+		KeepaliveInterval:   5 * time.Second,
+		KeepaliveLimit:      12 * time.Second,
+		MaxMessageBytes:     65536,
+		SendQueue:           256,
+		MaxConns:            100000,
+		EventRetention:      10000,
+		EventRetentionBytes: 64 << 20,
+		DrainTimeout:        5 * time.Second,
+		LogLevel:            slog.LevelInfo,
+		LogFormat:           "text",
+		RedisPrefix:         "hotpot",
 	}
 }
 
@@ -106,6 +110,7 @@ func Load(args []string, getenv func(string) string, usage io.Writer) (Config, e
 	fs.StringVar(&c.APIKey, "api-key", c.APIKey, "bearer key for REST and SSE; required when --http is not loopback")
 	fs.StringVar(&c.JWTSecret, "jwt-secret", c.JWTSecret, "HS256 secret of client tokens; empty = anonymous dev mode")
 	fs.IntVar(&c.EventRetention, "event-retention", c.EventRetention, "SSE events kept for Last-Event-ID resume")
+	fs.IntVar(&c.EventRetentionBytes, "event-retention-bytes", c.EventRetentionBytes, "bound on the memory of the events kept, in bytes")
 	fs.DurationVar(&c.DrainTimeout, "drain-timeout", c.DrainTimeout, "on SIGTERM, how long in-flight calls may finish")
 	fs.StringVar(&c.TCPCodec, "tcp-codec", c.TCPCodec, "codec of the TCP listener: json, msgpack or proto")
 	fs.IntVar(&c.TCPLenBytes, "tcp-len-bytes", c.TCPLenBytes, "TCP length prefix: 2 or 4 bytes, big-endian")
@@ -170,6 +175,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("--http %s is not loopback: set --api-key (HOTPOT_API_KEY) so strangers cannot drive your clients", c.HTTPAddr)
 	case c.EventRetention < 1:
 		return fmt.Errorf("--event-retention %d: must be at least 1", c.EventRetention)
+	case c.EventRetentionBytes < 1<<20:
+		return fmt.Errorf("--event-retention-bytes %d: must be at least 1 MiB", c.EventRetentionBytes)
 	case c.DrainTimeout < 0:
 		return fmt.Errorf("--drain-timeout %v: must not be negative", c.DrainTimeout)
 	case c.TCPCodec != "json" && c.TCPCodec != "msgpack" && c.TCPCodec != "proto":

@@ -27,13 +27,28 @@ type Log struct {
 	wake chan struct{}
 	// subscribers counts open subscriptions.
 	subscribers int
+	// bytes is about how much memory the kept events hold; maxBytes bounds it.
+	bytes, maxBytes int
 }
 
 type record struct {
 	id    ID
 	event Event
+	// size is about how much memory the record holds, its SSE frame
+	// included.
+	size int
 	// frame is the SSE frame, encoded on first read; guarded by Log.mu.
 	frame []byte
+}
+
+// recordOverhead is about what a record holds besides its data: ids,
+// times, the SSE frame's fixed text.
+const recordOverhead = 512
+
+// sizeOf is about how much memory e holds in the log: its data twice
+// (the event and its SSE frame), plus the overhead.
+func sizeOf(e Event) int {
+	return 2*(len(e.Data.JSON)+len(e.Data.Bytes)*4/3) + len(e.Groups)*32 + recordOverhead
 }
 
 // sse returns the record's SSE frame, encoding it the first time; l.mu
@@ -45,41 +60,40 @@ func (r *record) sse() []byte {
 	return r.frame
 }
 
-// NewLog returns a log keeping the last retention events (at least one).
-func NewLog(retention int) *Log {
-	return &Log{ring: make([]record, max(retention, 1)), wake: make(chan struct{})}
-}
-
-// Append gives e the next ID and adds it, dropping the oldest event when
-// the log is full. It is the EventSink of the node's agents.
-func (l *Log) Append(e Event) {
-	l.mu.Lock()
-	l.addLocked(NextID(l.last, e.Time), e)
-	l.mu.Unlock()
+// NewLog returns a log keeping the last retention events (at least one),
+// as long as they hold about maxBytes of memory or less; beyond either
+// bound it drops the oldest.
+func NewLog(retention, maxBytes int) *Log {
+	return &Log{ring: make([]record, max(retention, 1)), maxBytes: maxBytes, wake: make(chan struct{})}
 }
 
 // Add adds e with the id the cluster's stream gave it, dropping the
-// oldest event when the log is full. An id that does not follow the last
+// oldest events when the log is full. An id that does not follow the last
 // one is moved up to follow it, so the log stays in order.
 func (l *Log) Add(id ID, e Event) {
+	size := sizeOf(e)
 	l.mu.Lock()
+	defer l.mu.Unlock()
 	if !l.last.Less(id) {
 		id = ID{MS: l.last.MS, Seq: l.last.Seq + 1}
 	}
-	l.addLocked(id, e)
-	l.mu.Unlock()
-}
-
-// addLocked adds e with id, which follows l.last; l.mu must be held.
-func (l *Log) addLocked(id ID, e Event) {
 	l.last = id
-	l.ring[l.next%uint64(len(l.ring))] = record{id: id, event: e}
-	l.next++
-	if l.next-l.first > uint64(len(l.ring)) {
-		l.first++
+	for l.next-l.first == uint64(len(l.ring)) || l.first < l.next && l.bytes+size > l.maxBytes {
+		l.dropOldestLocked()
 	}
+	l.ring[l.next%uint64(len(l.ring))] = record{id: id, event: e, size: size}
+	l.next++
+	l.bytes += size
 	close(l.wake)
 	l.wake = make(chan struct{})
+}
+
+// dropOldestLocked forgets the oldest event; l.mu must be held.
+func (l *Log) dropOldestLocked() {
+	r := l.at(l.first)
+	l.bytes -= r.size
+	*r = record{}
+	l.first++
 }
 
 // Subscribers returns how many subscriptions are open.

@@ -35,7 +35,7 @@ func idOf(frame string) string {
 
 func appendN(l *Log, n int, agent string) {
 	for i := range n {
-		l.Append(Event{Type: Message, Agent: agent, Node: "n1", Time: time.Unix(1700000000, 0), MessageType: fmt.Sprint("M", i)})
+		appendNow(l, Event{Type: Message, Agent: agent, Node: "n1", Time: time.Unix(1700000000, 0), MessageType: fmt.Sprint("M", i)})
 	}
 }
 
@@ -66,14 +66,14 @@ func TestSSEFrame(t *testing.T) {
 }
 
 func TestIDs(t *testing.T) {
-	l := NewLog(10)
+	l := NewLog(10, testMaxBytes)
 	s, _ := l.Subscribe(Filter{}, "")
 	defer s.Close()
 	same := time.UnixMilli(1700000000123)
-	l.Append(Event{Type: Connected, Time: same})
-	l.Append(Event{Type: Connected, Time: same})
-	l.Append(Event{Type: Connected, Time: same.Add(-time.Second)}) // clock went back
-	l.Append(Event{Type: Connected, Time: same.Add(time.Millisecond)})
+	appendNow(l, Event{Type: Connected, Time: same})
+	appendNow(l, Event{Type: Connected, Time: same})
+	appendNow(l, Event{Type: Connected, Time: same.Add(-time.Second)}) // clock went back
+	appendNow(l, Event{Type: Connected, Time: same.Add(time.Millisecond)})
 	buf, _, _ := s.Read(nil)
 	var got []string
 	for _, f := range frames(buf) {
@@ -91,7 +91,7 @@ func TestIDs(t *testing.T) {
 }
 
 func TestFilters(t *testing.T) {
-	l := NewLog(100)
+	l := NewLog(100, testMaxBytes)
 	all, _ := l.Subscribe(Filter{}, "")
 	byType, _ := l.Subscribe(Filter{Types: []string{Connected, Disconnected}}, "")
 	byAgent, _ := l.Subscribe(Filter{Agent: "a"}, "")
@@ -99,10 +99,10 @@ func TestFilters(t *testing.T) {
 	for _, s := range []*Subscription{all, byType, byAgent, byGroup} {
 		defer s.Close()
 	}
-	l.Append(Event{Type: Connected, Agent: "a"})
-	l.Append(Event{Type: Message, Agent: "a", Groups: []string{"red", "blue"}})
-	l.Append(Event{Type: Message, Agent: "b", Groups: []string{"blue"}})
-	l.Append(Event{Type: Disconnected, Agent: "b", Groups: []string{"red"}})
+	appendNow(l, Event{Type: Connected, Agent: "a"})
+	appendNow(l, Event{Type: Message, Agent: "a", Groups: []string{"red", "blue"}})
+	appendNow(l, Event{Type: Message, Agent: "b", Groups: []string{"blue"}})
+	appendNow(l, Event{Type: Disconnected, Agent: "b", Groups: []string{"red"}})
 	for _, tc := range []struct {
 		name string
 		s    *Subscription
@@ -119,7 +119,7 @@ func TestFilters(t *testing.T) {
 }
 
 func TestResume(t *testing.T) {
-	l := NewLog(100)
+	l := NewLog(100, testMaxBytes)
 	s, _ := l.Subscribe(Filter{}, "")
 	appendN(l, 30, "a")
 	buf, _, _ := s.Read(nil)
@@ -146,7 +146,7 @@ func TestResume(t *testing.T) {
 }
 
 func TestResumeFromOldest(t *testing.T) {
-	l := NewLog(10)
+	l := NewLog(10, testMaxBytes)
 	appendN(l, 5, "a")
 	early, _ := l.Subscribe(Filter{}, "")
 	appendN(l, 1, "a")
@@ -165,7 +165,7 @@ func TestResumeFromOldest(t *testing.T) {
 }
 
 func TestSlowSubscriberIsCutOff(t *testing.T) {
-	l := NewLog(100)
+	l := NewLog(100, testMaxBytes)
 	slow, _ := l.Subscribe(Filter{}, "")
 	defer slow.Close()
 	fast, _ := l.Subscribe(Filter{}, "")
@@ -187,7 +187,7 @@ func TestSlowSubscriberIsCutOff(t *testing.T) {
 // every event once, in id order.
 func TestConcurrentOrder(t *testing.T) {
 	const writers, perWriter = 4, 500
-	l := NewLog(4 * writers * perWriter) // nobody falls half of it behind
+	l := NewLog(4*writers*perWriter, testMaxBytes) // nobody falls half of it behind
 	var wg sync.WaitGroup
 	results := make([][]string, 3)
 	for i := range results {
@@ -238,10 +238,10 @@ func TestConcurrentOrder(t *testing.T) {
 // TestResumeCatchUp: a subscriber replaying a long gap in several reads is
 // not cut off by events that arrive meanwhile, as long as it gains ground.
 func TestResumeCatchUp(t *testing.T) {
-	l := NewLog(100)
+	l := NewLog(100, testMaxBytes)
 	big := codec.Payload{JSON: []byte(`"` + strings.Repeat("x", 4096) + `"`)}
 	for range 100 {
-		l.Append(Event{Type: Message, Agent: "a", Data: big})
+		appendNow(l, Event{Type: Message, Agent: "a", Data: big})
 	}
 	first, _ := l.Subscribe(Filter{}, "unknown") // replays from the oldest
 	buf, _, _ := first.Read(nil)
@@ -258,7 +258,7 @@ func TestResumeCatchUp(t *testing.T) {
 		}
 		seen += len(frames(buf))
 		if seen < 90+20 {
-			l.Append(Event{Type: Message, Agent: "a", Data: big})
+			appendNow(l, Event{Type: Message, Agent: "a", Data: big})
 		}
 	}
 }
@@ -279,4 +279,42 @@ func FuzzParseID(f *testing.F) {
 			t.Fatalf("ParseID(%q) = %v, whose text %q parses as %v, %v", s, id, id.String(), again, err)
 		}
 	})
+}
+
+// testMaxBytes bounds test logs far beyond what they hold.
+const testMaxBytes = 64 << 20
+
+// appendNow adds e with the id a stream would give it at e.Time.
+func appendNow(l *Log, e Event) {
+	l.mu.Lock()
+	id := NextID(l.last, e.Time)
+	l.mu.Unlock()
+	l.Add(id, e)
+}
+
+// TestLogBoundedInBytes: big events are dropped by the byte bound long
+// before the count bound, and a resume from an old id replays what is
+// kept.
+func TestLogBoundedInBytes(t *testing.T) {
+	big := codec.Payload{JSON: []byte(`"` + strings.Repeat("x", 64<<10) + `"`)}
+	perEvent := sizeOf(Event{Data: big})
+	l := NewLog(1000, 10*perEvent)
+	first := ""
+	for i := range 50 {
+		appendNow(l, Event{Type: Message, Agent: "a", Data: big})
+		if i == 0 {
+			first = l.last.String()
+		}
+	}
+	l.mu.Lock()
+	kept, bytes := l.next-l.first, l.bytes
+	l.mu.Unlock()
+	if kept != 10 || bytes > 10*perEvent {
+		t.Fatalf("kept %d events of %d bytes, want 10 within %d bytes", kept, bytes, 10*perEvent)
+	}
+	sub, fromOldest := l.Subscribe(Filter{}, first)
+	defer sub.Close()
+	if !fromOldest {
+		t.Fatal("an id dropped by the byte bound resumed as if kept")
+	}
 }

@@ -105,7 +105,7 @@ func New(cfg config.Config, opts Options) *Node {
 	if opts.Log == nil {
 		opts.Log = slog.New(slog.DiscardHandler)
 	}
-	log := events.NewLog(cfg.EventRetention)
+	log := events.NewLog(cfg.EventRetention, cfg.EventRetentionBytes)
 	m := metrics.New(log.Subscribers)
 	ctx, cancel := context.WithCancel(context.Background())
 	n := &Node{
@@ -123,7 +123,7 @@ func New(cfg config.Config, opts Options) *Node {
 		departures:  make(chan departure, departuresQueued),
 		errorLogged: make(map[string]time.Time),
 	}
-	n.outbox = newOutbox(cfg.EventRetention, m)
+	n.outbox = newOutbox(cfg.EventRetention, cfg.EventRetentionBytes, m)
 	n.owners.init()
 	n.peers.init()
 	n.socks = sockets.New(cfg, sockets.Options{

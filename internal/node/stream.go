@@ -24,15 +24,18 @@ const (
 )
 
 // outbox holds local agents' events until they are in the cluster's
-// stream. It is bounded: when full (Redis down for long) it drops the
-// oldest. Its methods are safe for concurrent use and add never blocks.
+// stream. It is bounded in count and bytes, as the log is: when full
+// (Redis down for long) it drops the oldest. Its methods are safe for
+// concurrent use and add never blocks.
 type outbox struct {
-	limit   int
-	metrics *metrics.Metrics
+	limit, maxBytes int
+	metrics         *metrics.Metrics
 
 	mu sync.Mutex // guards the fields below
 	// queue holds the events, oldest first.
 	queue []events.Event
+	// bytes is the data the queued events hold.
+	bytes int
 	// first is the number of events ever removed from the queue's front.
 	first uint64
 	// dropped counts events dropped since publishLoop last looked.
@@ -41,14 +44,16 @@ type outbox struct {
 	wake chan struct{}
 }
 
-func newOutbox(limit int, m *metrics.Metrics) *outbox {
-	return &outbox{limit: max(limit, 1), metrics: m, wake: make(chan struct{}, 1)}
+func newOutbox(limit, maxBytes int, m *metrics.Metrics) *outbox {
+	return &outbox{limit: max(limit, 1), maxBytes: maxBytes, metrics: m, wake: make(chan struct{}, 1)}
 }
 
 // add queues e. It is the sockets.EventSink of the node's agents.
 func (o *outbox) add(e events.Event) {
+	size := dataSize(e)
 	o.mu.Lock()
-	if len(o.queue) >= o.limit {
+	for len(o.queue) >= o.limit || len(o.queue) > 0 && o.bytes+size > o.maxBytes {
+		o.bytes -= dataSize(o.queue[0])
 		o.queue[0] = events.Event{}
 		o.queue = o.queue[1:]
 		o.first++
@@ -56,6 +61,7 @@ func (o *outbox) add(e events.Event) {
 		o.metrics.EventsDropped.Inc()
 	}
 	o.queue = append(o.queue, e)
+	o.bytes += size
 	o.metrics.OutboxEvents.Set(float64(len(o.queue)))
 	o.mu.Unlock()
 	select {
@@ -83,11 +89,17 @@ func (o *outbox) remove(from uint64, n int) {
 		return // dropped meanwhile
 	}
 	k := int(min(end-o.first, uint64(len(o.queue))))
+	for _, e := range o.queue[:k] {
+		o.bytes -= dataSize(e)
+	}
 	clear(o.queue[:k])
 	o.queue = o.queue[k:]
 	o.first += uint64(k)
 	o.metrics.OutboxEvents.Set(float64(len(o.queue)))
 }
+
+// dataSize is the message data an event holds.
+func dataSize(e events.Event) int { return len(e.Data.JSON) + len(e.Data.Bytes) }
 
 func (o *outbox) len() int {
 	o.mu.Lock()
