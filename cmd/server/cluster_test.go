@@ -492,3 +492,35 @@ func TestClusterRedisPassword(t *testing.T) {
 		t.Fatalf("readyz with a wrong password: %v %v, want 503", err, ready.Status())
 	}
 }
+
+// TestClusterSIGTERMLeaves: a node stopped with SIGTERM kicks its agents,
+// leaves /nodes at once and takes its agents out of the directory; the
+// cluster's metrics count what crossed between nodes.
+func TestClusterSIGTERMLeaves(t *testing.T) {
+	redis := redistest.Start(t)
+	nodes := startCluster(t, redis.URL(), "a", "b")
+	a, b := nodes["a"], nodes["b"]
+	leaver := dialAgent(t, a, "leaver")
+	if status, body := call(t, b, "leaver", 5000); status != http.StatusOK {
+		t.Fatalf("call before SIGTERM: %d %s", status, body)
+	}
+	metrics, err := b.api(t).MetricsWithResponse(t.Context())
+	if err != nil || !strings.Contains(string(metrics.Body), `hotpot_cluster_requests_total{op="call",outcome="ok"} 1`) {
+		t.Fatalf("b's metrics after one cross-node call: %v\n%s", err, metrics.Body)
+	}
+
+	a.cmd.Process.Signal(syscall.SIGTERM)
+	if f := leaver.next(); f.Type != "Kicked" || !strings.Contains(string(f.Data), "shutdown") {
+		t.Fatalf("got %+v, want Kicked shutdown", f)
+	}
+	if err := a.cmd.Wait(); err != nil {
+		t.Fatalf("exit after SIGTERM: %v, want 0", err)
+	}
+	ns, err := b.api(t).ListNodesWithResponse(t.Context())
+	if err != nil || ns.JSON200 == nil || len(ns.JSON200.Items) != 1 || ns.JSON200.Items[0].ID != "b" {
+		t.Fatalf("nodes once a stopped: %v %s, want b alone", err, ns.Body)
+	}
+	if status, body := call(t, b, "leaver", 5000); status != http.StatusNotFound {
+		t.Fatalf("call once a stopped: %d %s, want 404", status, body)
+	}
+}
