@@ -9,26 +9,34 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/hotpot-rt/hotpot/internal/codec"
 )
 
-// broadcastRun measures how long broadcasts take to reach many agents:
-// n WebSocket agents listen while POST /broadcast sends a stamped event
-// every interval; each agent records the delay of every event it gets
-// (node, agents and broadcaster share this machine's clock), and what
-// the node said it delivered but never arrived counts as lost.
+// broadcastRun measures how fast broadcasts reach many agents: n WebSocket
+// agents listen while POST /broadcast sends stamped, numbered events, and
+// each agent records the delay of every event it gets (node, agents and
+// broadcaster share this machine's clock). Every agent should get every
+// broadcast the node answered 200 for; what does not arrive is lost.
+//
+// The broadcasts go in a closed loop (-every: one at a time, each when
+// the last has been answered) or an open loop (-per-sec: one every 1/R s
+// on its own goroutine, whatever the answers). Only the open loop shows
+// overload: a closed loop slows down with the node and so hides it.
 type broadcastRun struct {
 	dial    dialFlags
 	api     apiFlags
 	n, rate int
 	every   time.Duration
+	perSec  float64
 	dur     time.Duration
 }
+
+// maxInFlight bounds the broadcasts of an open loop waiting for their
+// answers; one due beyond it is not sent, and counted.
+const maxInFlight = 256
 
 func setupBroadcast(fs *flag.FlagSet) runFunc {
 	r := &broadcastRun{}
@@ -36,20 +44,44 @@ func setupBroadcast(fs *flag.FlagSet) runFunc {
 	r.api.register(fs)
 	fs.IntVar(&r.n, "n", 1000, "agents listening")
 	fs.IntVar(&r.rate, "rate", 1000, "new connections started per second")
-	fs.DurationVar(&r.every, "every", 100*time.Millisecond, "time between broadcasts")
-	fs.DurationVar(&r.dur, "d", 10*time.Second, "how long to broadcast, once all agents have connected")
+	fs.DurationVar(&r.every, "every", 100*time.Millisecond, "closed loop: time between broadcasts, each sent only once the last is answered (when -per-sec is 0)")
+	fs.Float64Var(&r.perSec, "per-sec", 0, fmt.Sprintf("open loop: broadcasts per second, each POST on its own goroutine whatever the answers (at most %d in flight, each limited to %v); 0 uses -every", maxInFlight, apiTimeout))
+	fs.DurationVar(&r.dur, "d", 10*time.Second, "how long to broadcast (at most d/interval broadcasts, the first at once), once all agents have connected")
 	return r.run
 }
 
 // benchType is the type of the stamped events.
 const benchType = "BroadcastBench"
 
-func (r *broadcastRun) run(ctx context.Context, out io.Writer, log *slog.Logger) error {
+// interval returns the time between broadcasts the flags ask for.
+func (r *broadcastRun) interval() (time.Duration, error) {
 	switch {
 	case r.n < 1 || r.rate < 1:
-		return fmt.Errorf("-n %d, -rate %d: want at least 1 each", r.n, r.rate)
-	case r.every <= 0 || r.dur <= 0:
-		return fmt.Errorf("-every %v, -d %v: must be positive", r.every, r.dur)
+		return 0, fmt.Errorf("-n %d, -rate %d: want at least 1 each", r.n, r.rate)
+	case r.dur <= 0:
+		return 0, fmt.Errorf("-d %v: must be positive", r.dur)
+	case r.perSec < 0 || r.perSec > 10000:
+		return 0, fmt.Errorf("-per-sec %v: want 0 to 10000", r.perSec)
+	case r.perSec > 0:
+		return time.Duration(float64(time.Second) / r.perSec), nil
+	case r.every <= 0:
+		return 0, fmt.Errorf("-every %v: must be positive", r.every)
+	}
+	return r.every, nil
+}
+
+// loop describes how the broadcasts are sent.
+func (r *broadcastRun) loop() string {
+	if r.perSec > 0 {
+		return fmt.Sprintf("open loop at %g/s, at most %d in flight", r.perSec, maxInFlight)
+	}
+	return fmt.Sprintf("closed loop, every %v", r.every)
+}
+
+func (r *broadcastRun) run(ctx context.Context, out io.Writer, log *slog.Logger) error {
+	interval, err := r.interval()
+	if err != nil {
+		return err
 	}
 	proto, err := r.dial.protocol()
 	if err != nil {
@@ -59,24 +91,29 @@ func (r *broadcastRun) run(ctx context.Context, out io.Writer, log *slog.Logger)
 	stop, cancel := context.WithCancel(ctx)
 	defer cancel()
 
-	// Each agent records into its own slice, on its own read goroutine.
-	parts := make([]latencies, r.n)
-	var received atomic.Int64
+	tl := newTally(max(int(r.dur/interval), 1))
+	// Each agent records into its own delays and lastArrival, on its own
+	// read goroutine; they are read once every agent is closed.
+	delays := make([]latencies, r.n)
+	lastArrival := make([]time.Time, r.n)
+	var badData failures
 	handler := func(i int) func(env codec.Envelope, _ []byte) {
 		return func(env codec.Envelope, _ []byte) {
 			if env.Type != benchType {
 				return
 			}
-			sent, err := stampOf(proto.codec, env.Data)
+			s, err := stampOf(proto.codec, env.Data)
 			if err != nil {
+				badData.add(err)
 				return
 			}
-			parts[i].add(time.Since(time.Unix(0, sent)))
-			received.Add(1)
+			lastArrival[i] = time.Now()
+			delays[i].add(lastArrival[i].Sub(time.Unix(0, s.T)))
+			tl.arrived(s.Seq)
 		}
 	}
 	var wg sync.WaitGroup
-	log.Info("connecting", "url", r.dial.url, "agents", r.n, "rate", r.rate)
+	log.Info("connecting", "url", r.dial.urls.String(), "agents", r.n, "rate", r.rate)
 	openAll(stop, proto, r.n, r.rate, st, log, &wg, handler)
 	select {
 	case <-st.ready:
@@ -85,84 +122,124 @@ func (r *broadcastRun) run(ctx context.Context, out io.Writer, log *slog.Logger)
 		wg.Wait()
 		return ctx.Err()
 	}
-	log.Info("broadcasting", "every", r.every, "for", r.dur, "agents", st.open.Load())
+	agents := st.open.Load()
+	log.Info("measuring", "cpu_s", processCPU().Seconds(), "loop", r.loop(), "for", r.dur, "agents", agents)
 
-	httpClient := &http.Client{Timeout: 10 * time.Second}
-	var delivered, sent int64
-	var errs failures
-	tick := time.NewTicker(r.every)
-	window := time.NewTimer(r.dur)
 	start := time.Now()
-loop:
-	for {
-		select {
-		case <-tick.C:
-			n, err := r.broadcast(ctx, httpClient)
-			if err != nil {
-				errs.add(err)
-				continue
-			}
-			sent++
-			delivered += int64(n)
-		case <-window.C:
-			break loop
-		case <-ctx.Done():
-			break loop
-		}
-	}
-	tick.Stop()
-	elapsed := time.Since(start)
-	// Let the last events arrive before counting.
-	for deadline := time.Now().Add(2 * time.Second); received.Load() < delivered && time.Now().Before(deadline); {
-		time.Sleep(10 * time.Millisecond)
-	}
+	sending := r.send(ctx, interval, tl)
+	// Events still queued on the nodes keep arriving for a while.
+	awaitArrivals(ctx, tl.received, agents*int64(tl.sentCount()), 3*time.Second)
+	log.Info("measured", "cpu_s", processCPU().Seconds())
 	cancel()
 	wg.Wait()
 
-	fmt.Fprintf(out, "agents       %d, %d broadcasts in %v (%.1f/s)\n", r.n, sent, elapsed.Round(time.Millisecond), float64(sent)/elapsed.Seconds())
-	fmt.Fprintf(out, "deliveries   %d promised by the node, %d received, %d lost\n", delivered, received.Load(), delivered-received.Load())
-	s := summarize(parts)
-	fmt.Fprintf(out, "delay        p50 %v  p90 %v  p99 %v  max %v\n",
-		roundLatency(s.p50), roundLatency(s.p90), roundLatency(s.p99), roundLatency(s.max))
-	fmt.Fprintf(out, "errors       %s, unexpected closes %s\n", &errs, &st.drops)
-	if errs.count() > 0 || received.Load() < delivered {
+	o := tl.outcome(agents)
+	last := start
+	for _, t := range lastArrival {
+		if t.After(last) {
+			last = t
+		}
+	}
+	fmt.Fprintf(out, "agents       %d%s, dial failures %s\n", agents, proto.spread(), &st.dialErrs)
+	fmt.Fprintf(out, "broadcasts   %d sent in %v: %.1f/s (%s); %d answered 200, %d timed out (%v), %d failed, %d due but not sent (in-flight limit)\n",
+		o.sent, sending.Round(time.Millisecond), perSecond(int64(o.sent), sending), r.loop(),
+		o.answered, tl.timedOut.count(), apiTimeout, tl.failed.count(), tl.notSent.Load())
+	fmt.Fprintf(out, "answers      nodes %d to %d, partial %d\n", o.nodesMin, o.nodesMax, o.partial)
+	fmt.Fprintf(out, "deliveries   %d received in %v: %.0f/s (first send to last arrival)\n",
+		o.received+o.late, last.Sub(start).Round(time.Millisecond), perSecond(o.received+o.late, last.Sub(start)))
+	fmt.Fprintf(out, "lost         %d of %d expected (agents × broadcasts answered 200; the nodes promised %d); %d more arrived of broadcasts not answered 200\n",
+		o.lost, o.expected, o.promised, o.late)
+	fmt.Fprintf(out, "delay        %s (send to receive)\n", summarize(delays))
+	fmt.Fprintf(out, "errors       timed out %s; failed %s; bad event data %s; unexpected closes %s\n",
+		&tl.timedOut, &tl.failed, &badData, &st.drops)
+	if o.lost > 0 || o.answered < o.sent || tl.notSent.Load() > 0 || badData.count() > 0 {
 		return errors.New("some broadcasts failed or were lost")
 	}
 	return nil
 }
 
-// broadcast sends one stamped event and returns how many agents the node
-// delivered it to.
-func (r *broadcastRun) broadcast(ctx context.Context, c *http.Client) (int, error) {
-	body := []byte(`{"type":"` + benchType + `","data":{"t":` + strconv.FormatInt(time.Now().UnixNano(), 10) + `}}`)
-	req, err := r.api.post(ctx, "/broadcast", body)
+// send broadcasts at once and then every interval, as many as the tally
+// has room for (r.dur/interval), until r.dur has passed; then it waits for the answers
+// still due. It returns how long it sent for (r.dur unless ctx ended).
+//
+// Broadcast k is due at k × interval from the start. An open loop sends
+// every broadcast when it is due, or at once when it is late; a closed loop
+// that is late, after a slow answer, sends one at once and then keeps to
+// the next due time, as a time.Ticker would.
+func (r *broadcastRun) send(ctx context.Context, interval time.Duration, tl *tally) time.Duration {
+	conns := 1
+	if r.perSec > 0 {
+		conns = maxInFlight
+	}
+	c := r.api.client(conns)
+	defer c.CloseIdleConnections()
+	window, cancel := context.WithTimeout(ctx, r.dur)
+	defer cancel()
+	inFlight := make(chan struct{}, maxInFlight)
+	var posts sync.WaitGroup
+	defer posts.Wait()
+	start := time.Now()
+	due := time.NewTimer(0)
+	defer due.Stop()
+	for k := 0; ; k++ {
+		select {
+		case <-due.C:
+		case <-window.Done():
+			return time.Since(start)
+		}
+		if k < tl.capacity() {
+			r.sendOne(ctx, c, tl, inFlight, &posts)
+		}
+		if late := int(time.Since(start) / interval); r.perSec == 0 && late > k+1 {
+			k = late - 1
+		}
+		due.Reset(time.Until(start.Add(time.Duration(k+1) * interval)))
+	}
+}
+
+// sendOne sends the next broadcast. In a closed loop it waits for the
+// answer. In an open loop it posts on a goroutine counted by posts, unless
+// inFlight, which holds a token for every broadcast in flight, is full.
+func (r *broadcastRun) sendOne(ctx context.Context, c *http.Client, tl *tally, inFlight chan struct{}, posts *sync.WaitGroup) {
+	if r.perSec == 0 {
+		seq := tl.next()
+		res, err := r.broadcast(ctx, c, seq)
+		tl.answer(seq, res, err)
+		return
+	}
+	select {
+	case inFlight <- struct{}{}:
+	default:
+		tl.notSent.Add(1)
+		return
+	}
+	seq := tl.next()
+	posts.Go(func() {
+		defer func() { <-inFlight }()
+		res, err := r.broadcast(ctx, c, seq)
+		tl.answer(seq, res, err)
+	})
+}
+
+// broadcast sends broadcast seq, stamped now, and returns the node's
+// answer.
+func (r *broadcastRun) broadcast(ctx context.Context, c *http.Client, seq int) (broadcastResult, error) {
+	req, err := r.api.post(ctx, "/broadcast", stampedEvent(benchType, int64(seq)))
 	if err != nil {
-		return 0, err
+		return broadcastResult{}, err
 	}
 	res, err := c.Do(req)
 	if err != nil {
-		return 0, err
+		return broadcastResult{}, err
 	}
 	defer res.Body.Close()
-	var result struct{ Delivered int }
 	if res.StatusCode != http.StatusOK {
 		b, _ := io.ReadAll(res.Body)
-		return 0, fmt.Errorf("%s: %.200s", res.Status, b)
+		return broadcastResult{}, fmt.Errorf("%s: %.200s", res.Status, b)
 	}
+	var result broadcastResult
 	if err := json.NewDecoder(res.Body).Decode(&result); err != nil {
-		return 0, err
+		return broadcastResult{}, err
 	}
-	return result.Delivered, nil
-}
-
-// stampOf reads the send time out of a benchmark event's data.
-func stampOf(c codec.Codec, data []byte) (int64, error) {
-	p, err := c.Payload(data)
-	if err != nil {
-		return 0, err
-	}
-	raw := p.Raw()
-	var d struct{ T int64 }
-	err = json.Unmarshal(raw, &d)
-	return d.T, err
+	return result, nil
 }

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net/url"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -17,20 +19,24 @@ import (
 
 // dialFlags are the flags of the subcommands that open WebSocket agents.
 type dialFlags struct {
-	url       string
+	urls      urlList
 	codecName string
 	timeout   time.Duration
 }
 
 // register defines the flags on fs.
 func (d *dialFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&d.url, "url", "ws://127.0.0.1:8848/ws", "WebSocket URL of the node")
+	d.urls = urlList{"ws://127.0.0.1:8848/ws"}
+	fs.Var(&d.urls, "url", "WebSocket `URLs` of the nodes, comma-separated; with n URLs, agent i dials URL i mod n, so the agents are spread round robin (half on each of two nodes)")
 	fs.StringVar(&d.codecName, "codec", "json", "wire codec: json, msgpack or proto (asked for as subprotocol hotpot.<codec>)")
 	fs.DurationVar(&d.timeout, "dial-timeout", 10*time.Second, "limit on one agent's handshake, up to its Welcome")
 }
 
 // protocol returns the wire protocol the flags ask for.
 func (d *dialFlags) protocol() (*protocol, error) {
+	if len(d.urls) == 0 {
+		return nil, errors.New("-url: no WebSocket URL given")
+	}
 	c, ok := codec.Lookup(d.codecName)
 	if !ok {
 		return nil, fmt.Errorf("-codec %q: want json, msgpack or proto", d.codecName)
@@ -43,19 +49,68 @@ func (d *dialFlags) protocol() (*protocol, error) {
 	if c.Binary() {
 		msgType = websocket.MessageBinary
 	}
-	return &protocol{url: d.url, timeout: d.timeout, codec: c, msgType: msgType, pong: pong}, nil
+	return &protocol{urls: d.urls, timeout: d.timeout, codec: c, msgType: msgType, pong: pong}, nil
+}
+
+// urlList is the value of -url: one or more WebSocket URLs, given
+// comma-separated. Set replaces the list, so the last -url given wins.
+type urlList []string
+
+// Set parses a comma-separated list of ws:// or wss:// URLs.
+func (l *urlList) Set(s string) error {
+	var urls urlList
+	for u := range strings.SplitSeq(s, ",") {
+		u = strings.TrimSpace(u)
+		if u == "" {
+			return errors.New("empty URL in the list")
+		}
+		parsed, err := url.Parse(u)
+		switch {
+		case err != nil:
+			return err
+		case parsed.Scheme != "ws" && parsed.Scheme != "wss":
+			return fmt.Errorf("%q: want a ws:// or wss:// URL", u)
+		case parsed.Host == "":
+			return fmt.Errorf("%q: no host", u)
+		}
+		urls = append(urls, u)
+	}
+	*l = urls
+	return nil
+}
+
+// String returns the list as it is given on the command line.
+func (l *urlList) String() string {
+	if l == nil {
+		return ""
+	}
+	return strings.Join(*l, ",")
 }
 
 // protocol is what every agent of a run shares: where it connects, its
 // codec and the frames it sends that never change.
 type protocol struct {
-	url     string
+	// urls are the nodes' WebSocket URLs; url spreads agents over them.
+	urls    []string
 	timeout time.Duration
 	codec   codec.Codec
 	msgType websocket.MessageType
 	pong    []byte // the encoded Pong answering every Ping
 	// pongs counts the Pongs sent by all agents.
 	pongs atomic.Int64
+}
+
+// url returns the URL that agent i dials: the agents are spread over the
+// URLs round robin.
+func (p *protocol) url(i int) string { return p.urls[i%len(p.urls)] }
+
+// spread describes, for a report, how the agents were spread: "" when
+// there is one URL.
+func (p *protocol) spread() string {
+	if len(p.urls) == 1 {
+		return ""
+	}
+	return fmt.Sprintf(" (round robin over %d URLs)", len(p.urls))
 }
 
 // agent is one WebSocket connection to a node whose Welcome has been read.
@@ -116,12 +171,12 @@ func (a *agent) release() {
 	a.ws.CloseNow()
 }
 
-// dialAgent connects to the node and reads its Welcome, all within the
-// protocol's dial timeout and ctx.
-func dialAgent(ctx context.Context, p *protocol) (*agent, error) {
+// dialAgent connects to the node at addr and reads its Welcome, all within
+// the protocol's dial timeout and ctx.
+func dialAgent(ctx context.Context, p *protocol, addr string) (*agent, error) {
 	ctx, cancel := context.WithTimeout(ctx, p.timeout)
 	defer cancel()
-	ws, _, err := websocket.Dial(ctx, p.url, &websocket.DialOptions{
+	ws, _, err := websocket.Dial(ctx, addr, &websocket.DialOptions{
 		Subprotocols: []string{"hotpot." + p.codec.Name()},
 	})
 	if err != nil {
@@ -140,15 +195,16 @@ func dialAgent(ctx context.Context, p *protocol) (*agent, error) {
 	return newAgent(p, ws, keepalive.Limit+keepalive.Interval), nil
 }
 
-// dialAll opens n agents at once. If any fails, it closes the others and
-// returns how many failed and the first error.
+// dialAll opens n agents at once, spread over the protocol's URLs. If any
+// fails, it closes the others and returns how many failed and the first
+// error.
 func dialAll(ctx context.Context, p *protocol, n int) ([]*agent, error) {
 	agents := make([]*agent, n)
 	var errs failures
 	var wg sync.WaitGroup
 	for i := range agents {
 		wg.Go(func() {
-			a, err := dialAgent(ctx, p)
+			a, err := dialAgent(ctx, p, p.url(i))
 			if err != nil {
 				errs.add(err)
 				return

@@ -48,7 +48,7 @@ func (r *echoRun) run(ctx context.Context, out io.Writer, log *slog.Logger) erro
 	if err != nil {
 		return err
 	}
-	log.Info("connecting", "url", r.dial.url, "clients", r.clients)
+	log.Info("connecting", "url", r.dial.urls.String(), "clients", r.clients)
 	agents, err := dialAll(ctx, proto, r.clients)
 	if err != nil {
 		return err

@@ -78,7 +78,7 @@ func (r *idleRun) run(ctx context.Context, out io.Writer, log *slog.Logger) erro
 	wg.Go(func() { st.logProgress(stop, log) })
 
 	start := time.Now()
-	log.Info("connecting", "url", r.dial.url, "agents", r.n, "rate", r.rate)
+	log.Info("connecting", "url", r.dial.urls.String(), "agents", r.n, "rate", r.rate)
 	openAll(stop, proto, r.n, r.rate, st, log, &wg, nil)
 	select {
 	case <-st.ready:
@@ -104,8 +104,9 @@ func (r *idleRun) run(ctx context.Context, out io.Writer, log *slog.Logger) erro
 }
 
 // openAll starts n agents, rate per second, each on its own goroutine
-// counted by wg, until all are started or stop ends. handler, when not
-// nil, gives agent i the function its frames other than Ping go to.
+// counted by wg, until all are started or stop ends; agent i dials
+// p.url(i). handler, when not nil, gives agent i the function its frames
+// other than Ping go to.
 func openAll(stop context.Context, p *protocol, n, rate int, st *idleState, log *slog.Logger, wg *sync.WaitGroup,
 	handler func(i int) func(env codec.Envelope, frame []byte)) {
 	start := time.Now()
@@ -119,14 +120,14 @@ func openAll(stop context.Context, p *protocol, n, rate int, st *idleState, log 
 		if handler != nil {
 			handle = handler(i)
 		}
-		wg.Go(func() { runIdleAgent(stop, p, st, log, handle) })
+		wg.Go(func() { runIdleAgent(stop, p, p.url(i), st, log, handle) })
 	}
 }
 
-// runIdleAgent opens one agent and serves it, handing its frames to handle
-// (which may be nil), until stop ends or its connection does.
-func runIdleAgent(stop context.Context, p *protocol, st *idleState, log *slog.Logger, handle func(env codec.Envelope, frame []byte)) {
-	a, err := dialAgent(stop, p)
+// runIdleAgent opens one agent to addr and serves it, handing its frames to
+// handle (which may be nil), until stop ends or its connection does.
+func runIdleAgent(stop context.Context, p *protocol, addr string, st *idleState, log *slog.Logger, handle func(env codec.Envelope, frame []byte)) {
+	a, err := dialAgent(stop, p, addr)
 	if err != nil {
 		// A dial cut short by the end of the run is no failure.
 		if stop.Err() == nil && st.dialErrs.add(err) {

@@ -7,10 +7,21 @@
 //	loadgen idle -url ws://127.0.0.1:8848/ws -n 10000 -rate 2000 -hold 60s
 //	loadgen echo -url ws://127.0.0.1:8848/ws -c 100 -d 10s -size 100
 //	loadgen call -url ws://127.0.0.1:8848/ws -api http://127.0.0.1:8848 -agents 100 -c 32 -d 10s
+//	loadgen push -url ws://127.0.0.1:8848/ws -api http://127.0.0.1:8848 -agents 100 -c 32 -d 10s
 //	loadgen broadcast -url ws://127.0.0.1:8848/ws -api http://127.0.0.1:8848 -n 10000 -every 100ms -d 10s
+//	loadgen broadcast -url ws://127.0.0.1:8848/ws,ws://127.0.0.1:8858/ws -api http://127.0.0.1:8848 -n 10000 -rate 2000 -per-sec 10 -d 15s
 //
 // The first argument picks a subcommand; each has its own flags (loadgen
-// <subcommand> -h lists them). Progress goes to stderr, results to stdout.
+// <subcommand> -h lists them). -url takes one WebSocket URL or several,
+// comma-separated: agent i dials URL i mod their count, so the agents of a
+// run are spread round robin over the nodes of a cluster (the last line
+// above puts half on each of two nodes). broadcast -every is a closed loop
+// (each broadcast waits for the last one's answer); -per-sec is an open
+// loop (one every 1/R s whatever the answers), which is what shows a node
+// falling behind. Progress goes to stderr, results to stdout; call, push
+// and broadcast log "measuring" and "measured" around what they measure
+// (no dialing or closing inside), with the CPU seconds loadgen has used so
+// far (cpu_s), so that a script can read the node's CPU over that span.
 // SIGINT or SIGTERM ends a run early: agents are closed and what was
 // measured so far is reported. The exit status is 0 for a clean run, 1 when
 // something failed (the failures are reported), 2 for bad usage.
@@ -45,6 +56,7 @@ var commands = []command{
 	{"idle", "hold many idle WebSocket agents open, answering Pings", setupIdle},
 	{"echo", "measure Echo round trips over WebSocket", setupEcho},
 	{"call", "measure REST calls answered by WebSocket agents", setupCall},
+	{"push", "measure events pushed through REST to one WebSocket agent each", setupPush},
 	{"broadcast", "measure how fast broadcasts reach many WebSocket agents", setupBroadcast},
 }
 

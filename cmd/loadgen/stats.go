@@ -55,14 +55,24 @@ func percentile(sorted []time.Duration, p float64) time.Duration {
 
 // report writes the summary of round trips made over elapsed.
 func (s summary) report(w io.Writer, elapsed time.Duration) {
-	rate := 0.0
-	if elapsed > 0 {
-		rate = float64(s.count) / elapsed.Seconds()
-	}
 	fmt.Fprintf(w, "round trips  %d in %v\n", s.count, elapsed.Round(time.Millisecond))
-	fmt.Fprintf(w, "throughput   %.0f msgs/s\n", rate)
-	fmt.Fprintf(w, "latency      p50 %v  p90 %v  p99 %v  max %v\n",
+	fmt.Fprintf(w, "throughput   %.0f msgs/s\n", perSecond(int64(s.count), elapsed))
+	fmt.Fprintf(w, "latency      %s\n", s)
+}
+
+// String returns the summary's percentiles and maximum, rounded.
+func (s summary) String() string {
+	return fmt.Sprintf("p50 %v  p90 %v  p99 %v  max %v",
 		roundLatency(s.p50), roundLatency(s.p90), roundLatency(s.p99), roundLatency(s.max))
+}
+
+// perSecond returns the rate of n events over elapsed; 0 when no time
+// has passed.
+func perSecond(n int64, elapsed time.Duration) float64 {
+	if elapsed <= 0 {
+		return 0
+	}
+	return float64(n) / elapsed.Seconds()
 }
 
 // roundLatency keeps three significant digits or so of a latency.

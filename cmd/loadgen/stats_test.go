@@ -92,3 +92,29 @@ func TestReport(t *testing.T) {
 		}
 	}
 }
+
+func TestSummaryString(t *testing.T) {
+	s := summary{count: 3, p50: 1234567, p90: 2 * time.Millisecond, p99: 345 * time.Microsecond, max: 123456789}
+	if got, want := s.String(), "p50 1.23ms  p90 2ms  p99 345µs  max 123ms"; got != want {
+		t.Errorf("String = %q, want %q", got, want)
+	}
+}
+
+func TestPerSecond(t *testing.T) {
+	tests := []struct {
+		n       int64
+		elapsed time.Duration
+		want    float64
+	}{
+		{25000, 10 * time.Second, 2500},
+		{150, 15 * time.Second, 10},
+		{3, 1500 * time.Millisecond, 2},
+		{5, 0, 0},
+		{5, -time.Second, 0},
+	}
+	for _, tt := range tests {
+		if got := perSecond(tt.n, tt.elapsed); got != tt.want {
+			t.Errorf("perSecond(%d, %v) = %v, want %v", tt.n, tt.elapsed, got, tt.want)
+		}
+	}
+}
