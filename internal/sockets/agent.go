@@ -33,9 +33,11 @@ type link interface {
 	// canTry reports whether tryFrames works on this connection.
 	canTry() bool
 	// tryFrames writes frames without blocking, keeping what the socket
-	// does not take for flush, and reports whether all went out. It is
-	// called by the agent's writer only.
-	tryFrames(frames [][]byte) bool
+	// does not take for flush, and reports how far it got. It does not
+	// wait for a write in progress (a control frame the library is
+	// writing to a client that does not read): it reports tryBusy, and
+	// keeps nothing. It is called by the agent's writer only.
+	tryFrames(frames [][]byte) tryResult
 	// flush writes what tryFrames kept, giving up after timeout. It is
 	// called by the agent's writer only.
 	flush(timeout time.Duration) error

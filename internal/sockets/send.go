@@ -49,10 +49,18 @@ func (a *agent) send(frame []byte) error {
 // thousands of agents, a broadcast, a call.
 func (a *agent) writeNow(frame []byte) {
 	batch := [1][]byte{frame}
-	complete := a.link.tryFrames(batch[:])
-	a.stats.framesOut.Inc()
+	result := a.link.tryFrames(batch[:])
 	a.mu.Lock()
-	if complete && len(a.queue) == 0 && a.closeReason == "" {
+	if result == tryBusy {
+		// The writer goroutine may wait for the connection; this one must
+		// not. The frame goes first: frames queued meanwhile came later.
+		a.queue = append([][]byte{frame}, a.queue...)
+		a.mu.Unlock()
+		go a.writeLoop()
+		return
+	}
+	a.stats.framesOut.Inc()
+	if result == tryDone && len(a.queue) == 0 && a.closeReason == "" {
 		a.writing = false
 		a.mu.Unlock()
 		a.writer.Done()
