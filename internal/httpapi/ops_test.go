@@ -3,12 +3,14 @@ package httpapi
 import (
 	"bytes"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/hotpot-rt/hotpot/api"
 	"github.com/hotpot-rt/hotpot/client"
+	"github.com/hotpot-rt/hotpot/internal/node"
 )
 
 func TestNodes(t *testing.T) {
@@ -92,5 +94,15 @@ func TestOpenAPISpec(t *testing.T) {
 	}
 	if !bytes.Equal(body, api.Spec()) {
 		t.Error("GET /openapi.yaml is not api.Spec()")
+	}
+}
+
+// TestOverloadedAnswers503RetryAfter: a refused broadcast says when to
+// try again.
+func TestOverloadedAnswers503RetryAfter(t *testing.T) {
+	rec := httptest.NewRecorder()
+	writeError(rec, node.ErrOverloaded)
+	if rec.Code != http.StatusServiceUnavailable || rec.Header().Get("Retry-After") == "" {
+		t.Fatalf("got %d with Retry-After %q, want 503 with one", rec.Code, rec.Header().Get("Retry-After"))
 	}
 }

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -31,8 +30,6 @@ type API struct {
 	log     *slog.Logger
 	// pingInterval is ssePingInterval outside tests.
 	pingInterval time.Duration
-	// background counts asynchronous broadcasts being delivered.
-	background sync.WaitGroup
 }
 
 var _ ServerInterface = (*API)(nil)

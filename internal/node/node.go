@@ -81,6 +81,10 @@ type Node struct {
 	shutdownOnce          sync.Once
 	// remoteCalls counts calls this node waits on other nodes for.
 	remoteCalls atomic.Int64
+	// fanOuts bounds the broadcasts and group pushes delivered at once.
+	fanOuts slots
+	// background runs asynchronous broadcasts; Shutdown waits for them.
+	background tracker
 	// restore is set when the directory may lack local agents (a
 	// registration failed while Redis was down); the heartbeat restores
 	// them.
@@ -121,6 +125,7 @@ func New(cfg config.Config, opts Options) *Node {
 		draining:    make(chan struct{}),
 		streamsDone: make(chan struct{}),
 		departures:  make(chan departure, departuresQueued),
+		fanOuts:     newSlots(cfg.MaxBroadcasts),
 		errorLogged: make(map[string]time.Time),
 	}
 	n.outbox = newOutbox(cfg.EventRetention, cfg.EventRetentionBytes, m)
@@ -200,6 +205,7 @@ func (n *Node) Shutdown(ctx context.Context) error {
 		remote.Go(func() { n.waitRemoteCalls(ctx) })
 		err = n.socks.Shutdown(ctx)
 		remote.Wait()
+		n.background.Stop()
 		n.flushEvents(ctx)
 		close(n.streamsDone)
 		leaveCtx, cancel := context.WithTimeout(ctx, directoryTimeout)
