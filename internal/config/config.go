@@ -73,6 +73,8 @@ type Config struct {
 	// RedisPrefix starts the names of the cluster's Redis keys and
 	// channels, so that clusters may share one Redis.
 	RedisPrefix string
+	// Pprof serves net/http/pprof at /debug/pprof/, behind the API key.
+	Pprof bool
 	// LogLevel and LogFormat ("text" or "json") shape the logs.
 	LogLevel  slog.Level
 	LogFormat string
@@ -137,6 +139,7 @@ func Load(args []string, getenv func(string) string, usage io.Writer) (Config, e
 	fs.StringVar(&c.NodeID, "node-id", c.NodeID, "name of this node; generated when empty")
 	fs.StringVar(&c.Redis, "redis", c.Redis, "redis:// or rediss:// URL that joins a cluster; empty = single node")
 	fs.StringVar(&c.RedisPrefix, "redis-prefix", c.RedisPrefix, "prefix of the cluster's Redis keys and channels")
+	fs.BoolVar(&c.Pprof, "pprof", c.Pprof, "serve profiles at /debug/pprof/ (behind --api-key)")
 	fs.TextVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "text or json")
 
