@@ -166,9 +166,16 @@ func (n *Node) ServeWS(w http.ResponseWriter, r *http.Request) { n.socks.ServeWS
 func (n *Node) ServeTCP(ln net.Listener) error { return n.socks.ServeTCP(ln) }
 
 // Start joins the cluster: the node answers other nodes, beats, and
-// follows the cluster's event stream. While Redis is down it starts all
-// the same and keeps trying.
+// follows the cluster's event stream. What an earlier process of the same
+// node id left in the directory (one killed without a word, restarted
+// before its heartbeat expired) is forgotten first. While Redis is down
+// the node starts all the same and keeps trying.
 func (n *Node) Start() {
+	ctx, cancel := context.WithTimeout(n.ctx, directoryTimeout)
+	if err := n.broker.Forget(ctx, n.id); err != nil {
+		n.clusterError("forget", err)
+	}
+	cancel()
 	n.broker.Serve(n.handle)
 	n.beat()
 	n.loops.Go(n.heartbeatLoop)

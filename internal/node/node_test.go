@@ -37,24 +37,46 @@ func startNodes(t *testing.T, ids ...string) []*testNode {
 	hub := pubsub.NewMemoryHub(1000)
 	out := make([]*testNode, len(ids))
 	for i, id := range ids {
-		cfg := config.Default()
-		cfg.NodeID = id
-		cfg.DrainTimeout = 100 * time.Millisecond
-		nd := New(cfg, Options{Broker: hub.Join(id)})
-		nd.Start()
-		hs := httptest.NewServer(http.HandlerFunc(nd.ServeWS))
-		t.Cleanup(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			nd.Shutdown(ctx)
-			hs.Close()
-		})
-		out[i] = &testNode{Node: nd, ws: "ws" + strings.TrimPrefix(hs.URL, "http") + "/ws"}
+		out[i] = startNode(t, hub, id)
 	}
 	for _, n := range out {
 		n.beat() // every node knows every other
 	}
 	return out
+}
+
+// startNode starts node id on hub; it stops when the test ends.
+func startNode(t *testing.T, hub *pubsub.MemoryHub, id string) *testNode {
+	cfg := config.Default()
+	cfg.NodeID = id
+	cfg.DrainTimeout = 100 * time.Millisecond
+	nd := New(cfg, Options{Broker: hub.Join(id)})
+	nd.Start()
+	hs := httptest.NewServer(http.HandlerFunc(nd.ServeWS))
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		nd.Shutdown(ctx)
+		hs.Close()
+	})
+	return &testNode{Node: nd, ws: "ws" + strings.TrimPrefix(hs.URL, "http") + "/ws"}
+}
+
+// TestRestartForgetsTheEarlierProcess: a node that starts under the id of
+// one that died without a word takes that one's agents out of the
+// directory.
+func TestRestartForgetsTheEarlierProcess(t *testing.T) {
+	hub := pubsub.NewMemoryHub(1000)
+	dead := startNode(t, hub, "a")
+	dial(t, dead, "orphan")
+	probe := hub.Join("probe")
+	if owner, _ := probe.Lookup(t.Context(), "orphan"); owner.Node != "a" {
+		t.Fatalf("orphan's owner %+v, want a", owner)
+	}
+	startNode(t, hub, "a") // the same id, as a restarted process
+	if owner, _ := probe.Lookup(t.Context(), "orphan"); !owner.IsZero() {
+		t.Fatalf("orphan's owner %+v after a restarted, want none", owner)
+	}
 }
 
 // client is a WebSocket agent that answers every call with its data and
