@@ -297,6 +297,10 @@ type Gone = Problem
 // `status`; other members may be added where useful.
 type NotFound = Problem
 
+// Overloaded An RFC 9457 problem document. hotpot always sets `title` and
+// `status`; other members may be added where useful.
+type Overloaded = Problem
+
 // PayloadTooLarge An RFC 9457 problem document. hotpot always sets `title` and
 // `status`; other members may be added where useful.
 type PayloadTooLarge = Problem
@@ -698,7 +702,9 @@ type ClientInterface interface {
 	// default it waits for every node to answer with how many of its agents
 	// got the event; `nodes` says how many answered, and `partial` is true
 	// when some did not (with Redis down, only this node's agents are
-	// counted). With `async=true` it answers 202 at once.
+	// counted). With `async=true` it answers 202 at once. A node with too
+	// many broadcasts and group pushes in flight refuses more at once with
+	// 503 and `Retry-After`: nothing was sent.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -711,7 +717,9 @@ type ClientInterface interface {
 	// default it waits for every node to answer with how many of its agents
 	// got the event; `nodes` says how many answered, and `partial` is true
 	// when some did not (with Redis down, only this node's agents are
-	// counted). With `async=true` it answers 202 at once.
+	// counted). With `async=true` it answers 202 at once. A node with too
+	// many broadcasts and group pushes in flight refuses more at once with
+	// 503 and `Retry-After`: nothing was sent.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -1004,7 +1012,9 @@ func (c *Client) JoinGroup(ctx context.Context, id AgentID, group Group, reqEdit
 // default it waits for every node to answer with how many of its agents
 // got the event; `nodes` says how many answered, and `partial` is true
 // when some did not (with Redis down, only this node's agents are
-// counted). With `async=true` it answers 202 at once.
+// counted). With `async=true` it answers 202 at once. A node with too
+// many broadcasts and group pushes in flight refuses more at once with
+// 503 and `Retry-After`: nothing was sent.
 //
 // Takes any type of body and a specified content type.
 //
@@ -1027,7 +1037,9 @@ func (c *Client) BroadcastWithBody(ctx context.Context, params *BroadcastParams,
 // default it waits for every node to answer with how many of its agents
 // got the event; `nodes` says how many answered, and `partial` is true
 // when some did not (with Redis down, only this node's agents are
-// counted). With `async=true` it answers 202 at once.
+// counted). With `async=true` it answers 202 at once. A node with too
+// many broadcasts and group pushes in flight refuses more at once with
+// 503 and `Retry-After`: nothing was sent.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -2076,7 +2088,9 @@ type ClientWithResponsesInterface interface {
 	// default it waits for every node to answer with how many of its agents
 	// got the event; `nodes` says how many answered, and `partial` is true
 	// when some did not (with Redis down, only this node's agents are
-	// counted). With `async=true` it answers 202 at once.
+	// counted). With `async=true` it answers 202 at once. A node with too
+	// many broadcasts and group pushes in flight refuses more at once with
+	// 503 and `Retry-After`: nothing was sent.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -2089,7 +2103,9 @@ type ClientWithResponsesInterface interface {
 	// default it waits for every node to answer with how many of its agents
 	// got the event; `nodes` says how many answered, and `partial` is true
 	// when some did not (with Redis down, only this node's agents are
-	// counted). With `async=true` it answers 202 at once.
+	// counted). With `async=true` it answers 202 at once. A node with too
+	// many broadcasts and group pushes in flight refuses more at once with
+	// 503 and `Retry-After`: nothing was sent.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -2759,6 +2775,11 @@ type BroadcastResponse401Headers struct {
 	WWWAuthenticate *string
 }
 
+// BroadcastResponse503Headers the declared response headers of an HTTP 503 response for Broadcast
+type BroadcastResponse503Headers struct {
+	RetryAfter *int
+}
+
 type BroadcastResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -2772,8 +2793,12 @@ type BroadcastResponse struct {
 	ApplicationProblemJSON413 *PayloadTooLarge
 	// ApplicationProblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationProblemJSON415 *UnsupportedMediaType
+	// ApplicationProblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationProblemJSON503 *Overloaded
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *BroadcastResponse401Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *BroadcastResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -2799,6 +2824,11 @@ func (r BroadcastResponse) GetApplicationProblemJSON413() *PayloadTooLarge {
 // GetApplicationProblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
 func (r BroadcastResponse) GetApplicationProblemJSON415() *UnsupportedMediaType {
 	return r.ApplicationProblemJSON415
+}
+
+// GetApplicationProblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r BroadcastResponse) GetApplicationProblemJSON503() *Overloaded {
+	return r.ApplicationProblemJSON503
 }
 
 // GetBody returns the raw response body bytes
@@ -2890,6 +2920,11 @@ type PushGroupEventResponse401Headers struct {
 	WWWAuthenticate *string
 }
 
+// PushGroupEventResponse503Headers the declared response headers of an HTTP 503 response for PushGroupEvent
+type PushGroupEventResponse503Headers struct {
+	RetryAfter *int
+}
+
 type PushGroupEventResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -2904,9 +2939,11 @@ type PushGroupEventResponse struct {
 	// ApplicationProblemJSON415 the response for an HTTP 415 `application/problem+json` response
 	ApplicationProblemJSON415 *UnsupportedMediaType
 	// ApplicationProblemJSON503 the response for an HTTP 503 `application/problem+json` response
-	ApplicationProblemJSON503 *ServiceUnavailable
+	ApplicationProblemJSON503 *Overloaded
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *PushGroupEventResponse401Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *PushGroupEventResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -2935,7 +2972,7 @@ func (r PushGroupEventResponse) GetApplicationProblemJSON415() *UnsupportedMedia
 }
 
 // GetApplicationProblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
-func (r PushGroupEventResponse) GetApplicationProblemJSON503() *ServiceUnavailable {
+func (r PushGroupEventResponse) GetApplicationProblemJSON503() *Overloaded {
 	return r.ApplicationProblemJSON503
 }
 
@@ -3375,7 +3412,9 @@ func (c *ClientWithResponses) JoinGroupWithResponse(ctx context.Context, id Agen
 // default it waits for every node to answer with how many of its agents
 // got the event; `nodes` says how many answered, and `partial` is true
 // when some did not (with Redis down, only this node's agents are
-// counted). With `async=true` it answers 202 at once.
+// counted). With `async=true` it answers 202 at once. A node with too
+// many broadcasts and group pushes in flight refuses more at once with
+// 503 and `Retry-After`: nothing was sent.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -3394,7 +3433,9 @@ func (c *ClientWithResponses) BroadcastWithBodyWithResponse(ctx context.Context,
 // default it waits for every node to answer with how many of its agents
 // got the event; `nodes` says how many answered, and `partial` is true
 // when some did not (with Redis down, only this node's agents are
-// counted). With `async=true` it answers 202 at once.
+// counted). With `async=true` it answers 202 at once. A node with too
+// many broadcasts and group pushes in flight refuses more at once with
+// 503 and `Retry-After`: nothing was sent.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -4113,6 +4154,13 @@ func ParseBroadcastResponse(rsp *http.Response) (*BroadcastResponse, error) {
 		}
 		response.ApplicationProblemJSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Overloaded
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationProblemJSON503 = &dest
+
 	}
 
 	switch {
@@ -4126,6 +4174,16 @@ func ParseBroadcastResponse(rsp *http.Response) (*BroadcastResponse, error) {
 			headers.WWWAuthenticate = &value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 503:
+		var headers BroadcastResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -4227,7 +4285,7 @@ func ParsePushGroupEventResponse(rsp *http.Response) (*PushGroupEventResponse, e
 		response.ApplicationProblemJSON415 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
-		var dest ServiceUnavailable
+		var dest Overloaded
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -4246,6 +4304,16 @@ func ParsePushGroupEventResponse(rsp *http.Response) (*PushGroupEventResponse, e
 			headers.WWWAuthenticate = &value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 503:
+		var headers PushGroupEventResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil

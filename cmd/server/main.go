@@ -119,7 +119,6 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	if err := httpSrv.Shutdown(shutdownCtx); err != nil {
 		log.Warn("http shutdown", "err", err)
 	}
-	api.Wait()
 	for ; serving > 0; serving-- {
 		if err := <-serveErr; err != nil && failed == nil {
 			failed = err

@@ -54,6 +54,9 @@ type Config struct {
 	SendQueue int
 	// MaxConns bounds WebSocket and TCP connections together.
 	MaxConns int
+	// MaxBroadcasts bounds the broadcasts and group pushes a node delivers
+	// at once; more are refused with 503.
+	MaxBroadcasts int
 	// AllowedOrigins are WebSocket Origin patterns; empty allows the same
 	// host only.
 	AllowedOrigins []string
@@ -70,6 +73,8 @@ type Config struct {
 	// RedisPrefix starts the names of the cluster's Redis keys and
 	// channels, so that clusters may share one Redis.
 	RedisPrefix string
+	// Pprof serves net/http/pprof at /debug/pprof/, behind the API key.
+	Pprof bool
 	// LogLevel and LogFormat ("text" or "json") shape the logs.
 	LogLevel  slog.Level
 	LogFormat string
@@ -87,6 +92,7 @@ func Default() Config {
 		MaxMessageBytes:     65536,
 		SendQueue:           256,
 		MaxConns:            100000,
+		MaxBroadcasts:       8,
 		EventRetention:      10000,
 		EventRetentionBytes: 64 << 20,
 		DrainTimeout:        5 * time.Second,
@@ -119,6 +125,7 @@ func Load(args []string, getenv func(string) string, usage io.Writer) (Config, e
 	fs.IntVar(&c.MaxMessageBytes, "max-message-bytes", c.MaxMessageBytes, "largest frame, WebSocket and TCP")
 	fs.IntVar(&c.SendQueue, "send-queue", c.SendQueue, "frames queued per agent before it counts as a slow consumer")
 	fs.IntVar(&c.MaxConns, "max-conns", c.MaxConns, "WebSocket and TCP connections together")
+	fs.IntVar(&c.MaxBroadcasts, "max-broadcasts", c.MaxBroadcasts, "broadcasts and group pushes delivered at once; more answer 503")
 	fs.Func("allowed-origins", "comma-separated WebSocket Origin patterns; empty = same host only", func(s string) error {
 		c.AllowedOrigins = splitList(s)
 		return nil
@@ -132,6 +139,7 @@ func Load(args []string, getenv func(string) string, usage io.Writer) (Config, e
 	fs.StringVar(&c.NodeID, "node-id", c.NodeID, "name of this node; generated when empty")
 	fs.StringVar(&c.Redis, "redis", c.Redis, "redis:// or rediss:// URL that joins a cluster; empty = single node")
 	fs.StringVar(&c.RedisPrefix, "redis-prefix", c.RedisPrefix, "prefix of the cluster's Redis keys and channels")
+	fs.BoolVar(&c.Pprof, "pprof", c.Pprof, "serve profiles at /debug/pprof/ (behind --api-key)")
 	fs.TextVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "text or json")
 
@@ -193,6 +201,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("--send-queue %d: must be at least 1", c.SendQueue)
 	case c.MaxConns < 1:
 		return fmt.Errorf("--max-conns %d: must be at least 1", c.MaxConns)
+	case c.MaxBroadcasts < 1:
+		return fmt.Errorf("--max-broadcasts %d: must be at least 1", c.MaxBroadcasts)
 	case (c.TLSCert == "") != (c.TLSKey == ""):
 		return errors.New("--tls-cert and --tls-key go together")
 	case c.LogFormat != "text" && c.LogFormat != "json":

@@ -1,9 +1,6 @@
 package httpapi
 
-import (
-	"context"
-	"net/http"
-)
+import "net/http"
 
 // PushGroupEvent pushes one event to every member of a group.
 func (a *API) PushGroupEvent(w http.ResponseWriter, r *http.Request, group Group) {
@@ -15,12 +12,16 @@ func (a *API) PushGroupEvent(w http.ResponseWriter, r *http.Request, group Group
 	if !ok {
 		return
 	}
-	d := a.node.PushGroup(r.Context(), group, req.Type, data)
+	d, err := a.node.PushGroup(r.Context(), group, req.Type, data)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
 	writeJSON(w, http.StatusOK, GroupPushResult{Delivered: d.Delivered})
 }
 
 // Broadcast pushes one event to every agent. With async=true it answers
-// 202 at once and delivers on a goroutine of its own, which Wait waits for.
+// 202 at once and the node delivers on a goroutine of its own.
 func (a *API) Broadcast(w http.ResponseWriter, r *http.Request, params BroadcastParams) {
 	var req EventRequest
 	if !decodeBody(w, r, &req) {
@@ -31,14 +32,17 @@ func (a *API) Broadcast(w http.ResponseWriter, r *http.Request, params Broadcast
 		return
 	}
 	if params.Async != nil && *params.Async {
-		a.background.Go(func() { a.node.Broadcast(context.Background(), req.Type, data) })
+		if err := a.node.BroadcastAsync(req.Type, data); err != nil {
+			writeError(w, err)
+			return
+		}
 		w.WriteHeader(http.StatusAccepted)
 		return
 	}
-	d := a.node.Broadcast(r.Context(), req.Type, data)
+	d, err := a.node.Broadcast(r.Context(), req.Type, data)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
 	writeJSON(w, http.StatusOK, BroadcastResult{Delivered: d.Delivered, Nodes: d.Nodes, Partial: d.Partial})
 }
-
-// Wait waits for the deliveries of asynchronous broadcasts still running.
-// The node calls it once the HTTP server no longer takes requests.
-func (a *API) Wait() { a.background.Wait() }

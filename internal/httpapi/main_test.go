@@ -92,7 +92,6 @@ func startNode(t testing.TB, tweak func(*config.Config), opts ...nodeOption) *te
 			t.Errorf("Shutdown: %v", err)
 		}
 		hs.Close()
-		a.Wait()
 		n.transport.CloseIdleConnections()
 	})
 	return n

@@ -292,6 +292,10 @@ type Gone = Problem
 // `status`; other members may be added where useful.
 type NotFound = Problem
 
+// Overloaded An RFC 9457 problem document. hotpot always sets `title` and
+// `status`; other members may be added where useful.
+type Overloaded = Problem
+
 // PayloadTooLarge An RFC 9457 problem document. hotpot always sets `title` and
 // `status`; other members may be added where useful.
 type PayloadTooLarge = Problem

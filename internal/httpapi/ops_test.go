@@ -2,13 +2,17 @@ package httpapi
 
 import (
 	"bytes"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/hotpot-rt/hotpot/api"
 	"github.com/hotpot-rt/hotpot/client"
+	"github.com/hotpot-rt/hotpot/internal/config"
+	"github.com/hotpot-rt/hotpot/internal/node"
 )
 
 func TestNodes(t *testing.T) {
@@ -92,5 +96,44 @@ func TestOpenAPISpec(t *testing.T) {
 	}
 	if !bytes.Equal(body, api.Spec()) {
 		t.Error("GET /openapi.yaml is not api.Spec()")
+	}
+}
+
+// TestOverloadedAnswers503RetryAfter: a refused broadcast says when to
+// try again.
+func TestOverloadedAnswers503RetryAfter(t *testing.T) {
+	rec := httptest.NewRecorder()
+	writeError(rec, node.ErrOverloaded)
+	if rec.Code != http.StatusServiceUnavailable || rec.Header().Get("Retry-After") == "" {
+		t.Fatalf("got %d with Retry-After %q, want 503 with one", rec.Code, rec.Header().Get("Retry-After"))
+	}
+}
+
+// TestPprofOnlyWhenAskedAndBehindTheKey: profiles are served with --pprof
+// alone, and only with the API key. (They are not part of the API's spec.)
+func TestPprofOnlyWhenAskedAndBehindTheKey(t *testing.T) {
+	t.Parallel()
+	get := func(n *testNode, key string) (int, string) {
+		req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, n.url+"/debug/pprof/goroutine?debug=1", nil)
+		if key != "" {
+			req.Header.Set("Authorization", "Bearer "+key)
+		}
+		resp, err := n.transport.RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	if status, _ := get(startNode(t, nil), ""); status != http.StatusNotFound {
+		t.Fatalf("pprof without --pprof: %d, want 404", status)
+	}
+	on := startNode(t, func(cfg *config.Config) { cfg.Pprof = true; cfg.APIKey = "k" })
+	if status, body := get(on, "k"); status != http.StatusOK || !strings.Contains(body, "goroutine profile") {
+		t.Fatalf("pprof with the key: %d %.80s", status, body)
+	}
+	if status, _ := get(on, ""); status != http.StatusUnauthorized {
+		t.Fatalf("pprof without the key: %d, want 401", status)
 	}
 }

@@ -25,6 +25,9 @@ func writeProblem(w http.ResponseWriter, status int, detail string, p Problem) {
 // writeError answers with the problem that err stands for.
 func writeError(w http.ResponseWriter, err error) {
 	status, detail, p := problemOf(err)
+	if errors.Is(err, node.ErrOverloaded) {
+		w.Header().Set("Retry-After", "1")
+	}
 	writeProblem(w, status, detail, p)
 }
 
@@ -47,6 +50,8 @@ func problemOf(err error) (status int, detail string, p Problem) {
 		return http.StatusGatewayTimeout, "the client did not reply in time", Problem{}
 	case errors.Is(err, node.ErrShuttingDown):
 		return http.StatusServiceUnavailable, "the node is shutting down", Problem{}
+	case errors.Is(err, node.ErrOverloaded):
+		return http.StatusServiceUnavailable, "too many broadcasts in flight on this node; nothing was sent: try again after Retry-After seconds", Problem{}
 	case errors.Is(err, node.ErrUnavailable):
 		return http.StatusServiceUnavailable, "the cluster cannot be reached: " + err.Error(), Problem{}
 	case errors.Is(err, node.ErrMessageTooBig):

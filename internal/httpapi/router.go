@@ -8,10 +8,10 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
 
 	"github.com/hotpot-rt/hotpot/internal/auth"
 	"github.com/hotpot-rt/hotpot/internal/config"
@@ -31,8 +31,6 @@ type API struct {
 	log     *slog.Logger
 	// pingInterval is ssePingInterval outside tests.
 	pingInterval time.Duration
-	// background counts asynchronous broadcasts being delivered.
-	background sync.WaitGroup
 }
 
 var _ ServerInterface = (*API)(nil)
@@ -55,7 +53,8 @@ var publicPaths = map[string]bool{"/healthz": true, "/readyz": true, "/openapi.y
 // connect at /ws, or with an upgrade request at / (as the seed's
 // ws://127.0.0.1:8848 did); they authenticate with their own tokens. The
 // REST API and SSE stream need the API key, when one is set, except on
-// /healthz, /readyz and /openapi.yaml.
+// /healthz, /readyz and /openapi.yaml; so do the profiles at
+// /debug/pprof/, served only with --pprof.
 func (a *API) Router() http.Handler {
 	r := chi.NewRouter()
 	r.Get("/ws", a.node.ServeWS)
@@ -67,6 +66,9 @@ func (a *API) Router() http.Handler {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		fmt.Fprintf(w, "hotpot node %s: connect a WebSocket client to ws://%s/ws\n", a.cfg.NodeID, r.Host)
 	})
+	if a.cfg.Pprof {
+		r.With(a.requireKey).Mount("/debug", middleware.Profiler())
+	}
 	HandlerWithOptions(a, ChiServerOptions{
 		BaseRouter: r.With(a.requireKey), // registers the API's routes on r
 		ErrorHandlerFunc: func(w http.ResponseWriter, r *http.Request, err error) {

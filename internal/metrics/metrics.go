@@ -41,6 +41,9 @@ type Metrics struct {
 	// EventsDropped counts agent events dropped from a full outbox while
 	// the cluster was unreachable.
 	EventsDropped prometheus.Counter
+	// FanOutsRefused counts broadcasts and group pushes refused because
+	// the node had too many in flight.
+	FanOutsRefused prometheus.Counter
 }
 
 // New returns a fresh set of collectors, registered with their own
@@ -89,8 +92,11 @@ func New(sseSubscribers func() int) *Metrics {
 		EventsDropped: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "hotpot_events_dropped_total", Help: "Agent events dropped from a full outbox while the cluster was unreachable.",
 		}),
+		FanOutsRefused: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "hotpot_fanouts_refused_total", Help: "Broadcasts and group pushes refused (503) because too many were in flight.",
+		}),
 	}
-	m.registry.MustRegister(
+	m.registry.MustRegister(m.FanOutsRefused,
 		m.Agents, m.FramesIn, m.FramesOut, m.Calls, m.CallSeconds, m.LateReplies, m.Kicks,
 		m.ClusterRequests, m.ClusterRequestSeconds, m.ClusterErrors, m.OutboxEvents, m.EventsDropped,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{

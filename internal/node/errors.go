@@ -33,6 +33,9 @@ var (
 	// ErrUnavailable means the rest of the cluster cannot be reached
 	// (Redis is down); local agents keep working.
 	ErrUnavailable = errors.New("cluster unreachable")
+	// ErrOverloaded means the node has too many broadcasts and group
+	// pushes in flight: this one was not sent.
+	ErrOverloaded = errors.New("too many broadcasts in flight")
 )
 
 // ReplyError is returned by Call when the client answered with a non-zero

@@ -26,31 +26,70 @@ type Delivery struct {
 	Partial bool
 }
 
-// Broadcast sends one event to every agent of the cluster.
-func (n *Node) Broadcast(ctx context.Context, typ string, data codec.Payload) Delivery {
-	return n.fanOut(ctx, &request{op: opBroadcast, typ: typ, data: data},
-		func() int { return n.socks.Broadcast(typ, data) })
+// Broadcast sends one event to every agent of the cluster. It fails with
+// ErrOverloaded, having sent nothing, when the node has --max-broadcasts
+// fan-outs in flight.
+func (n *Node) Broadcast(ctx context.Context, typ string, data codec.Payload) (Delivery, error) {
+	if !n.fanOuts.TryAcquire() {
+		return Delivery{}, n.refuseFanOut()
+	}
+	return n.fanOut(ctx, &request{op: opBroadcast, typ: typ, data: data}), nil
 }
 
-// PushGroup sends one event to every member of group in the cluster.
-func (n *Node) PushGroup(ctx context.Context, group, typ string, data codec.Payload) Delivery {
-	return n.fanOut(ctx, &request{op: opPushGroup, group: group, typ: typ, data: data},
-		func() int { return n.socks.PushGroup(group, typ, data) })
+// BroadcastAsync starts a Broadcast and returns at once; the node waits
+// for it when it stops. It fails as Broadcast does, with nothing sent,
+// and with ErrShuttingDown once the node drains.
+func (n *Node) BroadcastAsync(typ string, data codec.Payload) error {
+	if !n.fanOuts.TryAcquire() {
+		return n.refuseFanOut()
+	}
+	if !n.background.Go(func() { n.fanOut(n.ctx, &request{op: opBroadcast, typ: typ, data: data}) }) {
+		n.fanOuts.Release()
+		return ErrShuttingDown
+	}
+	return nil
+}
+
+// PushGroup sends one event to every member of group in the cluster; it
+// fails as Broadcast does.
+func (n *Node) PushGroup(ctx context.Context, group, typ string, data codec.Payload) (Delivery, error) {
+	if !n.fanOuts.TryAcquire() {
+		return Delivery{}, n.refuseFanOut()
+	}
+	return n.fanOut(ctx, &request{op: opPushGroup, group: group, typ: typ, data: data}), nil
+}
+
+func (n *Node) refuseFanOut() error {
+	n.metrics.FanOutsRefused.Inc()
+	return ErrOverloaded
 }
 
 // fanOut surveys the other nodes with q while it delivers locally, and
-// sums the counts.
-func (n *Node) fanOut(ctx context.Context, q *request, deliverLocally func() int) Delivery {
+// sums the counts. It holds a fan-out slot, which it releases once the
+// local delivery is done: waiting for other nodes costs this one nothing.
+func (n *Node) fanOut(ctx context.Context, q *request) Delivery {
 	var local int
 	var wg sync.WaitGroup
-	wg.Go(func() { local = deliverLocally() })
+	wg.Go(func() {
+		defer n.fanOuts.Release()
+		local = n.deliverLocally(q)
+	})
 	answers, complete := n.survey(ctx, q)
 	wg.Wait()
 	d := Delivery{Delivered: local, Nodes: 1 + len(answers), Partial: !complete}
 	for _, res := range answers {
 		d.Delivered += res.delivered
+		d.Partial = d.Partial || res.status == statusOverloaded
 	}
 	return d
+}
+
+// deliverLocally delivers a broadcast or group push to this node's agents.
+func (n *Node) deliverLocally(q *request) int {
+	if q.op == opPushGroup {
+		return n.socks.PushGroup(q.group, q.typ, q.data)
+	}
+	return n.socks.Broadcast(q.typ, q.data)
 }
 
 // survey sends q to every other node and returns the answers that came

@@ -45,10 +45,13 @@ func (n *Node) serve(ctx context.Context, q *request) *response {
 		res := &response{}
 		res.agents, res.more = n.socks.List(q.group, q.after, q.limit)
 		return res
-	case opBroadcast:
-		return &response{delivered: n.socks.Broadcast(q.typ, q.data)}
-	case opPushGroup:
-		return &response{delivered: n.socks.PushGroup(q.group, q.typ, q.data)}
+	case opBroadcast, opPushGroup:
+		if !n.fanOuts.TryAcquire() {
+			n.metrics.FanOutsRefused.Inc()
+			return &response{status: statusOverloaded}
+		}
+		defer n.fanOuts.Release()
+		return &response{delivered: n.deliverLocally(q)}
 	}
 	return respond(codec.Payload{}, errMalformedMessage)
 }

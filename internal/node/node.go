@@ -81,6 +81,10 @@ type Node struct {
 	shutdownOnce          sync.Once
 	// remoteCalls counts calls this node waits on other nodes for.
 	remoteCalls atomic.Int64
+	// fanOuts bounds the broadcasts and group pushes delivered at once.
+	fanOuts slots
+	// background runs asynchronous broadcasts; Shutdown waits for them.
+	background tracker
 	// restore is set when the directory may lack local agents (a
 	// registration failed while Redis was down); the heartbeat restores
 	// them.
@@ -121,6 +125,7 @@ func New(cfg config.Config, opts Options) *Node {
 		draining:    make(chan struct{}),
 		streamsDone: make(chan struct{}),
 		departures:  make(chan departure, departuresQueued),
+		fanOuts:     newSlots(cfg.MaxBroadcasts),
 		errorLogged: make(map[string]time.Time),
 	}
 	n.outbox = newOutbox(cfg.EventRetention, cfg.EventRetentionBytes, m)
@@ -161,9 +166,16 @@ func (n *Node) ServeWS(w http.ResponseWriter, r *http.Request) { n.socks.ServeWS
 func (n *Node) ServeTCP(ln net.Listener) error { return n.socks.ServeTCP(ln) }
 
 // Start joins the cluster: the node answers other nodes, beats, and
-// follows the cluster's event stream. While Redis is down it starts all
-// the same and keeps trying.
+// follows the cluster's event stream. What an earlier process of the same
+// node id left in the directory (one killed without a word, restarted
+// before its heartbeat expired) is forgotten first. While Redis is down
+// the node starts all the same and keeps trying.
 func (n *Node) Start() {
+	ctx, cancel := context.WithTimeout(n.ctx, directoryTimeout)
+	if err := n.broker.Forget(ctx, n.id); err != nil {
+		n.clusterError("forget", err)
+	}
+	cancel()
 	n.broker.Serve(n.handle)
 	n.beat()
 	n.loops.Go(n.heartbeatLoop)
@@ -200,6 +212,7 @@ func (n *Node) Shutdown(ctx context.Context) error {
 		remote.Go(func() { n.waitRemoteCalls(ctx) })
 		err = n.socks.Shutdown(ctx)
 		remote.Wait()
+		n.background.Stop()
 		n.flushEvents(ctx)
 		close(n.streamsDone)
 		leaveCtx, cancel := context.WithTimeout(ctx, directoryTimeout)

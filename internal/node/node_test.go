@@ -37,24 +37,46 @@ func startNodes(t *testing.T, ids ...string) []*testNode {
 	hub := pubsub.NewMemoryHub(1000)
 	out := make([]*testNode, len(ids))
 	for i, id := range ids {
-		cfg := config.Default()
-		cfg.NodeID = id
-		cfg.DrainTimeout = 100 * time.Millisecond
-		nd := New(cfg, Options{Broker: hub.Join(id)})
-		nd.Start()
-		hs := httptest.NewServer(http.HandlerFunc(nd.ServeWS))
-		t.Cleanup(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			nd.Shutdown(ctx)
-			hs.Close()
-		})
-		out[i] = &testNode{Node: nd, ws: "ws" + strings.TrimPrefix(hs.URL, "http") + "/ws"}
+		out[i] = startNode(t, hub, id)
 	}
 	for _, n := range out {
 		n.beat() // every node knows every other
 	}
 	return out
+}
+
+// startNode starts node id on hub; it stops when the test ends.
+func startNode(t *testing.T, hub *pubsub.MemoryHub, id string) *testNode {
+	cfg := config.Default()
+	cfg.NodeID = id
+	cfg.DrainTimeout = 100 * time.Millisecond
+	nd := New(cfg, Options{Broker: hub.Join(id)})
+	nd.Start()
+	hs := httptest.NewServer(http.HandlerFunc(nd.ServeWS))
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		nd.Shutdown(ctx)
+		hs.Close()
+	})
+	return &testNode{Node: nd, ws: "ws" + strings.TrimPrefix(hs.URL, "http") + "/ws"}
+}
+
+// TestRestartForgetsTheEarlierProcess: a node that starts under the id of
+// one that died without a word takes that one's agents out of the
+// directory.
+func TestRestartForgetsTheEarlierProcess(t *testing.T) {
+	hub := pubsub.NewMemoryHub(1000)
+	dead := startNode(t, hub, "a")
+	dial(t, dead, "orphan")
+	probe := hub.Join("probe")
+	if owner, _ := probe.Lookup(t.Context(), "orphan"); owner.Node != "a" {
+		t.Fatalf("orphan's owner %+v, want a", owner)
+	}
+	startNode(t, hub, "a") // the same id, as a restarted process
+	if owner, _ := probe.Lookup(t.Context(), "orphan"); !owner.IsZero() {
+		t.Fatalf("orphan's owner %+v after a restarted, want none", owner)
+	}
 }
 
 // client is a WebSocket agent that answers every call with its data and
@@ -140,20 +162,20 @@ func TestOperationsReachTheOwner(t *testing.T) {
 	if err != nil || info.Node != "a" || len(info.Groups) != 1 {
 		t.Fatalf("agent through b: %+v, %v", info, err)
 	}
-	if d := b.PushGroup(ctx, "g", "Turn", codec.Payload{}); d != (Delivery{Delivered: 1, Nodes: 2}) {
-		t.Fatalf("group push through b: %+v", d)
+	if d, err := b.PushGroup(ctx, "g", "Turn", codec.Payload{}); err != nil || d != (Delivery{Delivered: 1, Nodes: 2}) {
+		t.Fatalf("group push through b: %+v, %v", d, err)
 	}
 	player.next(t)
 	if err := b.LeaveGroup(ctx, "player", "g"); err != nil {
 		t.Fatal(err)
 	}
-	if d := b.PushGroup(ctx, "g", "Turn", codec.Payload{}); d.Delivered != 0 {
-		t.Fatalf("group push after leaving: %+v", d)
+	if d, err := b.PushGroup(ctx, "g", "Turn", codec.Payload{}); err != nil || d.Delivered != 0 {
+		t.Fatalf("group push after leaving: %+v, %v", d, err)
 	}
 
 	dial(t, b, "other")
-	if d := a.Broadcast(ctx, "Tick", codec.Payload{}); d != (Delivery{Delivered: 2, Nodes: 2}) {
-		t.Fatalf("broadcast through a: %+v", d)
+	if d, err := a.Broadcast(ctx, "Tick", codec.Payload{}); err != nil || d != (Delivery{Delivered: 2, Nodes: 2}) {
+		t.Fatalf("broadcast through a: %+v, %v", d, err)
 	}
 	items, more := b.List(ctx, ListQuery{Limit: 1})
 	if len(items) != 1 || items[0].ID != "other" || !more {
@@ -280,5 +302,42 @@ func TestEventsOfEveryNodeInOneOrder(t *testing.T) {
 		} else if string(got) != string(want) {
 			t.Fatalf("logs differ:\n%s\n%s", want, got)
 		}
+	}
+}
+
+// TestOverloadRefusesAtOnce: with every fan-out slot taken, a broadcast,
+// an asynchronous one and a group push are refused at once, nothing sent;
+// another node's survey counts as not answered, and the answer is partial.
+func TestOverloadRefusesAtOnce(t *testing.T) {
+	nodes := startNodes(t, "a", "b")
+	a, b := nodes[0], nodes[1]
+	onA, onB := dial(t, a, "on-a"), dial(t, b, "on-b")
+	ctx := ctxFor(t)
+	for a.fanOuts.TryAcquire() {
+	}
+	if _, err := a.Broadcast(ctx, "X", codec.Payload{}); !errors.Is(err, ErrOverloaded) {
+		t.Fatalf("broadcast on a full node: %v, want ErrOverloaded", err)
+	}
+	if err := a.BroadcastAsync("X", codec.Payload{}); !errors.Is(err, ErrOverloaded) {
+		t.Fatalf("async broadcast on a full node: %v, want ErrOverloaded", err)
+	}
+	if _, err := a.PushGroup(ctx, "g", "X", codec.Payload{}); !errors.Is(err, ErrOverloaded) {
+		t.Fatalf("group push on a full node: %v, want ErrOverloaded", err)
+	}
+	d, err := b.Broadcast(ctx, "Y", codec.Payload{})
+	if err != nil || d != (Delivery{Delivered: 1, Nodes: 2, Partial: true}) {
+		t.Fatalf("broadcast through b with a full: %+v, %v; want b's agent only, partial", d, err)
+	}
+	if e := onB.next(t); e.Type != "Y" {
+		t.Fatalf("b's agent got %+v, want Y", e)
+	}
+	for range cap(a.fanOuts) {
+		a.fanOuts.Release()
+	}
+	if err := a.BroadcastAsync("Z", codec.Payload{}); err != nil {
+		t.Fatal(err)
+	}
+	if e := onA.next(t); e.Type != "Z" {
+		t.Fatalf("a's agent got %+v, want only Z (nothing refused was sent)", e)
 	}
 }

@@ -64,6 +64,7 @@ const (
 	statusMalformed
 	statusBadReply
 	statusReplyError
+	statusOverloaded
 	statusOther
 )
 
@@ -126,6 +127,8 @@ func (r *response) err() error {
 		return wrapText(ErrBadReply, r.msg)
 	case statusReplyError:
 		return &ReplyError{Code: r.code, Msg: r.msg}
+	case statusOverloaded:
+		return ErrOverloaded
 	}
 	return errors.New(r.msg)
 }

@@ -33,9 +33,11 @@ type link interface {
 	// canTry reports whether tryFrames works on this connection.
 	canTry() bool
 	// tryFrames writes frames without blocking, keeping what the socket
-	// does not take for flush, and reports whether all went out. It is
-	// called by the agent's writer only.
-	tryFrames(frames [][]byte) bool
+	// does not take for flush, and reports how far it got. It does not
+	// wait for a write in progress (a control frame the library is
+	// writing to a client that does not read): it reports tryBusy, and
+	// keeps nothing. It is called by the agent's writer only.
+	tryFrames(frames [][]byte) tryResult
 	// flush writes what tryFrames kept, giving up after timeout. It is
 	// called by the agent's writer only.
 	flush(timeout time.Duration) error
@@ -81,6 +83,9 @@ type agent struct {
 	// lastReceive is the Unix-nano time of the last received frame (or of
 	// Welcome); written by the read loop, read by the keepalive monitor.
 	lastReceive atomic.Int64
+	// caughtUp is the Unix-nano time a writer goroutine last emptied the
+	// queue: until then the client may not have had the node's Ping.
+	caughtUp atomic.Int64
 
 	// writer counts the running writer goroutine; the read loop waits for it.
 	writer sync.WaitGroup
@@ -106,14 +111,26 @@ type agent struct {
 
 // Keepalive target methods.
 
-// LastReceive returns when the agent last sent a frame, as Unix nanoseconds.
-func (a *agent) LastReceive() int64 { return a.lastReceive.Load() }
+// LastReceive returns, as Unix nanoseconds, when the agent last sent a
+// frame, or when the node last caught up with a backlog of frames for it,
+// whichever is later: time the client could not have answered because
+// the node was behind does not count against it.
+func (a *agent) LastReceive() int64 { return max(a.lastReceive.Load(), a.caughtUp.Load()) }
 
 // Ping sends a Ping to an agent idle longer than the keepalive interval.
-func (a *agent) Ping() { a.send(a.fixed.ping) }
+func (a *agent) Ping() { a.sendControl(a.fixed.ping) }
 
-// Expire closes an agent idle longer than the keepalive limit.
+// Expire closes an agent idle longer than the keepalive limit, unless the
+// node is still writing it a backlog (which may hold its Ping): it is then
+// watched again, and its time runs from when the backlog is written.
 func (a *agent) Expire(lastReceive time.Time) {
+	a.mu.Lock()
+	if a.writing && !a.gone && a.closeReason == "" {
+		a.srv.keepalive.Add(a)
+		a.mu.Unlock()
+		return
+	}
+	a.mu.Unlock()
 	a.srv.log.Info("closing idle agent", "agent", a.id, "last_receive", lastReceive)
 	a.close(ReasonKeepaliveTimeout)
 }
@@ -162,7 +179,7 @@ func (a *agent) handle(frame []byte) {
 	}
 	switch env.Type {
 	case "Ping":
-		a.send(a.fixed.pong)
+		a.sendControl(a.fixed.pong)
 	case "Pong":
 	case "Echo":
 		a.send(bytes.Clone(frame))
@@ -187,7 +204,6 @@ func (a *agent) handle(frame []byte) {
 // fails pending calls, unregisters the agent and announces its departure.
 func (a *agent) finish() {
 	a.link.abort()
-	a.srv.keepalive.Remove(a)
 	a.srv.unregister(a)
 	a.srv.unregistered(a.id, a.session)
 
@@ -205,6 +221,9 @@ func (a *agent) finish() {
 	}
 	a.queue = nil
 	a.mu.Unlock()
+	// After gone is set, so that an Expire that watches the agent again
+	// (under a.mu) cannot come after this.
+	a.srv.keepalive.Remove(a)
 
 	a.writer.Wait()
 	a.announceDisconnect()

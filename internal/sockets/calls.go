@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"strconv"
+	"sync"
+	"sync/atomic"
 
 	"github.com/hotpot-rt/hotpot/internal/codec"
 )
@@ -76,25 +79,47 @@ func (s *Server) Broadcast(typ string, data codec.Payload) int {
 	return deliver(s.snapshot(), typ, data)
 }
 
+// fanOutShard is the fewest agents a fan-out goroutine takes: below it,
+// starting one costs more than the writes it would share.
+const fanOutShard = 256
+
 // deliver queues one event to each agent, encoding it once per codec, and
 // returns how many had it queued. Agents whose codec cannot carry the data
-// are skipped.
+// are skipped. The agents are shared out over up to GOMAXPROCS goroutines,
+// which deliver waits for; a send never waits on an agent, so no agent
+// holds up the others.
 func deliver(agents []*agent, typ string, data codec.Payload) int {
-	frames := map[codec.Codec][]byte{}
-	delivered := 0
-	for _, a := range agents {
-		frame, ok := frames[a.codec]
-		if !ok {
-			if native, err := a.codec.Data(data); err == nil {
-				frame, _ = a.codec.Encode(codec.Envelope{Type: typ, Data: native})
+	frames := make(map[codec.Codec][]byte, 3)
+	for _, c := range []codec.Codec{codec.JSON, codec.MsgPack, codec.Proto} {
+		if native, err := c.Data(data); err == nil {
+			if frame, err := c.Encode(codec.Envelope{Type: typ, Data: native}); err == nil {
+				frames[c] = frame
 			}
-			frames[a.codec] = frame
-		}
-		if frame != nil && a.send(frame) == nil {
-			delivered++
 		}
 	}
-	return delivered
+	send := func(agents []*agent) int {
+		delivered := 0
+		for _, a := range agents {
+			if frame := frames[a.codec]; frame != nil && a.send(frame) == nil {
+				delivered++
+			}
+		}
+		return delivered
+	}
+	workers := min(runtime.GOMAXPROCS(0), len(agents)/fanOutShard)
+	if workers <= 1 {
+		return send(agents)
+	}
+	var delivered atomic.Int64
+	var wg sync.WaitGroup
+	shard := (len(agents) + workers - 1) / workers
+	for rest := agents[shard:]; len(rest) > 0; rest = rest[min(shard, len(rest)):] {
+		part := rest[:min(shard, len(rest))]
+		wg.Go(func() { delivered.Add(int64(send(part))) })
+	}
+	delivered.Add(int64(send(agents[:shard])))
+	wg.Wait()
+	return int(delivered.Load())
 }
 
 func (a *agent) call(ctx context.Context, typ string, data codec.Payload) (codec.Payload, error) {

@@ -1,6 +1,7 @@
 package sockets
 
 import (
+	"slices"
 	"time"
 )
 
@@ -15,7 +16,13 @@ const closeGrace = 2 * time.Second
 // ErrQueueFull; an agent being closed returns ErrAgentGone; a frame over
 // the agent's limit returns ErrMessageTooBig. The frame must not be
 // modified afterwards; the same frame may be sent to many agents.
-func (a *agent) send(frame []byte) error {
+func (a *agent) send(frame []byte) error { return a.sendFrame(frame, false) }
+
+// sendControl sends a Ping or a Pong as send does, but ahead of every
+// frame still queued: keepalive never waits behind data.
+func (a *agent) sendControl(frame []byte) error { return a.sendFrame(frame, true) }
+
+func (a *agent) sendFrame(frame []byte, urgent bool) error {
 	if len(frame) > a.maxFrame {
 		return ErrMessageTooBig
 	}
@@ -31,7 +38,7 @@ func (a *agent) send(frame []byte) error {
 		a.mu.Unlock()
 		return ErrQueueFull
 	case a.writing || !a.link.canTry():
-		a.enqueueLocked(frame)
+		a.enqueueLocked(frame, urgent)
 		a.mu.Unlock()
 		return nil
 	}
@@ -49,10 +56,18 @@ func (a *agent) send(frame []byte) error {
 // thousands of agents, a broadcast, a call.
 func (a *agent) writeNow(frame []byte) {
 	batch := [1][]byte{frame}
-	complete := a.link.tryFrames(batch[:])
-	a.stats.framesOut.Inc()
+	result := a.link.tryFrames(batch[:])
 	a.mu.Lock()
-	if complete && len(a.queue) == 0 && a.closeReason == "" {
+	if result == tryBusy {
+		// The writer goroutine may wait for the connection; this one must
+		// not. The frame goes first: frames queued meanwhile came later.
+		a.queue = append([][]byte{frame}, a.queue...)
+		a.mu.Unlock()
+		go a.writeLoop()
+		return
+	}
+	a.stats.framesOut.Inc()
+	if result == tryDone && len(a.queue) == 0 && a.closeReason == "" {
 		a.writing = false
 		a.mu.Unlock()
 		a.writer.Done()
@@ -81,14 +96,19 @@ func (a *agent) closeLocked(reason string) {
 	}
 	a.srv.countKick(reason)
 	if frame, err := encodeServerMessage(a.codec, "Kicked", kickedData(reason)); err == nil {
-		a.enqueueLocked(frame)
+		a.enqueueLocked(frame, false)
 	}
 	a.closeTimer = time.AfterFunc(closeGrace, a.link.abort)
 }
 
-// enqueueLocked appends a frame and makes sure a writer runs.
-func (a *agent) enqueueLocked(frame []byte) {
-	a.queue = append(a.queue, frame)
+// enqueueLocked queues a frame, urgent ones first, and makes sure a
+// writer runs.
+func (a *agent) enqueueLocked(frame []byte, urgent bool) {
+	if urgent {
+		a.queue = slices.Insert(a.queue, 0, frame)
+	} else {
+		a.queue = append(a.queue, frame)
+	}
 	if !a.writing {
 		a.writing = true
 		a.writer.Add(1)
@@ -111,6 +131,7 @@ func (a *agent) writeLoop() {
 		a.queue = nil
 		if len(batch) == 0 {
 			a.writing = false
+			a.caughtUp.Store(time.Now().UnixNano())
 			reason := a.closeReason
 			gone := a.gone
 			a.mu.Unlock()

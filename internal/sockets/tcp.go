@@ -179,7 +179,7 @@ func (l *tcpLink) writeFrames(frames [][]byte, timeout time.Duration) error {
 
 func (l *tcpLink) canTry() bool { return l.out.canTry() }
 
-func (l *tcpLink) tryFrames(frames [][]byte) bool { return tryBatch(l.out, l, frames) }
+func (l *tcpLink) tryFrames(frames [][]byte) tryResult { return tryBatch(l.out, l, frames) }
 
 func (l *tcpLink) flush(timeout time.Duration) error { return l.out.flush(timeout) }
 

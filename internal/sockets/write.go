@@ -47,22 +47,39 @@ func (w *connWriter) Write(p []byte) (int, error) {
 // descriptor of its own (TLS connections do not).
 func (w *connWriter) canTry() bool { return w.raw != nil }
 
-// tryWrite writes what of p the socket takes now, without blocking, and
-// keeps the rest as pending. It reports whether all of p went out; if
-// not, the caller must see that flush runs.
-func (w *connWriter) tryWrite(p []byte) bool {
-	w.mu.Lock()
+// tryResult says how far a write that must not block got.
+type tryResult int
+
+const (
+	// tryDone: everything went out.
+	tryDone tryResult = iota
+	// tryPending: what the socket did not take is pending; the caller
+	// must see that flush runs.
+	tryPending
+	// tryBusy: another write holds the connection (the library writing a
+	// control frame to a client that does not read); nothing was written
+	// or kept, and the caller must keep the bytes for a writer that may
+	// wait.
+	tryBusy
+)
+
+// tryWrite writes what of p the socket takes now, without blocking and
+// without waiting for a write in progress, and keeps the rest as pending.
+func (w *connWriter) tryWrite(p []byte) tryResult {
+	if !w.mu.TryLock() {
+		return tryBusy
+	}
 	defer w.mu.Unlock()
 	if len(w.pending) > 0 {
 		w.pending = append(w.pending, p...)
-		return false
+		return tryPending
 	}
 	done := w.writeNowLocked(p)
 	if done == len(p) {
-		return true
+		return tryDone
 	}
 	w.pending = append(w.pending[:0], p[done:]...)
-	return false
+	return tryPending
 }
 
 // flush writes the pending bytes, giving up after timeout.
@@ -135,12 +152,12 @@ func writeBatch(w *connWriter, f framer, frames [][]byte, timeout time.Duration)
 }
 
 // tryBatch writes frames to w without blocking, keeping what does not fit
-// as pending, and reports whether all went out.
-func tryBatch(w *connWriter, f framer, frames [][]byte) bool {
+// as pending, and reports how far it got.
+func tryBatch(w *connWriter, f framer, frames [][]byte) tryResult {
 	bp, buf := frameAll(f, frames)
-	complete := w.tryWrite(buf)
+	result := w.tryWrite(buf)
 	putBatch(bp, buf)
-	return complete
+	return result
 }
 
 func frameAll(f framer, frames [][]byte) (*[]byte, []byte) {

@@ -164,7 +164,7 @@ func (l *wsLink) writeFrames(frames [][]byte, timeout time.Duration) error {
 
 func (l *wsLink) canTry() bool { return l.out.canTry() }
 
-func (l *wsLink) tryFrames(frames [][]byte) bool { return tryBatch(l.out, l, frames) }
+func (l *wsLink) tryFrames(frames [][]byte) tryResult { return tryBatch(l.out, l, frames) }
 
 func (l *wsLink) flush(timeout time.Duration) error { return l.out.flush(timeout) }
 

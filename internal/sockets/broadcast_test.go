@@ -1,0 +1,93 @@
+package sockets
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hotpot-rt/hotpot/internal/codec"
+	"github.com/hotpot-rt/hotpot/internal/config"
+)
+
+// TestBroadcastExactlyOnceUnderChurn: while agents come and go, every
+// agent that stays gets every broadcast once, in order — the fan-out over
+// several goroutines included.
+func TestBroadcastExactlyOnceUnderChurn(t *testing.T) {
+	n := startNode(t, func(cfg *config.Config) { cfg.SendQueue = 1024 })
+	const stayers, broadcasts = 2 * fanOutShard, 30
+	clients := make([]*wsClient, stayers)
+	for i := range clients {
+		clients[i] = dialWS(t, n, "/ws")
+	}
+	stop := make(chan struct{})
+	var churn sync.WaitGroup
+	for range 4 {
+		churn.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				c := dialWS(t, n, "/ws")
+				c.conn.CloseNow()
+			}
+		})
+	}
+	for i := range broadcasts {
+		n.srv.Broadcast("Seq", codec.Payload{JSON: []byte(strconv.Itoa(i))})
+	}
+	close(stop)
+	churn.Wait()
+	var readers sync.WaitGroup
+	for _, c := range clients {
+		readers.Go(func() {
+			for want := range broadcasts {
+				var got int
+				c.decodeData(c.read(), &got)
+				if got != want {
+					t.Errorf("%s got broadcast %d, want %d", c.id, got, want)
+					return
+				}
+			}
+		})
+	}
+	readers.Wait()
+}
+
+// BenchmarkBroadcast measures one broadcast to 2,000 WebSocket agents
+// whose clients (in this process) read and discard: the server's time to
+// hand the frame to every agent.
+func BenchmarkBroadcast(b *testing.B) {
+	const agents = 2000
+	n := startNode(b, func(cfg *config.Config) { cfg.SendQueue = 1 << 16 })
+	var readers sync.WaitGroup
+	conns := make([]net.Conn, agents)
+	for i := range conns {
+		conn := rawWS(b, n, fmt.Sprintf("b%d", i), 0)
+		conns[i] = conn
+		readers.Go(func() { io.Copy(io.Discard, conn) })
+	}
+	b.Cleanup(func() {
+		for _, c := range conns {
+			c.Close()
+		}
+		readers.Wait()
+	})
+	for n.srv.Len() < agents { // each registers after its handshake
+		time.Sleep(time.Millisecond)
+	}
+	data := codec.Payload{JSON: []byte(`{"text":"a broadcast of about a hundred bytes, as the peers' benchmarks send"}`)}
+	b.ResetTimer()
+	start := time.Now()
+	for range b.N {
+		if got := n.srv.Broadcast("News", data); got != agents {
+			b.Fatalf("delivered %d, want %d", got, agents)
+		}
+	}
+	b.ReportMetric(float64(b.N*agents)/time.Since(start).Seconds(), "deliveries/s")
+}
