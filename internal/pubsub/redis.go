@@ -48,6 +48,10 @@ type Redis struct {
 	keys      keys
 	retention int64
 	client    *redis.Client
+	// publisher sends the bus's PUBLISH commands: those that callers issue
+	// while one pipeline is on the wire leave together in the next, which
+	// saves a write and a read per message under load.
+	publisher *redis.AutoPipeliner
 	log       *slog.Logger
 
 	// ctx ends when the broker closes; it is the handlers' context.
@@ -101,12 +105,19 @@ func NewRedis(opts RedisOptions) (*Redis, error) {
 		opts.Log = slog.New(slog.DiscardHandler)
 	}
 	setRedisLogger.Do(func() { redis.SetLogger(redisLogger{opts.Log}) })
+	client := redis.NewClient(ropts)
+	publisher, err := client.AutoPipeline()
+	if err != nil {
+		client.Close()
+		return nil, fmt.Errorf("redis pipeliner: %w", err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Redis{
 		node:      opts.Node,
 		keys:      keys{prefix: opts.Prefix},
 		retention: int64(max(opts.Retention, 1)),
-		client:    redis.NewClient(ropts),
+		client:    client,
+		publisher: publisher,
 		log:       opts.Log,
 		ctx:       ctx,
 		cancel:    cancel,
@@ -155,6 +166,7 @@ func (r *Redis) Close() error {
 	r.mu.Unlock()
 	r.loops.Wait()
 	r.failWaiting(ErrClosed)
+	r.publisher.Close()
 	return r.client.Close()
 }
 
@@ -296,7 +308,7 @@ func (r *Redis) dispatch(b []byte) {
 			defer cancel()
 			out = envelope{kind: kindGone, seq: e.seq, from: r.node}
 		}
-		if err := r.client.Publish(ctx, r.keys.nodeChannel(e.from), out.append(nil)).Err(); err != nil {
+		if err := r.publisher.Publish(ctx, r.keys.nodeChannel(e.from), out.append(nil)).Err(); err != nil {
 			r.log.Warn("answer lost", "to", e.from, "err", err)
 		}
 	})
@@ -323,7 +335,7 @@ func (r *Redis) publish(ctx context.Context, channel string, e envelope) (int64,
 	if !r.subscribed.Load() {
 		return 0, fmt.Errorf("%w: not subscribed to Redis", ErrUnavailable)
 	}
-	n, err := r.client.Publish(ctx, channel, e.append(nil)).Result()
+	n, err := r.publisher.Publish(ctx, channel, e.append(nil)).Result()
 	if err != nil {
 		if r.ctx.Err() != nil {
 			return 0, ErrClosed // Close closed the client under the publish
