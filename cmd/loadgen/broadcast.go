@@ -32,6 +32,7 @@ type broadcastRun struct {
 	every   time.Duration
 	perSec  float64
 	dur     time.Duration
+	server  serverMeter
 }
 
 // maxInFlight bounds the broadcasts of an open loop waiting for their
@@ -47,6 +48,7 @@ func setupBroadcast(fs *flag.FlagSet) runFunc {
 	fs.DurationVar(&r.every, "every", 100*time.Millisecond, "closed loop: time between broadcasts, each sent only once the last is answered (when -per-sec is 0)")
 	fs.Float64Var(&r.perSec, "per-sec", 0, fmt.Sprintf("open loop: broadcasts per second, each POST on its own goroutine whatever the answers (at most %d in flight, each limited to %v); 0 uses -every", maxInFlight, apiTimeout))
 	fs.DurationVar(&r.dur, "d", 10*time.Second, "how long to broadcast (at most d/interval broadcasts, the first at once), once all agents have connected")
+	r.server.register(fs)
 	return r.run
 }
 
@@ -124,14 +126,23 @@ func (r *broadcastRun) run(ctx context.Context, out io.Writer, log *slog.Logger)
 	}
 	agents := st.open.Load()
 	log.Info("measuring", "cpu_s", processCPU().Seconds(), "loop", r.loop(), "for", r.dur, "agents", agents)
+	if err := r.server.begin(); err != nil {
+		cancel()
+		wg.Wait()
+		return err
+	}
 
 	start := time.Now()
 	sending := r.send(ctx, interval, tl)
 	// Events still queued on the nodes keep arriving for a while.
 	awaitArrivals(ctx, tl.received, agents*int64(tl.sentCount()), 3*time.Second)
+	serverCPU, serverErr := r.server.end()
 	log.Info("measured", "cpu_s", processCPU().Seconds())
 	cancel()
 	wg.Wait()
+	if serverErr != nil {
+		return serverErr
+	}
 
 	o := tl.outcome(agents)
 	last := start
@@ -152,6 +163,10 @@ func (r *broadcastRun) run(ctx context.Context, out io.Writer, log *slog.Logger)
 	fmt.Fprintf(out, "delay        %s (send to receive)\n", summarize(delays))
 	fmt.Fprintf(out, "errors       timed out %s; failed %s; bad event data %s; unexpected closes %s\n",
 		&tl.timedOut, &tl.failed, &badData, &st.drops)
+	d := summarize(delays)
+	result{Mode: "broadcast", Ops: o.received + o.late, PerSecond: perSecond(o.received+o.late, last.Sub(start)),
+		P50MS: ms(d.p50), P99MS: ms(d.p99), Lost: o.lost, Failed: tl.timedOut.count() + tl.failed.count() + tl.notSent.Load(),
+		AgentsClosed: st.drops.count()}.write(out, serverCPU)
 	if o.lost > 0 || o.answered < o.sent || tl.notSent.Load() > 0 || badData.count() > 0 {
 		return errors.New("some broadcasts failed or were lost")
 	}

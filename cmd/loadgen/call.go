@@ -63,17 +63,27 @@ func (r *callRun) run(ctx context.Context, out io.Writer, log *slog.Logger) erro
 	}, &errs)
 
 	log.Info("measuring", "cpu_s", processCPU().Seconds(), "for", r.dur, "workers", r.workers)
+	if err := r.server.begin(); err != nil {
+		return err
+	}
 	window, stopCalls := context.WithTimeout(ctx, r.dur)
 	defer stopCalls()
 	p := r.poster(ids, "call", func() []byte { return callBody }, http.StatusOK, &errs, &errs)
 	parts, elapsed := p.run(ctx, window, r.workers)
+	serverCPU, err := r.server.end()
+	if err != nil {
+		return err
+	}
 	log.Info("measured", "cpu_s", processCPU().Seconds())
 	cancel()
 	served.Wait()
 
 	fmt.Fprintf(out, "agents       %d%s, HTTP workers %d\n", len(agents), proto.spread(), r.workers)
-	summarize(parts).report(out, elapsed)
+	s := summarize(parts)
+	s.report(out, elapsed)
 	fmt.Fprintf(out, "errors       %s\n", &errs)
+	result{Mode: "call", Ops: int64(s.count), PerSecond: perSecond(int64(s.count), elapsed),
+		P50MS: ms(s.p50), P99MS: ms(s.p99), Failed: errs.count()}.write(out, serverCPU)
 	if errs.count() > 0 {
 		return errors.New("some calls failed")
 	}

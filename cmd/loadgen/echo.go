@@ -22,6 +22,7 @@ type echoRun struct {
 	clients int
 	dur     time.Duration
 	size    int
+	server  serverMeter
 }
 
 func setupEcho(fs *flag.FlagSet) runFunc {
@@ -30,6 +31,7 @@ func setupEcho(fs *flag.FlagSet) runFunc {
 	fs.IntVar(&r.clients, "c", 100, "clients, each with one Echo in flight")
 	fs.DurationVar(&r.dur, "d", 10*time.Second, "how long to send, once all clients have connected")
 	fs.IntVar(&r.size, "size", 100, "approximate size of one Echo frame in bytes")
+	r.server.register(fs)
 	return r.run
 }
 
@@ -60,17 +62,27 @@ func (r *echoRun) run(ctx context.Context, out io.Writer, log *slog.Logger) erro
 	parts := make([]latencies, len(agents))
 	var errs failures
 	var wg sync.WaitGroup
+	if err := r.server.begin(); err != nil {
+		return err
+	}
 	start := time.Now()
 	for i, a := range agents {
 		wg.Go(func() { parts[i] = echoClient(window, a, frame, &errs) })
 	}
 	<-window.Done()
 	elapsed := time.Since(start)
+	serverCPU, err := r.server.end()
 	wg.Wait()
+	if err != nil {
+		return err
+	}
 
 	fmt.Fprintf(out, "clients      %d, frame %d bytes\n", len(agents), len(frame))
-	summarize(parts).report(out, elapsed)
+	s := summarize(parts)
+	s.report(out, elapsed)
 	fmt.Fprintf(out, "errors       %s\n", &errs)
+	result{Mode: "echo", Ops: int64(s.count), PerSecond: perSecond(int64(s.count), elapsed),
+		P50MS: ms(s.p50), P99MS: ms(s.p99), Failed: errs.count()}.write(out, serverCPU)
 	if errs.count() > 0 {
 		return errors.New("some round trips failed")
 	}

@@ -18,10 +18,14 @@
 // above puts half on each of two nodes). broadcast -every is a closed loop
 // (each broadcast waits for the last one's answer); -per-sec is an open
 // loop (one every 1/R s whatever the answers), which is what shows a node
-// falling behind. Progress goes to stderr, results to stdout; call, push
-// and broadcast log "measuring" and "measured" around what they measure
-// (no dialing or closing inside), with the CPU seconds loadgen has used so
-// far (cpu_s), so that a script can read the node's CPU over that span.
+// falling behind. Progress goes to stderr, results to stdout; echo, call,
+// push and broadcast end with a "json" line (operations, rate, p50/p99,
+// lost, failed, agents closed) and, given -pid with the server's process
+// ids (nodes, redis-server), report its CPU-µs per operation over the
+// measured span, which holds no dialing or closing: the figure that stays
+// put when the machine is faster or slower on another day. They also log
+// "measuring" and "measured" around that span, with the CPU seconds
+// loadgen has used so far (cpu_s).
 // SIGINT or SIGTERM ends a run early: agents are closed and what was
 // measured so far is reported. The exit status is 0 for a clean run, 1 when
 // something failed (the failures are reported), 2 for bad usage.

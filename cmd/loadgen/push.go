@@ -71,6 +71,9 @@ func (r *pushRun) run(ctx context.Context, out io.Writer, log *slog.Logger) erro
 	}, &drops)
 
 	log.Info("measuring", "cpu_s", processCPU().Seconds(), "for", r.dur, "workers", r.workers)
+	if err := r.server.begin(); err != nil {
+		return err
+	}
 	window, stopPushes := context.WithTimeout(ctx, r.dur)
 	defer stopPushes()
 	var seq atomic.Int64
@@ -80,6 +83,10 @@ func (r *pushRun) run(ctx context.Context, out io.Writer, log *slog.Logger) erro
 	ans := summarize(answers)
 	accepted := int64(ans.count)
 	awaitArrivals(ctx, received.Load, accepted, 2*time.Second)
+	serverCPU, err := r.server.end()
+	if err != nil {
+		return err
+	}
 	log.Info("measured", "cpu_s", processCPU().Seconds())
 	cancel()
 	served.Wait()
@@ -92,6 +99,9 @@ func (r *pushRun) run(ctx context.Context, out io.Writer, log *slog.Logger) erro
 	fmt.Fprintf(out, "events       %d accepted, %d received, %d never received\n", accepted, got, max(accepted-got, 0))
 	fmt.Fprintf(out, "rejected     %s (answers other than 202)\n", &rejected)
 	fmt.Fprintf(out, "errors       %s, unexpected closes %s\n", &errs, &drops)
+	d := summarize(delays)
+	result{Mode: "push", Ops: accepted, PerSecond: perSecond(accepted, elapsed), P50MS: ms(d.p50), P99MS: ms(d.p99),
+		Lost: max(accepted-got, 0), Failed: rejected.count() + errs.count(), AgentsClosed: drops.count()}.write(out, serverCPU)
 	if rejected.count() > 0 || errs.count() > 0 || drops.count() > 0 || got < accepted {
 		return errors.New("some pushes failed or were lost")
 	}

@@ -1,0 +1,77 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http/httptest"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hotpot-rt/hotpot/internal/config"
+	"github.com/hotpot-rt/hotpot/internal/httpapi"
+	"github.com/hotpot-rt/hotpot/internal/node"
+	"github.com/hotpot-rt/hotpot/internal/pubsub"
+)
+
+// TestEveryModeAgainstARealNode runs each subcommand for a moment against
+// a node in this process, and checks its JSON line: it measured
+// operations, lost none, and counted the server's CPU (here, this
+// process's) per operation.
+func TestEveryModeAgainstARealNode(t *testing.T) {
+	cfg := config.Default()
+	cfg.NodeID = "smoke"
+	nd := node.New(cfg, node.Options{Broker: pubsub.NewMemory(cfg.NodeID, cfg.EventRetention)})
+	nd.Start()
+	hs := httptest.NewServer(httpapi.New(cfg, nd, slog.New(slog.DiscardHandler)).Router())
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		nd.Shutdown(ctx)
+		hs.Close()
+	}()
+	ws := "ws" + strings.TrimPrefix(hs.URL, "http") + "/ws"
+	pid := strconv.Itoa(os.Getpid())
+	for _, args := range [][]string{
+		{"echo", "-url", ws, "-c", "4", "-d", "300ms", "-pid", pid},
+		{"call", "-url", ws, "-api", hs.URL, "-agents", "4", "-c", "2", "-d", "300ms", "-pid", pid},
+		{"push", "-url", ws, "-api", hs.URL, "-agents", "4", "-c", "2", "-d", "300ms", "-pid", pid},
+		{"broadcast", "-url", ws, "-api", hs.URL, "-n", "20", "-per-sec", "20", "-d", "300ms", "-pid", pid},
+	} {
+		t.Run(args[0], func(t *testing.T) {
+			var out, errs bytes.Buffer
+			if status := run(args, &out, &errs); status != 0 {
+				t.Fatalf("exit %d\n%s\n%s", status, &out, &errs)
+			}
+			line, ok := strings.CutPrefix(lastLine(out.String()), "json")
+			var r result
+			if !ok || json.Unmarshal([]byte(line), &r) != nil {
+				t.Fatalf("no JSON line in\n%s", &out)
+			}
+			if r.Mode != args[0] || r.Ops == 0 || r.Lost != 0 || r.Failed != 0 || r.ServerCPUPerOp <= 0 {
+				t.Fatalf("result %+v\n%s", r, &out)
+			}
+		})
+	}
+}
+
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return lines[len(lines)-1]
+}
+
+func TestParseStatCPU(t *testing.T) {
+	// A command name with spaces and parentheses, as /proc allows.
+	stat := "4242 (hot pot (x)) S 1 4242 4242 0 -1 4194560 1000 0 0 0 250 50 0 0 20 0 12 0 100 0 0"
+	got, err := parseStatCPU(stat)
+	if err != nil || got != 3*time.Second {
+		t.Fatalf("got %v, %v; want 3s (300 ticks)", got, err)
+	}
+	if _, err := parseStatCPU("garbage"); err == nil {
+		t.Fatal("garbage parsed")
+	}
+}
