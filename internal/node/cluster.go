@@ -193,10 +193,11 @@ func (n *Node) refreshPeers(ctx context.Context) {
 // Welcome, and has an older session of its id on another node kicked
 // with reason "replaced". While the directory cannot be reached the
 // agent works locally, and the heartbeat registers it later.
+//
+// It runs once per connection, so it makes no timer of its own: the Redis
+// client's dial, pool and I/O timeouts bound the call.
 func (n *Node) registered(id string, session uint64) {
-	ctx, cancel := context.WithTimeout(n.ctx, directoryTimeout)
-	defer cancel()
-	previous, err := n.broker.Register(ctx, id, pubsub.Owner{Node: n.id, Session: session})
+	previous, err := n.broker.Register(n.ctx, id, pubsub.Owner{Node: n.id, Session: session})
 	if err != nil {
 		n.restore.Store(true)
 		n.clusterError("register", err)

@@ -53,8 +53,9 @@ func (o *outbox) add(e events.Event) {
 	size := dataSize(e)
 	o.mu.Lock()
 	for len(o.queue) >= o.limit || len(o.queue) > 0 && o.bytes+size > o.maxBytes {
+		// The dropped event is not cleared: a batch that peek handed out
+		// may still hold it.
 		o.bytes -= dataSize(o.queue[0])
-		o.queue[0] = events.Event{}
 		o.queue = o.queue[1:]
 		o.first++
 		o.dropped++
@@ -71,11 +72,14 @@ func (o *outbox) add(e events.Event) {
 }
 
 // peek returns up to n of the oldest events, the position of the first,
-// and how many were dropped since the last peek.
+// and how many were dropped since the last peek. The batch shares the
+// queue's storage, whose events are never changed once added; it is valid
+// until remove is called for it.
 func (o *outbox) peek(n int) (batch []events.Event, from uint64, dropped int) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	batch = append([]events.Event(nil), o.queue[:min(n, len(o.queue))]...)
+	k := min(n, len(o.queue))
+	batch = o.queue[:k:k]
 	dropped, o.dropped = o.dropped, 0
 	return batch, o.first, dropped
 }

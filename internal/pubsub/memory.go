@@ -294,7 +294,9 @@ func (m *Memory) Append(_ context.Context, evs []events.Event) error {
 		h.entries = append(h.entries, Entry{ID: h.last, Event: e})
 	}
 	if over := len(h.entries) - h.retention; over > 0 {
-		h.entries = slices.Delete(h.entries, 0, over)
+		// Entries are never changed once appended, so Read can hand them
+		// out without a copy; the storage is reclaimed when append moves it.
+		h.entries = h.entries[over:]
 	}
 	close(h.appended)
 	h.appended = make(chan struct{})
@@ -310,8 +312,8 @@ func (m *Memory) Read(ctx context.Context, after events.ID, count int) ([]Entry,
 		if i < len(h.entries) && h.entries[i].ID == after {
 			i++
 		}
-		if i < len(h.entries) {
-			out := slices.Clone(h.entries[i:min(len(h.entries), i+count)])
+		if j := min(len(h.entries), i+count); i < j {
+			out := h.entries[i:j:j]
 			h.mu.Unlock()
 			return out, nil
 		}
@@ -332,5 +334,6 @@ func (m *Memory) Newest(_ context.Context, count int) ([]Entry, error) {
 	h := m.hub
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return slices.Clone(h.entries[max(0, len(h.entries)-count):]), nil
+	n := len(h.entries)
+	return h.entries[max(0, n-count):n:n], nil
 }
