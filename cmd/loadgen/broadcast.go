@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hotpot-rt/hotpot/internal/codec"
@@ -98,8 +99,13 @@ func (r *broadcastRun) run(ctx context.Context, out io.Writer, log *slog.Logger)
 	// read goroutine; they are read once every agent is closed.
 	delays := make([]latencies, r.n)
 	lastArrival := make([]time.Time, r.n)
+	// seen marks, per agent, the broadcasts it got: one got twice is a
+	// duplicate.
+	seen := make([][]uint64, r.n)
 	var badData failures
+	var duplicates atomic.Int64
 	handler := func(i int) func(env codec.Envelope, _ []byte) {
+		seen[i] = make([]uint64, (tl.capacity()+63)/64)
 		return func(env codec.Envelope, _ []byte) {
 			if env.Type != benchType {
 				return
@@ -108,6 +114,14 @@ func (r *broadcastRun) run(ctx context.Context, out io.Writer, log *slog.Logger)
 			if err != nil {
 				badData.add(err)
 				return
+			}
+			if s.Seq >= 0 && int(s.Seq) < tl.capacity() {
+				word, bit := &seen[i][s.Seq/64], uint64(1)<<(s.Seq%64)
+				if *word&bit != 0 {
+					duplicates.Add(1)
+					return
+				}
+				*word |= bit
 			}
 			lastArrival[i] = time.Now()
 			delays[i].add(lastArrival[i].Sub(time.Unix(0, s.T)))
@@ -161,13 +175,15 @@ func (r *broadcastRun) run(ctx context.Context, out io.Writer, log *slog.Logger)
 	fmt.Fprintf(out, "lost         %d of %d expected (agents × broadcasts answered 200; the nodes promised %d); %d more arrived of broadcasts not answered 200\n",
 		o.lost, o.expected, o.promised, o.late)
 	fmt.Fprintf(out, "delay        %s (send to receive)\n", summarize(delays))
+	fmt.Fprintf(out, "duplicates   %d (a broadcast an agent got more than once)\n", duplicates.Load())
 	fmt.Fprintf(out, "errors       timed out %s; failed %s; bad event data %s; unexpected closes %s\n",
 		&tl.timedOut, &tl.failed, &badData, &st.drops)
 	d := summarize(delays)
 	result{Mode: "broadcast", Ops: o.received + o.late, PerSecond: perSecond(o.received+o.late, last.Sub(start)),
-		P50MS: ms(d.p50), P99MS: ms(d.p99), Lost: o.lost, Failed: tl.timedOut.count() + tl.failed.count() + tl.notSent.Load(),
+		P50MS: ms(d.p50), P99MS: ms(d.p99), Lost: o.lost, Duplicates: duplicates.Load(),
+		Failed:       tl.timedOut.count() + tl.failed.count() + tl.notSent.Load(),
 		AgentsClosed: st.drops.count()}.write(out, serverCPU)
-	if o.lost > 0 || o.answered < o.sent || tl.notSent.Load() > 0 || badData.count() > 0 {
+	if o.lost > 0 || duplicates.Load() > 0 || o.answered < o.sent || tl.notSent.Load() > 0 || badData.count() > 0 {
 		return errors.New("some broadcasts failed or were lost")
 	}
 	return nil

@@ -97,7 +97,8 @@ func parseStatCPU(stat string) (time.Duration, error) {
 
 // result is a run's outcome in one JSON line, for scripts: the operations
 // measured, their rate, the latency that matters for the mode, what was
-// lost, and the server's CPU per operation when -pid was given.
+// lost or came twice, and the server's CPU per operation when -pid was
+// given.
 type result struct {
 	Mode       string  `json:"mode"`
 	Ops        int64   `json:"ops"`
@@ -105,6 +106,7 @@ type result struct {
 	P50MS      float64 `json:"p50_ms"`
 	P99MS      float64 `json:"p99_ms"`
 	Lost       int64   `json:"lost"`
+	Duplicates int64   `json:"duplicates"`
 	Failed     int64   `json:"failed"`
 	ServerCPUs float64 `json:"server_cpu_s,omitempty"`
 	// ServerCPUPerOp is server CPU-µs per operation, summed over -pid.

@@ -52,7 +52,7 @@ func TestEveryModeAgainstARealNode(t *testing.T) {
 			if !ok || json.Unmarshal([]byte(line), &r) != nil {
 				t.Fatalf("no JSON line in\n%s", &out)
 			}
-			if r.Mode != args[0] || r.Ops == 0 || r.Lost != 0 || r.Failed != 0 || r.ServerCPUPerOp <= 0 {
+			if r.Mode != args[0] || r.Ops == 0 || r.Lost != 0 || r.Duplicates != 0 || r.Failed != 0 || r.ServerCPUPerOp <= 0 {
 				t.Fatalf("result %+v\n%s", r, &out)
 			}
 		})
