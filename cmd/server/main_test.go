@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,6 +18,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/hotpot-rt/hotpot/client"
 )
 
 // serverBin is the server built once for the tests in this file.
@@ -193,4 +196,42 @@ func TestTCPCanBeDisabled(t *testing.T) {
 		t.Fatal(err)
 	}
 	ws.CloseNow()
+}
+
+// TestDrainKeepsServingRESTAndRefusesAgents: on SIGTERM, while a call
+// drains, /readyz answers 503 (not connection refused), REST keeps
+// serving, and a new WebSocket agent is refused with 503.
+func TestDrainKeepsServingRESTAndRefusesAgents(t *testing.T) {
+	p := startProcess(t, "--node-id", "drainer", "--drain-timeout", "3s")
+	dialAgent(t, p, "hanger") // never answers a Hang
+	calling := make(chan int, 1)
+	go func() {
+		res, err := p.api(t).CallAgentWithResponse(context.Background(), "hanger", client.CallRequest{Type: "Hang", TimeoutMs: ptr(20000)})
+		if err != nil {
+			calling <- 0
+			return
+		}
+		calling <- res.StatusCode()
+	}()
+	eventually(t, 5*time.Second, "the call is in flight", func() bool {
+		metrics, err := p.api(t).MetricsWithResponse(t.Context())
+		return err == nil && strings.Contains(string(metrics.Body), "hotpot_frames_out_total{transport=\"ws\"} 2")
+	})
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 2*time.Second, "/readyz answers 503 while draining", func() bool {
+		res, err := p.api(t).ReadyzWithResponse(t.Context())
+		return err == nil && res.StatusCode() == http.StatusServiceUnavailable
+	})
+	if res, err := p.api(t).GetAgentWithResponse(t.Context(), "hanger"); err != nil || res.StatusCode() != http.StatusOK {
+		t.Fatalf("REST while draining: %v %v, want 200", err, res.Status())
+	}
+	_, resp, err := websocket.Dial(t.Context(), "ws://"+p.httpAddr+"/ws?id=late", nil)
+	if err == nil || resp == nil || resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("a new agent while draining: %v %v, want 503", err, resp)
+	}
+	if status := <-calling; status != http.StatusServiceUnavailable {
+		t.Fatalf("the call still unanswered when the drain ended: %d, want 503", status)
+	}
 }
