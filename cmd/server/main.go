@@ -28,7 +28,7 @@ import (
 const shutdownTimeout = 10 * time.Second
 
 func main() {
-	cfg, err := config.Load(os.Args[1:], os.Getenv, os.Stderr)
+	cfg, err := config.Load(os.Args[1:], os.LookupEnv, os.Stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return
 	}

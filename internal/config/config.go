@@ -105,9 +105,11 @@ func Default() Config {
 // Load parses command-line arguments over HOTPOT_* environment variables
 // over the defaults: a flag given on the command line wins over its
 // variable (the flag's name in upper case with dashes as underscores,
-// prefixed HOTPOT_). getenv is os.Getenv outside tests. The result is
-// validated, and a missing node id is generated.
-func Load(args []string, getenv func(string) string, usage io.Writer) (Config, error) {
+// prefixed HOTPOT_). A variable that is set counts even when empty, as the
+// flag given "" does (HOTPOT_TCP= disables TCP). lookupEnv is
+// os.LookupEnv outside tests. The result is validated, and a missing node
+// id is generated.
+func Load(args []string, lookupEnv func(string) (string, bool), usage io.Writer) (Config, error) {
 	c := Default()
 	fs := flag.NewFlagSet("hotpot", flag.ContinueOnError)
 	fs.SetOutput(usage)
@@ -154,7 +156,7 @@ func Load(args []string, getenv func(string) string, usage io.Writer) (Config, e
 	var envErr error
 	fs.VisitAll(func(f *flag.Flag) {
 		name := EnvName(f.Name)
-		if v := getenv(name); v != "" && !given[f.Name] && envErr == nil {
+		if v, set := lookupEnv(name); set && !given[f.Name] && envErr == nil {
 			if err := fs.Set(f.Name, v); err != nil {
 				envErr = fmt.Errorf("%s: %w", name, err)
 			}

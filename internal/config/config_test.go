@@ -10,8 +10,11 @@ import (
 	"time"
 )
 
-func env(vars map[string]string) func(string) string {
-	return func(k string) string { return vars[k] }
+func env(vars map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) {
+		v, ok := vars[k]
+		return v, ok
+	}
 }
 
 func TestLoadDefaults(t *testing.T) {
@@ -46,6 +49,15 @@ func TestGeneratedNodeIDsAreUnique(t *testing.T) {
 	b, _ := Load(nil, env(nil), io.Discard)
 	if a.NodeID == "" || a.NodeID == b.NodeID {
 		t.Fatalf("node ids %q and %q", a.NodeID, b.NodeID)
+	}
+}
+
+// TestEmptyVariableCounts: a variable set to "" is the flag given "":
+// HOTPOT_TCP= disables TCP.
+func TestEmptyVariableCounts(t *testing.T) {
+	c, err := Load(nil, env(map[string]string{"HOTPOT_TCP": ""}), io.Discard)
+	if err != nil || c.TCPAddr != "" {
+		t.Fatalf("HOTPOT_TCP= gave --tcp %q, %v; want TCP disabled", c.TCPAddr, err)
 	}
 }
 
