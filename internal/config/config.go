@@ -119,11 +119,11 @@ func Load(args []string, lookupEnv func(string) (string, bool), usage io.Writer)
 	fs.StringVar(&c.JWTSecret, "jwt-secret", c.JWTSecret, "HS256 secret of client tokens; empty = anonymous dev mode")
 	fs.IntVar(&c.EventRetention, "event-retention", c.EventRetention, "SSE events kept for Last-Event-ID resume")
 	fs.IntVar(&c.EventRetentionBytes, "event-retention-bytes", c.EventRetentionBytes, "bound on the memory of the events kept, in bytes")
-	fs.DurationVar(&c.DrainTimeout, "drain-timeout", c.DrainTimeout, "on SIGTERM, how long in-flight calls may finish")
+	fs.Var((*duration)(&c.DrainTimeout), "drain-timeout", "on SIGTERM, how long in-flight calls may finish (a `duration`: 5s, 200ms)")
 	fs.StringVar(&c.TCPCodec, "tcp-codec", c.TCPCodec, "codec of the TCP listener: json, msgpack or proto")
 	fs.IntVar(&c.TCPLenBytes, "tcp-len-bytes", c.TCPLenBytes, "TCP length prefix: 2 or 4 bytes, big-endian")
-	fs.DurationVar(&c.KeepaliveInterval, "keepalive-interval", c.KeepaliveInterval, "look at agents this often; Ping those idle longer")
-	fs.DurationVar(&c.KeepaliveLimit, "keepalive-limit", c.KeepaliveLimit, "close agents idle longer than this")
+	fs.Var((*duration)(&c.KeepaliveInterval), "keepalive-interval", "look at agents this often; Ping those idle longer (a `duration`)")
+	fs.Var((*duration)(&c.KeepaliveLimit), "keepalive-limit", "close agents idle longer than this (a `duration`)")
 	fs.IntVar(&c.MaxMessageBytes, "max-message-bytes", c.MaxMessageBytes, "largest frame, WebSocket and TCP")
 	fs.IntVar(&c.SendQueue, "send-queue", c.SendQueue, "frames queued per agent before it counts as a slow consumer")
 	fs.IntVar(&c.MaxConns, "max-conns", c.MaxConns, "WebSocket and TCP connections together")
@@ -144,6 +144,7 @@ func Load(args []string, lookupEnv func(string) (string, bool), usage io.Writer)
 	fs.BoolVar(&c.Pprof, "pprof", c.Pprof, "serve profiles at /debug/pprof/ (behind --api-key)")
 	fs.TextVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "text or json")
+	fs.VisitAll(func(f *flag.Flag) { f.Usage += " ($" + EnvName(f.Name) + ")" })
 
 	if err := fs.Parse(args); err != nil {
 		return Config{}, err
@@ -275,6 +276,21 @@ func parsePrefixes(s string) ([]netip.Prefix, error) {
 		out = append(out, p.Masked())
 	}
 	return out, nil
+}
+
+// duration is a time.Duration flag whose error says what a duration
+// looks like.
+type duration time.Duration
+
+func (d *duration) String() string { return time.Duration(*d).String() }
+
+func (d *duration) Set(s string) error {
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("%q is not a duration: use a Go duration such as 12s or 200ms", s)
+	}
+	*d = duration(v)
+	return nil
 }
 
 // validNodeID reports whether id may name a node: empty (generated

@@ -52,6 +52,26 @@ func TestGeneratedNodeIDsAreUnique(t *testing.T) {
 	}
 }
 
+// TestHelpfulErrors: a bare number for a duration says what a duration
+// looks like; a bad variable is named; -h lists each flag's variable.
+func TestHelpfulErrors(t *testing.T) {
+	_, err := Load([]string{"--keepalive-limit", "12"}, env(nil), io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "such as 12s") {
+		t.Errorf("--keepalive-limit 12: %v, want a hint at Go durations", err)
+	}
+	_, err = Load(nil, env(map[string]string{"HOTPOT_DRAIN_TIMEOUT": "5"}), io.Discard)
+	if err == nil || !strings.HasPrefix(err.Error(), "HOTPOT_DRAIN_TIMEOUT") {
+		t.Errorf("HOTPOT_DRAIN_TIMEOUT=5: %v, want the variable named", err)
+	}
+	var help strings.Builder
+	Load([]string{"-h"}, env(nil), &help)
+	for _, v := range []string{"$HOTPOT_HTTP", "$HOTPOT_REDIS", "$HOTPOT_KEEPALIVE_LIMIT"} {
+		if !strings.Contains(help.String(), v) {
+			t.Errorf("-h does not mention %s:\n%s", v, help.String())
+		}
+	}
+}
+
 // TestEmptyVariableCounts: a variable set to "" is the flag given "":
 // HOTPOT_TCP= disables TCP.
 func TestEmptyVariableCounts(t *testing.T) {
