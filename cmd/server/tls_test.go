@@ -123,3 +123,45 @@ func TestTLSOnBothListeners(t *testing.T) {
 		t.Fatal("plain TCP client was served on the TLS port")
 	}
 }
+
+// TestSilentClientDoesNotFreezeTheTLSListener: a connection refused
+// beyond --max-conns that never starts its TLS handshake does not hold up
+// the TCP accept loop: once there is room again, a new agent is served at
+// once.
+func TestSilentClientDoesNotFreezeTheTLSListener(t *testing.T) {
+	certFile, keyFile, pool := selfSigned(t, t.TempDir())
+	p := startProcess(t, "--tls-cert", certFile, "--tls-key", keyFile, "--max-conns", "1")
+	tlsConfig := &tls.Config{RootCAs: pool}
+	welcomed := func() (*tls.Conn, error) {
+		conn, err := tls.DialWithDialer(&net.Dialer{Timeout: 2 * time.Second}, "tcp", p.tcpAddr, tlsConfig)
+		if err != nil {
+			return nil, err
+		}
+		conn.SetDeadline(time.Now().Add(2 * time.Second))
+		var hdr [2]byte
+		if _, err := io.ReadFull(conn, hdr[:]); err != nil {
+			conn.Close()
+			return nil, err
+		}
+		return conn, nil
+	}
+	first, err := welcomed()
+	if err != nil {
+		t.Fatal(err)
+	}
+	silent, err := net.Dial("tcp", p.tcpAddr) // over the limit, and says nothing
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	time.Sleep(100 * time.Millisecond) // let the node take it
+	first.Close()
+	eventually(t, 3*time.Second, "a new TLS agent is welcomed", func() bool {
+		conn, err := welcomed()
+		if err != nil {
+			return false
+		}
+		conn.Close()
+		return true
+	})
+}

@@ -43,7 +43,11 @@ func (s *Server) ServeTCP(ln net.Listener) error {
 		}
 		backoff = 0
 		if err := s.admit(); err != nil {
-			s.refuseTCP(conn, c, 503, err)
+			// Over TLS the refusal's write is a handshake, which a silent
+			// client would hold: never on the accept loop.
+			if !s.goLoop(func() { s.refuseTCP(conn, c, 503, err) }) {
+				conn.Close()
+			}
 			continue
 		}
 		if !s.goLoop(func() { s.serveTCPConn(conn, c) }) {
@@ -54,14 +58,18 @@ func (s *Server) ServeTCP(ln net.Listener) error {
 }
 
 // refuseTCP tells a connection with an Error why it cannot be served,
-// and closes it.
+// and closes it, giving up after refuseTimeout (over TLS the write is a
+// handshake first, which reads).
 func (s *Server) refuseTCP(conn net.Conn, c codec.Codec, code int32, reason error) {
 	if frame, err := c.Encode(codec.Envelope{Type: "Error", Code: code, Msg: reason.Error()}); err == nil {
-		conn.SetWriteDeadline(time.Now().Add(time.Second))
+		conn.SetDeadline(time.Now().Add(refuseTimeout))
 		conn.Write(appendFrame(nil, frame, s.cfg.TCPLenBytes))
 	}
 	conn.Close()
 }
+
+// refuseTimeout bounds telling a refused connection why.
+const refuseTimeout = time.Second
 
 // serveTCPConn runs one TCP agent on its own goroutine.
 func (s *Server) serveTCPConn(conn net.Conn, c codec.Codec) {
