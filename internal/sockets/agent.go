@@ -156,6 +156,10 @@ func (a *agent) run() {
 		case errors.Is(err, errTooBig):
 			a.srv.log.Info("closing agent: frame too big", "agent", a.id, "err", err)
 			a.close(ReasonTooBig)
+			continue
+		case errors.Is(err, errHTTPOnTCP):
+			a.srv.log.Info("closing agent: it speaks HTTP to the TCP port", "agent", a.id, "remote", a.remoteAddr)
+			a.close(ReasonNotHotpot)
 			// Keep reading until the writer has sent Kicked and closed.
 			continue
 		case err != nil:

@@ -226,3 +226,23 @@ func TestSlowConsumer(t *testing.T) {
 		t.Fatalf("other got %+v", e)
 	}
 }
+
+// TestHTTPOnTheTCPPort: an HTTP request sent to the raw TCP port is told
+// so and closed at once, instead of being read as a frame of some 18,000
+// bytes and kept until the keepalive limit.
+func TestHTTPOnTheTCPPort(t *testing.T) {
+	n := startNode(t, nil)
+	cl := dialTCP(t, n)
+	cl.timeout = 3 * time.Second
+	cl.writeRaw([]byte("GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"))
+	if reason := cl.expectClose(); reason != ReasonNotHotpot {
+		t.Fatalf("closed after Kicked %q, want %q", reason, ReasonNotHotpot)
+	}
+	// A frame whose prefix happens to read "GE" is still a frame.
+	ok := dialTCP(t, n)
+	frame := append([]byte("GE"), make([]byte, 0x4745)...)
+	ok.writeRaw(frame)
+	if e := ok.read(); e.Type != "Error" {
+		t.Fatalf("got %+v for a frame of 0x4745 zero bytes, want an Error for bad input", e)
+	}
+}

@@ -49,6 +49,9 @@ const (
 	ReasonShutdown         = "shutdown"
 	// ReasonTooBig closes a TCP agent whose frame prefix exceeds the limit.
 	ReasonTooBig = "message too big"
+	// ReasonNotHotpot closes a TCP connection that sent an HTTP request
+	// instead of hotpot frames.
+	ReasonNotHotpot = "not hotpot framing"
 	// ReasonClientClosed is the disconnect reason when the client closed
 	// the connection or it broke.
 	ReasonClientClosed = "closed by client"
@@ -58,7 +61,7 @@ const (
 // chose count as "kicked", so the metric keeps a bounded set of labels.
 func (s *Server) countKick(reason string) {
 	switch reason {
-	case ReasonReplaced, ReasonKeepaliveTimeout, ReasonSlowConsumer, ReasonShutdown, ReasonTooBig:
+	case ReasonReplaced, ReasonKeepaliveTimeout, ReasonSlowConsumer, ReasonShutdown, ReasonTooBig, ReasonNotHotpot:
 	default:
 		reason = ReasonKicked
 	}

@@ -13,6 +13,8 @@ import (
 var (
 	// errTooBig reports a frame longer than --max-message-bytes.
 	errTooBig = errors.New("frame too big")
+	// errHTTPOnTCP reports an HTTP request sent to the raw TCP port.
+	errHTTPOnTCP = errors.New("an HTTP request on the raw TCP port")
 	// errEmptyFrame reports a zero-length TCP frame.
 	errEmptyFrame = errors.New("empty frame")
 )

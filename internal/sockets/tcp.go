@@ -149,6 +149,7 @@ type tcpLink struct {
 	br     *bufio.Reader
 	hdr    [4]byte
 	broken bool // an oversize prefix was read; the rest is discarded
+	framed bool // a first frame was read
 
 	closeOnce sync.Once
 }
@@ -167,8 +168,12 @@ func (l *tcpLink) readFrame() (*frameBuffer, error) {
 		return nil, err
 	}
 	n, err := readFrameLen(l.br, l.hdr[:], l.lenBytes, l.max)
+	if err == nil && !l.framed && l.lenBytes == 2 && l.httpRequest() {
+		err = errHTTPOnTCP
+	}
+	l.framed = true
 	if err != nil {
-		l.broken = errors.Is(err, errTooBig)
+		l.broken = errors.Is(err, errTooBig) || errors.Is(err, errHTTPOnTCP)
 		return nil, err
 	}
 	fb := getFrameBuffer()
@@ -179,6 +184,23 @@ func (l *tcpLink) readFrame() (*frameBuffer, error) {
 	}
 	fb.b = frame
 	return fb, nil
+}
+
+// httpMethods start HTTP request lines; read as a 2-byte prefix and the
+// two bytes after it they would be a frame of some 17,000-21,000 bytes.
+var httpMethods = []string{"GET ", "POST", "PUT ", "HEAD", "DELE", "OPTI", "PATC", "CONN", "TRAC"}
+
+// httpRequest reports whether the prefix just read, with the two bytes
+// after it, starts an HTTP request line: a client talking HTTP to the TCP
+// port. It waits for those two bytes only when the prefix could be one.
+func (l *tcpLink) httpRequest() bool {
+	for _, m := range httpMethods {
+		if string(l.hdr[:2]) == m[:2] {
+			next, err := l.br.Peek(2)
+			return err == nil && string(next) == m[2:]
+		}
+	}
+	return false
 }
 
 func (l *tcpLink) writeFrames(frames [][]byte, timeout time.Duration) error {
