@@ -30,7 +30,7 @@ func checkID(w http.ResponseWriter, what, id string) bool {
 func (a *API) CallAgent(w http.ResponseWriter, r *http.Request, id AgentID) {
 	start := time.Now()
 	var req CallRequest
-	if !checkID(w, "agent id", id) || !decodeBody(w, r, &req) {
+	if !checkID(w, "agent id", id) || !a.decodeBody(w, r, &req) {
 		return
 	}
 	data, ok := checkMessage(w, req.Type, req.Data, req.DataBase64)
@@ -67,7 +67,7 @@ func (a *API) CallAgent(w http.ResponseWriter, r *http.Request, id AgentID) {
 // PushAgentEvent queues one event for the agent.
 func (a *API) PushAgentEvent(w http.ResponseWriter, r *http.Request, id AgentID) {
 	var req EventRequest
-	if !checkID(w, "agent id", id) || !decodeBody(w, r, &req) {
+	if !checkID(w, "agent id", id) || !a.decodeBody(w, r, &req) {
 		return
 	}
 	data, ok := checkMessage(w, req.Type, req.Data, req.DataBase64)

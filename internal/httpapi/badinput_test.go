@@ -4,12 +4,17 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
+	"io"
 	"mime"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hotpot-rt/hotpot/client"
+	"github.com/hotpot-rt/hotpot/internal/config"
 )
 
 // checkProblem fails t unless resp is an RFC 9457 problem of status.
@@ -200,5 +205,41 @@ func throwGarbage(t *testing.T, n *testNode, method, path string) {
 				t.Errorf("%s: %s with Content-Type %q, want a problem", name, resp.Status, resp.Header.Get("Content-Type"))
 			}
 		}
+	}
+}
+
+// slowBody sends headers announcing a 1,000-byte JSON body to n, then one
+// byte of it, and returns what the node answers (its status line) and how
+// long the answer and the connection's close took.
+func slowBody(t *testing.T, n *testNode, header string) (statusLine string, took time.Duration) {
+	t.Helper()
+	conn, err := net.Dial("tcp", strings.TrimPrefix(n.url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	start := time.Now()
+	fmt.Fprintf(conn, "POST /broadcast HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n%s\r\n{", header)
+	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	all, err := io.ReadAll(conn) // until the node closes
+	if err != nil {
+		t.Fatalf("reading the answer: %v (got %q)", err, all)
+	}
+	line, _, _ := strings.Cut(string(all), "\r\n")
+	return line, time.Since(start)
+}
+
+// TestSlowBodiesDoNotHoldConnections: a body that does not arrive is
+// answered 408 once the body timeout passes, and a request without the
+// API key is answered 401 at once, without waiting for its body; both
+// connections are closed.
+func TestSlowBodiesDoNotHoldConnections(t *testing.T) {
+	t.Parallel()
+	n := startNode(t, func(cfg *config.Config) { cfg.APIKey = "k" }, func(a *API) { a.bodyTimeout = 300 * time.Millisecond })
+	if line, took := slowBody(t, n, "Authorization: Bearer k\r\n"); !strings.Contains(line, " 408 ") || took > 3*time.Second {
+		t.Fatalf("a body that never arrives: %q after %v, want 408 after about 300ms", line, took)
+	}
+	if line, took := slowBody(t, n, ""); !strings.Contains(line, " 401 ") || took > 2*time.Second {
+		t.Fatalf("no API key and a body that never arrives: %q after %v, want 401 at once", line, took)
 	}
 }

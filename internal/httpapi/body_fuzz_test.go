@@ -22,12 +22,13 @@ func FuzzCallBody(f *testing.F) {
 	} {
 		f.Add([]byte(seed))
 	}
+	a := &API{bodyTimeout: bodyTimeout}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		w := httptest.NewRecorder()
 		r := httptest.NewRequest(http.MethodPost, "/agents/a/call", bytes.NewReader(body))
 		r.Header.Set("Content-Type", "application/json")
 		var req CallRequest
-		if !decodeBody(w, r, &req) {
+		if !a.decodeBody(w, r, &req) {
 			if w.Code < 400 || w.Code >= 500 || w.Header().Get("Content-Type") != "application/problem+json" {
 				t.Fatalf("refused with %d %q", w.Code, w.Header().Get("Content-Type"))
 			}

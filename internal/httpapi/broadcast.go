@@ -5,7 +5,7 @@ import "net/http"
 // PushGroupEvent pushes one event to every member of a group.
 func (a *API) PushGroupEvent(w http.ResponseWriter, r *http.Request, group Group) {
 	var req EventRequest
-	if !checkID(w, "group", group) || !decodeBody(w, r, &req) {
+	if !checkID(w, "group", group) || !a.decodeBody(w, r, &req) {
 		return
 	}
 	data, ok := checkMessage(w, req.Type, req.Data, req.DataBase64)
@@ -24,7 +24,7 @@ func (a *API) PushGroupEvent(w http.ResponseWriter, r *http.Request, group Group
 // 202 at once and the node delivers on a goroutine of its own.
 func (a *API) Broadcast(w http.ResponseWriter, r *http.Request, params BroadcastParams) {
 	var req EventRequest
-	if !decodeBody(w, r, &req) {
+	if !a.decodeBody(w, r, &req) {
 		return
 	}
 	data, ok := checkMessage(w, req.Type, req.Data, req.DataBase64)

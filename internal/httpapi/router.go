@@ -29,6 +29,8 @@ type API struct {
 	node    *node.Node
 	metrics *metrics.Metrics
 	log     *slog.Logger
+	// bodyTimeout is bodyTimeout outside tests.
+	bodyTimeout time.Duration
 	// pingInterval is ssePingInterval outside tests.
 	pingInterval time.Duration
 }
@@ -42,6 +44,7 @@ func New(cfg config.Config, nd *node.Node, logger *slog.Logger) *API {
 		node:         nd,
 		metrics:      nd.Metrics(),
 		log:          logger,
+		bodyTimeout:  bodyTimeout,
 		pingInterval: ssePingInterval,
 	}
 }
@@ -82,6 +85,7 @@ func (a *API) Router() http.Handler {
 func (a *API) requireKey(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if a.cfg.APIKey != "" && !publicPaths[r.URL.Path] && !auth.KeyMatches(r, a.cfg.APIKey) {
+			dropConnection(w) // answer without waiting for a body nobody will read
 			w.Header().Set("WWW-Authenticate", `Bearer realm="hotpot"`)
 			writeProblem(w, http.StatusUnauthorized, "missing or wrong API key: send Authorization: Bearer <key>", Problem{})
 			return
