@@ -87,6 +87,7 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		Handler:           api.Router(),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
+		ConnState:         api.ConnState,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
 	serveErr := make(chan error, 2)

@@ -57,6 +57,9 @@ type Config struct {
 	// MaxBroadcasts bounds the broadcasts and group pushes a node delivers
 	// at once; more are refused with 503.
 	MaxBroadcasts int
+	// MaxHTTPConns bounds the HTTP connections open at once (REST, SSE and
+	// WebSocket handshakes not yet upgraded); more are closed at once.
+	MaxHTTPConns int
 	// AllowedOrigins are WebSocket Origin patterns; empty allows the same
 	// host only.
 	AllowedOrigins []string
@@ -93,6 +96,7 @@ func Default() Config {
 		SendQueue:           256,
 		MaxConns:            100000,
 		MaxBroadcasts:       8,
+		MaxHTTPConns:        10000,
 		EventRetention:      10000,
 		EventRetentionBytes: 64 << 20,
 		DrainTimeout:        5 * time.Second,
@@ -128,6 +132,7 @@ func Load(args []string, lookupEnv func(string) (string, bool), usage io.Writer)
 	fs.IntVar(&c.SendQueue, "send-queue", c.SendQueue, "frames queued per agent before it counts as a slow consumer")
 	fs.IntVar(&c.MaxConns, "max-conns", c.MaxConns, "WebSocket and TCP connections together")
 	fs.IntVar(&c.MaxBroadcasts, "max-broadcasts", c.MaxBroadcasts, "broadcasts and group pushes delivered at once; more answer 503")
+	fs.IntVar(&c.MaxHTTPConns, "max-http-conns", c.MaxHTTPConns, "HTTP connections open at once (upgraded WebSockets count in --max-conns instead); more are closed")
 	fs.Func("allowed-origins", "comma-separated WebSocket Origin patterns; empty = same host only", func(s string) error {
 		c.AllowedOrigins = splitList(s)
 		return nil
@@ -204,6 +209,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("--send-queue %d: must be at least 1", c.SendQueue)
 	case c.MaxConns < 1:
 		return fmt.Errorf("--max-conns %d: must be at least 1", c.MaxConns)
+	case c.MaxHTTPConns < 1:
+		return fmt.Errorf("--max-http-conns %d: must be at least 1", c.MaxHTTPConns)
 	case c.MaxBroadcasts < 1:
 		return fmt.Errorf("--max-broadcasts %d: must be at least 1", c.MaxBroadcasts)
 	case (c.TLSCert == "") != (c.TLSKey == ""):

@@ -243,3 +243,35 @@ func TestSlowBodiesDoNotHoldConnections(t *testing.T) {
 		t.Fatalf("no API key and a body that never arrives: %q after %v, want 401 at once", line, took)
 	}
 }
+
+// TestHTTPConnectionsAreBounded: beyond --max-http-conns a new connection
+// is closed at once, before anything is read; the others are served.
+func TestHTTPConnectionsAreBounded(t *testing.T) {
+	t.Parallel()
+	n := startNode(t, func(cfg *config.Config) { cfg.MaxHTTPConns = 2 })
+	addr := strings.TrimPrefix(n.url, "http://")
+	var idle []net.Conn
+	for range 2 {
+		conn, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		idle = append(idle, conn)
+	}
+	eventually(t, "the node counts both", func() bool { return n.api.httpConns.Load() == 2 })
+	extra, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer extra.Close()
+	extra.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := extra.Read(make([]byte, 1)); err != io.EOF {
+		t.Fatalf("the connection over the limit read %v, want EOF (closed at once)", err)
+	}
+	idle[0].Close()
+	eventually(t, "a closed connection is given back", func() bool { return n.api.httpConns.Load() == 1 })
+	if resp, _ := n.do(t, http.MethodGet, "/healthz", "", nil); resp.StatusCode != http.StatusOK {
+		t.Fatalf("healthz once there is room: %s", resp.Status)
+	}
+}

@@ -66,7 +66,9 @@ func startNode(t testing.TB, tweak func(*config.Config), opts ...nodeOption) *te
 	for _, opt := range opts {
 		opt(a)
 	}
-	hs := httptest.NewServer(a.Router())
+	hs := httptest.NewUnstartedServer(a.Router())
+	hs.Config.ConnState = a.ConnState
+	hs.Start()
 
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

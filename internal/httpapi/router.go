@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -29,6 +30,8 @@ type API struct {
 	node    *node.Node
 	metrics *metrics.Metrics
 	log     *slog.Logger
+	// httpConns counts the open HTTP connections; see ConnState.
+	httpConns atomic.Int64
 	// bodyTimeout is bodyTimeout outside tests.
 	bodyTimeout time.Duration
 	// pingInterval is ssePingInterval outside tests.

@@ -44,6 +44,11 @@ type Metrics struct {
 	// FanOutsRefused counts broadcasts and group pushes refused because
 	// the node had too many in flight.
 	FanOutsRefused prometheus.Counter
+	// HTTPConns is how many HTTP connections are open (not counting
+	// upgraded WebSockets); HTTPConnsRefused counts those closed at once
+	// beyond --max-http-conns.
+	HTTPConns        prometheus.Gauge
+	HTTPConnsRefused prometheus.Counter
 }
 
 // New returns a fresh set of collectors, registered with their own
@@ -95,8 +100,14 @@ func New(sseSubscribers func() int) *Metrics {
 		FanOutsRefused: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "hotpot_fanouts_refused_total", Help: "Broadcasts and group pushes refused (503) because too many were in flight.",
 		}),
+		HTTPConns: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "hotpot_http_connections", Help: "Open HTTP connections, upgraded WebSockets not counted.",
+		}),
+		HTTPConnsRefused: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "hotpot_http_connections_refused_total", Help: "HTTP connections closed at once beyond --max-http-conns.",
+		}),
 	}
-	m.registry.MustRegister(m.FanOutsRefused,
+	m.registry.MustRegister(m.FanOutsRefused, m.HTTPConns, m.HTTPConnsRefused,
 		m.Agents, m.FramesIn, m.FramesOut, m.Calls, m.CallSeconds, m.LateReplies, m.Kicks,
 		m.ClusterRequests, m.ClusterRequestSeconds, m.ClusterErrors, m.OutboxEvents, m.EventsDropped,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
