@@ -243,3 +243,46 @@ func TestBroadcast(t *testing.T) {
 		}
 	}
 }
+
+// TestFanOutRefusesWhatAClientCouldNotTake: a broadcast or group push that
+// some client could not be given is refused before anything is sent, as a
+// push to that client is: 413 for a frame over --max-message-bytes, 400
+// for data_base64 that a JSON or msgpack client cannot carry.
+func TestFanOutRefusesWhatAClientCouldNotTake(t *testing.T) {
+	t.Parallel()
+	n := startNode(t, nil)
+	c := n.client(t)
+	cli := dialWS(t, n, "")
+	if res, err := c.JoinGroupWithResponse(t.Context(), cli.id, "g"); err != nil || res.StatusCode() != http.StatusNoContent {
+		t.Fatalf("join: %v %v", err, res.Status())
+	}
+	big := json.RawMessage(`"` + strings.Repeat("x", 70000) + `"`)
+	notJSON := []byte{0xff, 0x00, 0x01}
+	for _, tc := range []struct {
+		name string
+		req  client.EventRequest
+		want int
+	}{
+		{"too big", client.EventRequest{Type: "Big", Data: big}, http.StatusRequestEntityTooLarge},
+		{"not JSON", client.EventRequest{Type: "Blob", DataBase64: notJSON}, http.StatusBadRequest},
+	} {
+		b, err := c.BroadcastWithResponse(t.Context(), nil, tc.req)
+		if err != nil || b.StatusCode() != tc.want {
+			t.Errorf("broadcast %s: %v %v, want %d", tc.name, err, b.Status(), tc.want)
+		}
+		a, err := c.BroadcastWithResponse(t.Context(), &client.BroadcastParams{Async: ptr(true)}, tc.req)
+		if err != nil || a.StatusCode() != tc.want {
+			t.Errorf("async broadcast %s: %v %v, want %d", tc.name, err, a.Status(), tc.want)
+		}
+		g, err := c.PushGroupEventWithResponse(t.Context(), "g", tc.req)
+		if err != nil || g.StatusCode() != tc.want {
+			t.Errorf("group push %s: %v %v, want %d", tc.name, err, g.Status(), tc.want)
+		}
+	}
+	if res, err := c.BroadcastWithResponse(t.Context(), nil, client.EventRequest{Type: "Small"}); err != nil || res.JSON200 == nil {
+		t.Fatalf("small broadcast: %v %v", err, res.Status())
+	}
+	if m := cli.recv(); m.Type != "Small" {
+		t.Fatalf("the client got %+v first, want Small: nothing refused may be sent", m)
+	}
+}

@@ -26,10 +26,15 @@ type Delivery struct {
 	Partial bool
 }
 
-// Broadcast sends one event to every agent of the cluster. It fails with
-// ErrOverloaded, having sent nothing, when the node has --max-broadcasts
-// fan-outs in flight.
+// Broadcast sends one event to every agent of the cluster. Having sent
+// nothing, it fails with ErrMessageTooBig, codec.ErrNotJSON or
+// codec.ErrMalformed when some client could not be given the event (as a
+// push to it would fail), and with ErrOverloaded when the node has
+// --max-broadcasts fan-outs in flight.
 func (n *Node) Broadcast(ctx context.Context, typ string, data codec.Payload) (Delivery, error) {
+	if err := n.socks.CheckFanOut(typ, data); err != nil {
+		return Delivery{}, err
+	}
 	if !n.fanOuts.TryAcquire() {
 		return Delivery{}, n.refuseFanOut()
 	}
@@ -40,6 +45,9 @@ func (n *Node) Broadcast(ctx context.Context, typ string, data codec.Payload) (D
 // for it when it stops. It fails as Broadcast does, with nothing sent,
 // and with ErrShuttingDown once the node drains.
 func (n *Node) BroadcastAsync(typ string, data codec.Payload) error {
+	if err := n.socks.CheckFanOut(typ, data); err != nil {
+		return err
+	}
 	if !n.fanOuts.TryAcquire() {
 		return n.refuseFanOut()
 	}
@@ -53,6 +61,9 @@ func (n *Node) BroadcastAsync(typ string, data codec.Payload) error {
 // PushGroup sends one event to every member of group in the cluster; it
 // fails as Broadcast does.
 func (n *Node) PushGroup(ctx context.Context, group, typ string, data codec.Payload) (Delivery, error) {
+	if err := n.socks.CheckFanOut(typ, data); err != nil {
+		return Delivery{}, err
+	}
 	if !n.fanOuts.TryAcquire() {
 		return Delivery{}, n.refuseFanOut()
 	}

@@ -79,6 +79,31 @@ func (s *Server) Broadcast(typ string, data codec.Payload) int {
 	return deliver(s.snapshot(), typ, data)
 }
 
+// codecs are every codec an agent may use.
+var codecs = []codec.Codec{codec.JSON, codec.MsgPack, codec.Proto}
+
+// CheckFanOut reports whether an event can go to the agents of every codec
+// as Broadcast and PushGroup send it, before any is sent: codec.ErrNotJSON
+// or codec.ErrMalformed when a codec cannot carry its data,
+// ErrMessageTooBig when a frame of it would exceed --max-message-bytes.
+// A push to one agent of that codec fails the same way.
+func (s *Server) CheckFanOut(typ string, data codec.Payload) error {
+	for _, c := range codecs {
+		native, err := c.Data(data)
+		if err != nil {
+			return err
+		}
+		frame, err := c.Encode(codec.Envelope{Type: typ, Data: native})
+		if err != nil {
+			return err
+		}
+		if len(frame) > s.cfg.MaxMessageBytes {
+			return ErrMessageTooBig
+		}
+	}
+	return nil
+}
+
 // fanOutShard is the fewest agents a fan-out goroutine takes: below it,
 // starting one costs more than the writes it would share.
 const fanOutShard = 256
@@ -89,8 +114,8 @@ const fanOutShard = 256
 // which deliver waits for; a send never waits on an agent, so no agent
 // holds up the others.
 func deliver(agents []*agent, typ string, data codec.Payload) int {
-	frames := make(map[codec.Codec][]byte, 3)
-	for _, c := range []codec.Codec{codec.JSON, codec.MsgPack, codec.Proto} {
+	frames := make(map[codec.Codec][]byte, len(codecs))
+	for _, c := range codecs {
 		if native, err := c.Data(data); err == nil {
 			if frame, err := c.Encode(codec.Envelope{Type: typ, Data: native}); err == nil {
 				frames[c] = frame
