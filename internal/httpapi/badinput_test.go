@@ -275,3 +275,58 @@ func TestHTTPConnectionsAreBounded(t *testing.T) {
 		t.Fatalf("healthz once there is room: %s", resp.Status)
 	}
 }
+
+// TestProblemsSpeakTheCallersTerms: every error is problem+json, and says
+// what is wrong in terms of the request, not of the parser.
+func TestProblemsSpeakTheCallersTerms(t *testing.T) {
+	t.Parallel()
+	n := startNode(t, nil)
+	for _, tc := range []struct {
+		method, path, body string
+		status             int
+		detail             string
+	}{
+		{http.MethodPost, "/broadcast", `[1,2,3]`, http.StatusBadRequest, "the body must be a JSON object, not array"},
+		{http.MethodPost, "/broadcast", `{"type":1}`, http.StatusBadRequest, `member "type" must be a string, not number`},
+		{http.MethodPost, "/agents/a/call", `{"type":"X","timeout_ms":"soon"}`, http.StatusBadRequest, `member "timeout_ms" must be a number, not string`},
+		{http.MethodPost, "/broadcast", `{"type":"X","colour":"red"}`, http.StatusBadRequest, `unknown member "colour"`},
+		{http.MethodPost, "/broadcast", `{"type":"X","data_base64":"!!"}`, http.StatusBadRequest, "data_base64 is not valid base64"},
+		{http.MethodPost, "/broadcast", `{"type":`, http.StatusBadRequest, "ends in the middle"},
+		{http.MethodGet, "/agents?limit=many", "", http.StatusBadRequest, "parameter limit has the wrong form"},
+	} {
+		var body io.Reader
+		if tc.body != "" {
+			body = strings.NewReader(tc.body)
+		}
+		resp, got := n.do(t, tc.method, tc.path, "application/json", body)
+		checkProblem(t, resp, got, tc.status)
+		var p struct{ Detail string }
+		json.Unmarshal(got, &p)
+		if !strings.Contains(p.Detail, tc.detail) {
+			t.Errorf("%s %s %s: detail %q, want it to say %q", tc.method, tc.path, tc.body, p.Detail, tc.detail)
+		}
+	}
+}
+
+// TestUnknownPathsAndMethodsAreProblems: 404 and 405 are problem+json
+// too. (They are not operations of the spec, so the raw transport is used.)
+func TestUnknownPathsAndMethodsAreProblems(t *testing.T) {
+	t.Parallel()
+	n := startNode(t, nil)
+	for _, tc := range []struct {
+		method, path string
+		status       int
+	}{
+		{http.MethodGet, "/no/such/path", http.StatusNotFound},
+		{http.MethodPatch, "/broadcast", http.StatusMethodNotAllowed},
+	} {
+		req, _ := http.NewRequestWithContext(t.Context(), tc.method, n.url+tc.path, nil)
+		resp, err := n.transport.RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		checkProblem(t, resp, body, tc.status)
+	}
+}

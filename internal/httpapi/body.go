@@ -48,7 +48,7 @@ func (a *API) decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
 		writeProblem(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("the body is larger than %d bytes", maxBodyBytes), Problem{})
 		return false
 	case err != nil:
-		writeProblem(w, http.StatusBadRequest, "invalid JSON body: "+err.Error(), Problem{})
+		writeProblem(w, http.StatusBadRequest, bodyProblem(err), Problem{})
 		return false
 	}
 	rc.SetReadDeadline(time.Time{})

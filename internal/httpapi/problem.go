@@ -1,9 +1,14 @@
 package httpapi
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"net/http"
+	"reflect"
+	"strings"
 
 	"github.com/hotpot-rt/hotpot/internal/codec"
 	"github.com/hotpot-rt/hotpot/internal/node"
@@ -86,4 +91,65 @@ func outcome(err error) string {
 		return "bad_request"
 	}
 	return "error"
+}
+
+// paramProblem says what is wrong with a request's parameters in the
+// caller's terms, not the parser's.
+func paramProblem(err error) string {
+	var format *InvalidParamFormatError
+	var required *RequiredParamError
+	switch {
+	case errors.As(err, &format):
+		return fmt.Sprintf("parameter %s has the wrong form (see /openapi.yaml)", format.ParamName)
+	case errors.As(err, &required):
+		return fmt.Sprintf("parameter %s is required", required.ParamName)
+	}
+	return "bad parameters: see /openapi.yaml"
+}
+
+// bodyProblem says what is wrong with a JSON request body in the caller's
+// terms: which member has the wrong type, which is unknown, where the
+// JSON breaks.
+func bodyProblem(err error) string {
+	var syntax *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syntax):
+		return fmt.Sprintf("the body is not valid JSON (at byte %d)", syntax.Offset)
+	case errors.As(err, &typ) && typ.Field != "":
+		return fmt.Sprintf("member %q must be %s, not %s", typ.Field, jsonKind(typ.Type), typ.Value)
+	case errors.As(err, &typ):
+		return "the body must be a JSON object, not " + typ.Value
+	case errors.Is(err, io.EOF):
+		return "the body is empty: send a JSON object"
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return "the body ends in the middle of its JSON"
+	case errors.As(err, new(base64.CorruptInputError)):
+		return "data_base64 is not valid base64: " + err.Error()
+	}
+	if field, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+		return "unknown member " + field
+	}
+	return err.Error()
+}
+
+// jsonKind names the JSON type that a Go type is decoded from.
+func jsonKind(t reflect.Type) string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Int, reflect.Int32, reflect.Int64, reflect.Float64:
+		return "a number"
+	case reflect.Slice:
+		if t.Elem().Kind() == reflect.Uint8 {
+			return "a base64 string"
+		}
+		return "an array"
+	case reflect.Bool:
+		return "true or false"
+	}
+	return "an object"
 }

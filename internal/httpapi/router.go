@@ -78,8 +78,14 @@ func (a *API) Router() http.Handler {
 	HandlerWithOptions(a, ChiServerOptions{
 		BaseRouter: r.With(a.requireKey), // registers the API's routes on r
 		ErrorHandlerFunc: func(w http.ResponseWriter, r *http.Request, err error) {
-			writeProblem(w, http.StatusBadRequest, err.Error(), Problem{})
+			writeProblem(w, http.StatusBadRequest, paramProblem(err), Problem{})
 		},
+	})
+	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
+		writeProblem(w, http.StatusNotFound, "no such path: see /openapi.yaml for the API", Problem{})
+	})
+	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
+		writeProblem(w, http.StatusMethodNotAllowed, r.Method+" is not allowed on "+r.URL.Path, Problem{})
 	})
 	return r
 }
