@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"strings"
+	"reflect"
 	"testing"
 
 	"github.com/vmihailenco/msgpack/v5"
@@ -179,6 +180,36 @@ func FuzzMsgPackPayload(f *testing.F) {
 		}
 		if _, err := MsgPack.Data(p); err != nil {
 			t.Fatalf("Data(Payload(%q)) = Data(%s): %v", data, p.JSON, err)
+		}
+	})
+}
+
+// FuzzMsgPackData gives MsgPack.Data the JSON a REST caller may send: it
+// never panics, and what it makes reads back as the same JSON value.
+func FuzzMsgPackData(f *testing.F) {
+	for _, seed := range []string{`{"Message":"你好"}`, `[1,2.5,-3,1e300,null,true]`, `"\u00e9\ud83d\ude00"`, `1e400`, `{"a":{"b":[{}]}}`, `12345678901234567890`} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if !json.Valid(data) {
+			return // the REST edge refuses invalid JSON before
+		}
+		native, err := MsgPack.Data(Payload{JSON: data})
+		if err != nil {
+			if !errors.Is(err, ErrMalformed) {
+				t.Fatalf("Data(%s) error %v does not wrap ErrMalformed", data, err)
+			}
+			return
+		}
+		back, err := MsgPack.Payload(native)
+		if err != nil {
+			t.Fatalf("Payload(Data(%s)): %v", data, err)
+		}
+		var want, got any
+		json.Unmarshal(data, &want)
+		json.Unmarshal(back.JSON, &got)
+		if !reflect.DeepEqual(want, got) {
+			t.Fatalf("Data then Payload turned %s into %s", data, back.JSON)
 		}
 	})
 }
