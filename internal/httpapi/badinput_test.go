@@ -330,3 +330,29 @@ func TestUnknownPathsAndMethodsAreProblems(t *testing.T) {
 		checkProblem(t, resp, body, tc.status)
 	}
 }
+
+// TestAgentLimits: beyond --max-pending-calls calls waiting for one
+// agent's replies, and beyond --max-groups groups, the REST API answers
+// 429, and nothing is sent or joined.
+func TestAgentLimits(t *testing.T) {
+	t.Parallel()
+	n := startNode(t, func(cfg *config.Config) { cfg.MaxPendingCalls = 2; cfg.MaxGroups = 2 })
+	c := n.client(t)
+	cli := dialWS(t, n, "?id=busy")
+	for range 2 {
+		callAsync(t, c, cli.id, client.CallRequest{Type: "Slow", TimeoutMs: ptr(5000)})
+		cli.recv() // the call reached the client, which does not answer yet
+	}
+	res, err := c.CallAgentWithResponse(t.Context(), cli.id, client.CallRequest{Type: "OneTooMany", TimeoutMs: ptr(5000)})
+	if err != nil || res.StatusCode() != http.StatusTooManyRequests {
+		t.Fatalf("a third call with two waiting: %v %v, want 429", err, res.Status())
+	}
+	for _, g := range []string{"a", "b", "a"} {
+		if res, err := c.JoinGroupWithResponse(t.Context(), cli.id, g); err != nil || res.StatusCode() != http.StatusNoContent {
+			t.Fatalf("join %s: %v %v", g, err, res.Status())
+		}
+	}
+	if res, err := c.JoinGroupWithResponse(t.Context(), cli.id, "c"); err != nil || res.StatusCode() != http.StatusTooManyRequests {
+		t.Fatalf("a third group: %v %v, want 429", err, res.Status())
+	}
+}

@@ -304,6 +304,10 @@ type PayloadTooLarge = Problem
 // `status`; other members may be added where useful.
 type ServiceUnavailable = Problem
 
+// TooManyRequests An RFC 9457 problem document. hotpot always sets `title` and
+// `status`; other members may be added where useful.
+type TooManyRequests = Problem
+
 // Unauthorized An RFC 9457 problem document. hotpot always sets `title` and
 // `status`; other members may be added where useful.
 type Unauthorized = Problem

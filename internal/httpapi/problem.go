@@ -55,6 +55,10 @@ func problemOf(err error) (status int, detail string, p Problem) {
 		return http.StatusGatewayTimeout, "the client did not reply in time", Problem{}
 	case errors.Is(err, node.ErrShuttingDown):
 		return http.StatusServiceUnavailable, "the node is shutting down", Problem{}
+	case errors.Is(err, node.ErrTooManyCalls):
+		return http.StatusTooManyRequests, "the agent has --max-pending-calls calls waiting for its replies; try again once some are answered", Problem{}
+	case errors.Is(err, node.ErrTooManyGroups):
+		return http.StatusTooManyRequests, "the agent is in --max-groups groups already; it must leave one first", Problem{}
 	case errors.Is(err, node.ErrOverloaded):
 		return http.StatusServiceUnavailable, "too many broadcasts in flight on this node; nothing was sent: try again after Retry-After seconds", Problem{}
 	case errors.Is(err, node.ErrUnavailable):
@@ -89,6 +93,8 @@ func outcome(err error) string {
 		return "unavailable"
 	case http.StatusBadRequest, http.StatusRequestEntityTooLarge:
 		return "bad_request"
+	case http.StatusTooManyRequests:
+		return "too_many"
 	}
 	return "error"
 }

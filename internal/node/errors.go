@@ -27,6 +27,11 @@ var (
 	ErrTimeout = sockets.ErrTimeout
 	// ErrBadReply means the client's reply data has no JSON form.
 	ErrBadReply = sockets.ErrBadReply
+	// ErrTooManyCalls means --max-pending-calls calls already wait for the
+	// agent's replies; the call was not sent.
+	ErrTooManyCalls = sockets.ErrTooManyCalls
+	// ErrTooManyGroups means the agent is in --max-groups groups already.
+	ErrTooManyGroups = sockets.ErrTooManyGroups
 	// ErrShuttingDown means the node (this one, or the agent's) is
 	// draining and takes no new work.
 	ErrShuttingDown = sockets.ErrShuttingDown

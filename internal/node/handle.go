@@ -48,7 +48,7 @@ func (n *Node) serve(ctx context.Context, q *request) *response {
 	case opBroadcast, opPushGroup:
 		if !n.fanOuts.TryAcquire() {
 			n.metrics.FanOutsRefused.Inc()
-			return &response{status: statusOverloaded}
+			return respond(codec.Payload{}, ErrOverloaded)
 		}
 		defer n.fanOuts.Release()
 		return &response{delivered: n.deliverLocally(q)}

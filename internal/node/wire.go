@@ -65,6 +65,8 @@ const (
 	statusBadReply
 	statusReplyError
 	statusOverloaded
+	statusTooManyCalls
+	statusTooManyGroups
 	statusOther
 )
 
@@ -94,6 +96,12 @@ func statusOf(err error) (status byte, code int32, msg string) {
 		return statusMalformed, 0, err.Error()
 	case errors.Is(err, sockets.ErrBadReply):
 		return statusBadReply, 0, err.Error()
+	case errors.Is(err, ErrOverloaded):
+		return statusOverloaded, 0, ""
+	case errors.Is(err, sockets.ErrTooManyCalls):
+		return statusTooManyCalls, 0, ""
+	case errors.Is(err, sockets.ErrTooManyGroups):
+		return statusTooManyGroups, 0, ""
 	}
 	return statusOther, 0, err.Error()
 }
@@ -129,6 +137,10 @@ func (r *response) err() error {
 		return &ReplyError{Code: r.code, Msg: r.msg}
 	case statusOverloaded:
 		return ErrOverloaded
+	case statusTooManyCalls:
+		return ErrTooManyCalls
+	case statusTooManyGroups:
+		return ErrTooManyGroups
 	}
 	return errors.New(r.msg)
 }

@@ -49,7 +49,7 @@ func TestResponseRoundTrip(t *testing.T) {
 func TestErrorsCrossTheBus(t *testing.T) {
 	for _, err := range []error{
 		ErrAgentGone, ErrQueueFull, ErrTimeout, ErrShuttingDown, ErrMessageTooBig,
-		codec.ErrNotJSON, codec.ErrMalformed, ErrBadReply,
+		codec.ErrNotJSON, codec.ErrMalformed, ErrBadReply, ErrTooManyCalls, ErrTooManyGroups, ErrOverloaded,
 	} {
 		res := respond(codec.Payload{}, err)
 		parsed, perr := parseResponse(res.append(nil))

@@ -22,7 +22,8 @@ type callResult struct {
 // waits for the client's Reply with that id. It returns the reply's data;
 // a *ReplyError when the client answered with a non-zero code;
 // ErrAgentNotFound (also for an agent already being closed, whose id may
-// live on in a newer session elsewhere), ErrAgentGone (left mid-call), ErrQueueFull,
+// live on in a newer session elsewhere), ErrAgentGone (left mid-call),
+// ErrTooManyCalls (--max-pending-calls wait for its replies already), ErrQueueFull,
 // ErrMessageTooBig, codec.ErrNotJSON or codec.ErrMalformed (data cannot
 // be given to this client's codec), ErrBadReply, ErrShuttingDown (the node is draining), or ErrTimeout
 // when ctx's deadline passes first. Safe for concurrent use.
@@ -167,6 +168,10 @@ func (a *agent) call(ctx context.Context, typ string, data codec.Payload) (codec
 	if a.closeReason != "" {
 		a.mu.Unlock()
 		return codec.Payload{}, ErrAgentNotFound
+	}
+	if len(a.calls) >= a.srv.cfg.MaxPendingCalls {
+		a.mu.Unlock()
+		return codec.Payload{}, ErrTooManyCalls
 	}
 	if a.calls == nil {
 		a.calls = make(map[string]chan callResult)

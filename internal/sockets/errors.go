@@ -27,6 +27,11 @@ var (
 	ErrBadReply = errors.New("the client's reply data has no JSON form")
 	// ErrShuttingDown means the server no longer takes work.
 	ErrShuttingDown = errors.New("server shutting down")
+	// ErrTooManyCalls means --max-pending-calls calls already wait for
+	// the agent's replies; the call was not sent.
+	ErrTooManyCalls = errors.New("too many calls waiting for the agent's replies")
+	// ErrTooManyGroups means the agent is in --max-groups groups already.
+	ErrTooManyGroups = errors.New("the agent is in too many groups")
 )
 
 // ReplyError is returned by Call when the client answered with a non-zero

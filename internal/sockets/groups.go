@@ -6,7 +6,8 @@ import (
 	"github.com/hotpot-rt/hotpot/internal/codec"
 )
 
-// JoinGroup adds the agent to group; joining twice is harmless.
+// JoinGroup adds the agent to group; joining twice is harmless. It fails
+// with ErrTooManyGroups when the agent is in --max-groups groups already.
 func (s *Server) JoinGroup(agentID, group string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -14,8 +15,7 @@ func (s *Server) JoinGroup(agentID, group string) error {
 	if a == nil {
 		return ErrAgentNotFound
 	}
-	s.joinLocked(a, group)
-	return nil
+	return s.joinLocked(a, group)
 }
 
 // LeaveGroup removes the agent from group; leaving a group the agent is
@@ -48,12 +48,16 @@ func (s *Server) members(group string) []*agent {
 	return out
 }
 
-// joinLocked adds a to group; s.mu must be held. The agent's own list is
+// joinLocked adds a to group, unless it is in --max-groups groups
+// already; s.mu must be held. The agent's own list is
 // replaced, never changed in place, so readers may load it without a lock.
-func (s *Server) joinLocked(a *agent, group string) {
+func (s *Server) joinLocked(a *agent, group string) error {
 	old := a.groupList()
 	if slices.Contains(old, group) {
-		return
+		return nil
+	}
+	if len(old) >= s.cfg.MaxGroups {
+		return ErrTooManyGroups
 	}
 	joined := append(slices.Clip(old), group)
 	a.groups.Store(&joined)
@@ -63,6 +67,7 @@ func (s *Server) joinLocked(a *agent, group string) {
 		s.groups[group] = members
 	}
 	members[a] = struct{}{}
+	return nil
 }
 
 // leaveLocked removes a from group; s.mu must be held.

@@ -194,7 +194,7 @@ func (s *Server) register(a *agent, groups []string) error {
 	old := s.agents[a.id]
 	s.agents[a.id] = a
 	for _, g := range groups {
-		s.joinLocked(a, g)
+		s.joinLocked(a, g) // a token's groups beyond --max-groups are left out
 	}
 	s.mu.Unlock()
 	if old != nil {
