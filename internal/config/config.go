@@ -60,6 +60,10 @@ type Config struct {
 	// MaxHTTPConns bounds the HTTP connections open at once (REST, SSE and
 	// WebSocket handshakes not yet upgraded); more are closed at once.
 	MaxHTTPConns int
+	// MaxHandshakesPerIP bounds the TCP connections one remote address has
+	// in a handshake that waits for the client (TLS, Auth) at once; more
+	// are refused with Error 429.
+	MaxHandshakesPerIP int
 	// MaxPendingCalls bounds the calls waiting for one agent's replies;
 	// more are refused with 429.
 	MaxPendingCalls int
@@ -103,6 +107,7 @@ func Default() Config {
 		MaxConns:            100000,
 		MaxBroadcasts:       8,
 		MaxHTTPConns:        10000,
+		MaxHandshakesPerIP:  64,
 		MaxPendingCalls:     256,
 		MaxGroups:           256,
 		EventRetention:      10000,
@@ -140,6 +145,7 @@ func Load(args []string, lookupEnv func(string) (string, bool), usage io.Writer)
 	fs.IntVar(&c.SendQueue, "send-queue", c.SendQueue, "frames queued per agent before it counts as a slow consumer")
 	fs.IntVar(&c.MaxConns, "max-conns", c.MaxConns, "WebSocket and TCP connections together")
 	fs.IntVar(&c.MaxBroadcasts, "max-broadcasts", c.MaxBroadcasts, "broadcasts and group pushes delivered at once; more answer 503")
+	fs.IntVar(&c.MaxHandshakesPerIP, "max-handshakes-per-ip", c.MaxHandshakesPerIP, "TCP connections of one address waiting in TLS or Auth at once; more get Error 429")
 	fs.IntVar(&c.MaxPendingCalls, "max-pending-calls", c.MaxPendingCalls, "calls waiting for one agent's replies; more answer 429")
 	fs.IntVar(&c.MaxGroups, "max-groups", c.MaxGroups, "groups one agent may be in; joining more answers 429")
 	fs.IntVar(&c.MaxHTTPConns, "max-http-conns", c.MaxHTTPConns, "HTTP connections open at once (upgraded WebSockets count in --max-conns instead); more are closed")
@@ -219,6 +225,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("--send-queue %d: must be at least 1", c.SendQueue)
 	case c.MaxConns < 1:
 		return fmt.Errorf("--max-conns %d: must be at least 1", c.MaxConns)
+	case c.MaxHandshakesPerIP < 1:
+		return fmt.Errorf("--max-handshakes-per-ip %d: must be at least 1", c.MaxHandshakesPerIP)
 	case c.MaxPendingCalls < 1 || c.MaxGroups < 1:
 		return fmt.Errorf("--max-pending-calls %d, --max-groups %d: must be at least 1", c.MaxPendingCalls, c.MaxGroups)
 	case c.MaxHTTPConns < 1:

@@ -12,6 +12,8 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/golang-jwt/jwt/v5"
+
 	"github.com/hotpot-rt/hotpot/internal/codec"
 	"github.com/hotpot-rt/hotpot/internal/config"
 	"github.com/hotpot-rt/hotpot/internal/events"
@@ -244,5 +246,50 @@ func TestHTTPOnTheTCPPort(t *testing.T) {
 	ok.writeRaw(frame)
 	if e := ok.read(); e.Type != "Error" {
 		t.Fatalf("got %+v for a frame of 0x4745 zero bytes, want an Error for bad input", e)
+	}
+}
+
+// TestHandshakesPerAddressAreBounded: one address may have at most
+// --max-handshakes-per-ip connections waiting in handshake (here, TCP
+// clients that never send Auth); another is refused with Error 429 at
+// once, and may come back once one of those ends.
+func TestHandshakesPerAddressAreBounded(t *testing.T) {
+	n := startNode(t, func(c *config.Config) { c.JWTSecret = jwtSecret; c.MaxHandshakesPerIP = 2 })
+	var silent []*tcpClient
+	for range 2 {
+		silent = append(silent, dialTCPRaw(t, n))
+	}
+	until(t, "both wait in handshake", func() bool {
+		n.srv.handshakes.mu.Lock()
+		defer n.srv.handshakes.mu.Unlock()
+		return n.srv.handshakes.byAddr["127.0.0.1"] == 2
+	})
+	extra := dialTCPRaw(t, n)
+	extra.timeout = 2 * time.Second
+	if e := extra.read(); e.Type != "Error" || e.Code != 429 {
+		t.Fatalf("a third connection in handshake got %+v, want Error 429", e)
+	}
+	silent[0].conn.Close()
+	until(t, "the closed one's handshake ends", func() bool {
+		n.srv.handshakes.mu.Lock()
+		defer n.srv.handshakes.mu.Unlock()
+		return n.srv.handshakes.byAddr["127.0.0.1"] == 1
+	})
+	again := dialTCPRaw(t, n)
+	again.write(codec.Envelope{Type: "Auth", Data: []byte(`{"token":"` + token(t, jwt.MapClaims{"sub": "back", "exp": time.Now().Add(time.Hour).Unix()}) + `"}`)})
+	if e := again.read(); e.Type != "Welcome" {
+		t.Fatalf("a connection once there is room got %+v, want Welcome", e)
+	}
+}
+
+// until polls cond until it holds, failing t after 5 s.
+func until(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting until %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }

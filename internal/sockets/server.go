@@ -66,6 +66,8 @@ type Server struct {
 
 	// conns counts WebSocket and TCP connections, handshakes included.
 	conns atomic.Int64
+	// handshakes bounds the connections of one address in handshake.
+	handshakes *handshakes
 	// callSeq numbers calls; the number is the call id on the wire.
 	callSeq atomic.Uint64
 	// sessionSeq numbers agents, so that two sessions of one id differ.
@@ -120,6 +122,7 @@ func New(cfg config.Config, opts Options) *Server {
 		ws:            newTransportMetrics(opts.Metrics, TransportWS),
 		tcp:           newTransportMetrics(opts.Metrics, TransportTCP),
 		fixed:         newFixedFrames(),
+		handshakes:    newHandshakes(cfg.MaxHandshakesPerIP),
 		agents:        make(map[string]*agent),
 		groups:        make(map[string]map[*agent]struct{}),
 		keepaliveDone: make(chan struct{}),

@@ -50,11 +50,32 @@ func (s *Server) ServeTCP(ln net.Listener) error {
 			}
 			continue
 		}
-		if !s.goLoop(func() { s.serveTCPConn(conn, c) }) {
+		peer := hostOf(conn.RemoteAddr().String())
+		if s.waitsForPeer(conn) && !s.handshakes.begin(peer) {
+			s.release()
+			if !s.goLoop(func() { s.refuseTCP(conn, c, 429, errTooManyHandshakes) }) {
+				conn.Close()
+			}
+			continue
+		}
+		handshakeDone := func() {}
+		if s.waitsForPeer(conn) {
+			handshakeDone = func() { s.handshakes.end(peer) }
+		}
+		if !s.goLoop(func() { s.serveTCPConn(conn, c, handshakeDone) }) {
+			handshakeDone()
 			s.release()
 			conn.Close()
 		}
 	}
+}
+
+// waitsForPeer reports whether a new TCP connection has a handshake that
+// waits for the client (TLS, or an Auth frame): those are what
+// --max-handshakes-per-ip bounds.
+func (s *Server) waitsForPeer(conn net.Conn) bool {
+	_, isTLS := conn.(*tls.Conn)
+	return isTLS || s.verifier != nil
 }
 
 // refuseTCP tells a connection with an Error why it cannot be served,
@@ -71,8 +92,13 @@ func (s *Server) refuseTCP(conn net.Conn, c codec.Codec, code int32, reason erro
 // refuseTimeout bounds telling a refused connection why.
 const refuseTimeout = time.Second
 
-// serveTCPConn runs one TCP agent on its own goroutine.
-func (s *Server) serveTCPConn(conn net.Conn, c codec.Codec) {
+// serveTCPConn runs one TCP agent on its own goroutine. handshakeDone is
+// called once, when the connection's TLS handshake and Auth are over,
+// whatever their outcome.
+func (s *Server) serveTCPConn(conn net.Conn, c codec.Codec, handshakeDone func()) {
+	var once sync.Once
+	endHandshake := func() { once.Do(handshakeDone) }
+	defer endHandshake()
 	if tc, ok := conn.(*tls.Conn); ok {
 		ctx, cancel := context.WithTimeout(context.Background(), handshakeTimeout)
 		err := tc.HandshakeContext(ctx)
@@ -100,6 +126,7 @@ func (s *Server) serveTCPConn(conn net.Conn, c codec.Codec) {
 		}
 		id, groups = claims.Subject, claims.Groups
 	}
+	endHandshake()
 	s.runAgent(&agent{
 		srv:         s,
 		id:          id,
