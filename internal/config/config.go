@@ -64,6 +64,9 @@ type Config struct {
 	// in a handshake that waits for the client (TLS, Auth) at once; more
 	// are refused with Error 429.
 	MaxHandshakesPerIP int
+	// MaxSSESubscribers bounds the open /events streams; more are refused
+	// with 503.
+	MaxSSESubscribers int
 	// MaxPendingCalls bounds the calls waiting for one agent's replies;
 	// more are refused with 429.
 	MaxPendingCalls int
@@ -108,6 +111,7 @@ func Default() Config {
 		MaxBroadcasts:       8,
 		MaxHTTPConns:        10000,
 		MaxHandshakesPerIP:  64,
+		MaxSSESubscribers:   1000,
 		MaxPendingCalls:     256,
 		MaxGroups:           256,
 		EventRetention:      10000,
@@ -146,6 +150,7 @@ func Load(args []string, lookupEnv func(string) (string, bool), usage io.Writer)
 	fs.IntVar(&c.MaxConns, "max-conns", c.MaxConns, "WebSocket and TCP connections together")
 	fs.IntVar(&c.MaxBroadcasts, "max-broadcasts", c.MaxBroadcasts, "broadcasts and group pushes delivered at once; more answer 503")
 	fs.IntVar(&c.MaxHandshakesPerIP, "max-handshakes-per-ip", c.MaxHandshakesPerIP, "TCP connections of one address waiting in TLS or Auth at once; more get Error 429")
+	fs.IntVar(&c.MaxSSESubscribers, "max-sse-subscribers", c.MaxSSESubscribers, "open /events streams; more answer 503")
 	fs.IntVar(&c.MaxPendingCalls, "max-pending-calls", c.MaxPendingCalls, "calls waiting for one agent's replies; more answer 429")
 	fs.IntVar(&c.MaxGroups, "max-groups", c.MaxGroups, "groups one agent may be in; joining more answers 429")
 	fs.IntVar(&c.MaxHTTPConns, "max-http-conns", c.MaxHTTPConns, "HTTP connections open at once (upgraded WebSockets count in --max-conns instead); more are closed")
@@ -227,6 +232,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("--max-conns %d: must be at least 1", c.MaxConns)
 	case c.MaxHandshakesPerIP < 1:
 		return fmt.Errorf("--max-handshakes-per-ip %d: must be at least 1", c.MaxHandshakesPerIP)
+	case c.MaxSSESubscribers < 1:
+		return fmt.Errorf("--max-sse-subscribers %d: must be at least 1", c.MaxSSESubscribers)
 	case c.MaxPendingCalls < 1 || c.MaxGroups < 1:
 		return fmt.Errorf("--max-pending-calls %d, --max-groups %d: must be at least 1", c.MaxPendingCalls, c.MaxGroups)
 	case c.MaxHTTPConns < 1:

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/hotpot-rt/hotpot/client"
+	"github.com/hotpot-rt/hotpot/internal/config"
 )
 
 func TestEventsLifecycle(t *testing.T) {
@@ -197,4 +198,17 @@ func TestEventsEndOnShutdown(t *testing.T) {
 			t.Fatalf("got %+v while shutting down, want agent.disconnected and the end of the stream", ev)
 		}
 	}
+}
+
+// TestEventStreamsAreBounded: beyond --max-sse-subscribers a new stream
+// is refused with 503; once one closes, there is room again.
+func TestEventStreamsAreBounded(t *testing.T) {
+	t.Parallel()
+	n := startNode(t, func(cfg *config.Config) { cfg.MaxSSESubscribers = 1 })
+	first := openEvents(t, n, nil)
+	resp, body := n.do(t, http.MethodGet, "/events", "", nil)
+	checkProblem(t, resp, body, http.StatusServiceUnavailable)
+	first.resp.Body.Close() // the client hangs up
+	eventually(t, "the closed stream is given back", func() bool { return n.node.Events().Subscribers() == 0 })
+	openEvents(t, n, nil)
 }

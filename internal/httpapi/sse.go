@@ -40,6 +40,10 @@ func (a *API) StreamEvents(w http.ResponseWriter, r *http.Request, params Stream
 	if params.LastEventID != nil {
 		lastID = *params.LastEventID
 	}
+	if a.node.Events().Subscribers() >= a.cfg.MaxSSESubscribers {
+		writeProblem(w, http.StatusServiceUnavailable, fmt.Sprintf("the node has %d event streams open, its --max-sse-subscribers: try another node, or later", a.cfg.MaxSSESubscribers), Problem{})
+		return
+	}
 	sub, fromOldest := a.node.Events().Subscribe(f, lastID)
 	defer sub.Close()
 
