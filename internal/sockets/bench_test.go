@@ -2,6 +2,7 @@ package sockets
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -9,6 +10,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/hotpot-rt/hotpot/internal/codec"
 )
 
 // BenchmarkWSEcho measures loopback WebSocket echo round trips with 100
@@ -53,5 +56,23 @@ func BenchmarkWSEcho(b *testing.B) {
 		b.ReportMetric(float64(len(all))/elapsed.Seconds(), "msgs/s")
 		b.ReportMetric(float64(all[len(all)/2].Microseconds()), "p50-µs")
 		b.ReportMetric(float64(all[len(all)*99/100].Microseconds()), "p99-µs")
+	}
+}
+
+// BenchmarkListPage measures one page of 100 of a node's 100,000 agents
+// (agents without connections, put in the index directly): a page costs
+// its own size, not the node's agents.
+func BenchmarkListPage(b *testing.B) {
+	s := &Server{ordered: newAgentIndex()}
+	for i := range 100_000 {
+		a := &agent{srv: s, id: fmt.Sprintf("agent-%06d", i), codec: codec.JSON}
+		s.ordered.ReplaceOrInsert(a)
+	}
+	b.ResetTimer()
+	for i := range b.N {
+		after := fmt.Sprintf("agent-%06d", i%99_000)
+		if items, more := s.List("", after, 100); len(items) != 100 || !more {
+			b.Fatalf("page after %s: %d items, more %v", after, len(items), more)
+		}
 	}
 }

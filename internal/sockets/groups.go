@@ -3,6 +3,8 @@ package sockets
 import (
 	"slices"
 
+	"github.com/google/btree"
+
 	"github.com/hotpot-rt/hotpot/internal/codec"
 )
 
@@ -37,14 +39,19 @@ func (s *Server) PushGroup(group, typ string, data codec.Payload) int {
 	return deliver(s.members(group), typ, data)
 }
 
-// members returns the agents of group.
+// members returns the agents of group, in id order.
 func (s *Server) members(group string) []*agent {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	out := make([]*agent, 0, len(s.groups[group]))
-	for a := range s.groups[group] {
-		out = append(out, a)
+	index := s.groups[group]
+	if index == nil {
+		return nil
 	}
+	out := make([]*agent, 0, index.Len())
+	index.Ascend(func(a *agent) bool {
+		out = append(out, a)
+		return true
+	})
 	return out
 }
 
@@ -63,10 +70,10 @@ func (s *Server) joinLocked(a *agent, group string) error {
 	a.groups.Store(&joined)
 	members := s.groups[group]
 	if members == nil {
-		members = make(map[*agent]struct{})
+		members = newAgentIndex()
 		s.groups[group] = members
 	}
-	members[a] = struct{}{}
+	members.ReplaceOrInsert(a)
 	return nil
 }
 
@@ -84,8 +91,24 @@ func (s *Server) leaveLocked(a *agent, group string) {
 
 // removeMemberLocked takes a out of group's index; s.mu must be held.
 func (s *Server) removeMemberLocked(a *agent, group string) {
-	delete(s.groups[group], a)
-	if len(s.groups[group]) == 0 {
-		delete(s.groups, group)
+	if members := s.groups[group]; members != nil {
+		removeFromIndex(members, a)
+		if members.Len() == 0 {
+			delete(s.groups, group)
+		}
+	}
+}
+
+// newAgentIndex returns an empty index of agents in id order. One agent
+// per id: a newer session replaces the older.
+func newAgentIndex() *btree.BTreeG[*agent] {
+	return btree.NewG(32, func(a, b *agent) bool { return a.id < b.id })
+}
+
+// removeFromIndex takes a out of index, unless a newer agent of its id
+// took its place.
+func removeFromIndex(index *btree.BTreeG[*agent], a *agent) {
+	if got, ok := index.Get(a); ok && got == a {
+		index.Delete(a)
 	}
 }

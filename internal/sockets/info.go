@@ -2,7 +2,6 @@ package sockets
 
 import (
 	"slices"
-	"strings"
 	"time"
 )
 
@@ -45,19 +44,30 @@ func (s *Server) Agent(id string) (Info, error) {
 
 // List returns up to limit agents in id order, starting after the id
 // after (empty: from the first), only members of group when group is not
-// empty. more reports whether agents follow the last one returned.
+// empty. more reports whether agents follow the last one returned. It
+// walks an index kept in id order: a page costs its own size, not the
+// node's agents.
 func (s *Server) List(group, after string, limit int) (items []Info, more bool) {
 	var agents []*agent
-	if group == "" {
-		agents = s.snapshot()
-	} else {
-		agents = s.members(group)
+	s.mu.RLock()
+	index := s.ordered
+	if group != "" {
+		index = s.groups[group]
 	}
-	agents = slices.DeleteFunc(agents, func(a *agent) bool { return a.id <= after })
-	slices.SortFunc(agents, func(a, b *agent) int { return strings.Compare(a.id, b.id) })
-	if len(agents) > limit {
-		agents, more = agents[:limit], true
+	if index != nil {
+		index.AscendGreaterOrEqual(&agent{id: after}, func(a *agent) bool {
+			switch {
+			case a.id == after:
+				return true
+			case len(agents) == limit:
+				more = true
+				return false
+			}
+			agents = append(agents, a)
+			return true
+		})
 	}
+	s.mu.RUnlock()
 	items = make([]Info, len(agents))
 	for i, a := range agents {
 		items[i] = a.info()

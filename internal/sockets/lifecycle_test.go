@@ -43,6 +43,10 @@ func TestReplaceSameID(t *testing.T) {
 	if n.srv.lookup("dup") == nil {
 		t.Fatal("new agent unregistered")
 	}
+	// The ordered index keeps the newer session, whose read loop runs.
+	if items, _ := n.srv.List("", "", 10); len(items) != 1 || items[0].ID != "dup" {
+		t.Fatalf("listed %+v, want the one dup", items)
+	}
 }
 
 func TestKick(t *testing.T) {

@@ -16,6 +16,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/google/btree"
+
 	"github.com/hotpot-rt/hotpot/internal/auth"
 	"github.com/hotpot-rt/hotpot/internal/codec"
 	"github.com/hotpot-rt/hotpot/internal/config"
@@ -82,8 +84,12 @@ type Server struct {
 	mu sync.RWMutex // guards the fields below
 	// agents are the registered agents, by id.
 	agents map[string]*agent
-	// groups are the members of each group with at least one member.
-	groups map[string]map[*agent]struct{}
+	// ordered holds the registered agents in id order, for pages of the
+	// agent list.
+	ordered *btree.BTreeG[*agent]
+	// groups are the members of each group with at least one member, in
+	// id order.
+	groups map[string]*btree.BTreeG[*agent]
 	// shuttingDown refuses new connections once Shutdown has begun.
 	shuttingDown bool
 	// loops counts connection goroutines (handshakes and read loops); it
@@ -124,7 +130,8 @@ func New(cfg config.Config, opts Options) *Server {
 		fixed:         newFixedFrames(),
 		handshakes:    newHandshakes(cfg.MaxHandshakesPerIP),
 		agents:        make(map[string]*agent),
-		groups:        make(map[string]map[*agent]struct{}),
+		ordered:       newAgentIndex(),
+		groups:        make(map[string]*btree.BTreeG[*agent]),
 		keepaliveDone: make(chan struct{}),
 		drained:       make(chan struct{}),
 	}
@@ -196,6 +203,7 @@ func (s *Server) register(a *agent, groups []string) error {
 	a.session = s.sessionSeq.Add(1)
 	old := s.agents[a.id]
 	s.agents[a.id] = a
+	s.ordered.ReplaceOrInsert(a)
 	for _, g := range groups {
 		s.joinLocked(a, g) // a token's groups beyond --max-groups are left out
 	}
@@ -216,6 +224,7 @@ func (s *Server) unregister(a *agent) {
 	if s.agents[a.id] == a {
 		delete(s.agents, a.id)
 	}
+	removeFromIndex(s.ordered, a)
 	for _, g := range a.groupList() {
 		s.removeMemberLocked(a, g)
 	}
