@@ -25,7 +25,7 @@ import (
 func TestEveryModeAgainstARealNode(t *testing.T) {
 	cfg := config.Default()
 	cfg.NodeID = "smoke"
-	nd := node.New(cfg, node.Options{Broker: pubsub.NewMemory(cfg.NodeID, cfg.EventRetention)})
+	nd := node.New(cfg, node.Options{Broker: pubsub.NewMemory(cfg.NodeID, cfg.EventRetention, cfg.EventRetentionBytes)})
 	nd.Start()
 	hs := httptest.NewServer(httpapi.New(cfg, nd, slog.New(slog.DiscardHandler)).Router())
 	defer func() {

@@ -132,7 +132,7 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 // else the in-memory broker of a node alone.
 func newBroker(cfg config.Config, log *slog.Logger) (pubsub.Broker, error) {
 	if cfg.Redis == "" {
-		return pubsub.NewMemory(cfg.NodeID, cfg.EventRetention), nil
+		return pubsub.NewMemory(cfg.NodeID, cfg.EventRetention, cfg.EventRetentionBytes), nil
 	}
 	return pubsub.NewRedis(pubsub.RedisOptions{
 		URL:       cfg.Redis,

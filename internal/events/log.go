@@ -45,9 +45,10 @@ type record struct {
 // times, the SSE frame's fixed text.
 const recordOverhead = 512
 
-// sizeOf is about how much memory e holds in the log: its data twice
-// (the event and its SSE frame), plus the overhead.
-func sizeOf(e Event) int {
+// SizeOf is about how much memory e holds in a log: its data twice (the
+// event and its SSE frame), plus the overhead. Logs and queues of events
+// are bounded in bytes by it.
+func SizeOf(e Event) int {
 	return 2*(len(e.Data.JSON)+len(e.Data.Bytes)*4/3) + len(e.Groups)*32 + recordOverhead
 }
 
@@ -71,7 +72,7 @@ func NewLog(retention, maxBytes int) *Log {
 // oldest events when the log is full. An id that does not follow the last
 // one is moved up to follow it, so the log stays in order.
 func (l *Log) Add(id ID, e Event) {
-	size := sizeOf(e)
+	size := SizeOf(e)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if !l.last.Less(id) {

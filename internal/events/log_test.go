@@ -297,7 +297,7 @@ func appendNow(l *Log, e Event) {
 // kept.
 func TestLogBoundedInBytes(t *testing.T) {
 	big := codec.Payload{JSON: []byte(`"` + strings.Repeat("x", 64<<10) + `"`)}
-	perEvent := sizeOf(Event{Data: big})
+	perEvent := SizeOf(Event{Data: big})
 	l := NewLog(1000, 10*perEvent)
 	first := ""
 	for i := range 50 {

@@ -60,7 +60,7 @@ func startNode(t testing.TB, tweak func(*config.Config), opts ...nodeOption) *te
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	nd := node.New(cfg, node.Options{Broker: pubsub.NewMemory(cfg.NodeID, cfg.EventRetention)})
+	nd := node.New(cfg, node.Options{Broker: pubsub.NewMemory(cfg.NodeID, cfg.EventRetention, cfg.EventRetentionBytes)})
 	nd.Start()
 	a := New(cfg, nd, slog.New(slog.DiscardHandler))
 	for _, opt := range opts {

@@ -34,7 +34,7 @@ type testNode struct {
 // test ends.
 func startNodes(t *testing.T, ids ...string) []*testNode {
 	t.Helper()
-	hub := pubsub.NewMemoryHub(1000)
+	hub := pubsub.NewMemoryHub(1000, 64<<20)
 	out := make([]*testNode, len(ids))
 	for i, id := range ids {
 		out[i] = startNode(t, hub, id)
@@ -66,7 +66,7 @@ func startNode(t *testing.T, hub *pubsub.MemoryHub, id string) *testNode {
 // one that died without a word takes that one's agents out of the
 // directory.
 func TestRestartForgetsTheEarlierProcess(t *testing.T) {
-	hub := pubsub.NewMemoryHub(1000)
+	hub := pubsub.NewMemoryHub(1000, 64<<20)
 	dead := startNode(t, hub, "a")
 	dial(t, dead, "orphan")
 	probe := hub.Join("probe")

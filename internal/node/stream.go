@@ -34,7 +34,7 @@ type outbox struct {
 	mu sync.Mutex // guards the fields below
 	// queue holds the events, oldest first.
 	queue []events.Event
-	// bytes is the data the queued events hold.
+	// bytes is about the memory the queued events hold (events.SizeOf).
 	bytes int
 	// first is the number of events ever removed from the queue's front.
 	first uint64
@@ -50,12 +50,12 @@ func newOutbox(limit, maxBytes int, m *metrics.Metrics) *outbox {
 
 // add queues e. It is the sockets.EventSink of the node's agents.
 func (o *outbox) add(e events.Event) {
-	size := dataSize(e)
+	size := events.SizeOf(e)
 	o.mu.Lock()
 	for len(o.queue) >= o.limit || len(o.queue) > 0 && o.bytes+size > o.maxBytes {
 		// The dropped event is not cleared: a batch that peek handed out
 		// may still hold it.
-		o.bytes -= dataSize(o.queue[0])
+		o.bytes -= events.SizeOf(o.queue[0])
 		o.queue = o.queue[1:]
 		o.first++
 		o.dropped++
@@ -94,16 +94,13 @@ func (o *outbox) remove(from uint64, n int) {
 	}
 	k := int(min(end-o.first, uint64(len(o.queue))))
 	for _, e := range o.queue[:k] {
-		o.bytes -= dataSize(e)
+		o.bytes -= events.SizeOf(e)
 	}
 	clear(o.queue[:k])
 	o.queue = o.queue[k:]
 	o.first += uint64(k)
 	o.metrics.OutboxEvents.Set(float64(len(o.queue)))
 }
-
-// dataSize is the message data an event holds.
-func dataSize(e events.Event) int { return len(e.Data.JSON) + len(e.Data.Bytes) }
 
 func (o *outbox) len() int {
 	o.mu.Lock()

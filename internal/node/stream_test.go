@@ -26,10 +26,11 @@ func TestOutboxKeepsTheNewest(t *testing.T) {
 	}
 
 	big := events.Event{Type: events.Message, Data: codec.Payload{JSON: make([]byte, 600<<10)}}
-	o = newOutbox(100, 1<<20, metrics.New(func() int { return 0 }))
+	o = newOutbox(100, 2*events.SizeOf(big), metrics.New(func() int { return 0 }))
+	o.add(big)
 	o.add(big)
 	o.add(big) // over the byte bound: the first goes
-	if n, bytes := o.len(), o.bytes; n != 1 || bytes != 600<<10 {
-		t.Fatalf("%d events of %d bytes kept, want 1 of %d", n, bytes, 600<<10)
+	if n, bytes := o.len(), o.bytes; n != 2 || bytes != 2*events.SizeOf(big) {
+		t.Fatalf("%d events of %d bytes kept, want 2 of %d", n, bytes, 2*events.SizeOf(big))
 	}
 }

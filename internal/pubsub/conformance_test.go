@@ -26,7 +26,7 @@ type newClusterFunc func(t *testing.T, retention int) (join func(node string) Br
 func TestMemoryConformance(t *testing.T) {
 	t.Parallel()
 	runConformance(t, func(t *testing.T, retention int) func(string) Broker {
-		hub := NewMemoryHub(retention)
+		hub := NewMemoryHub(retention, 64<<20)
 		return func(node string) Broker { return closeAtEnd(t, hub.Join(node)) }
 	}, 0)
 }

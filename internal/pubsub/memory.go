@@ -15,8 +15,9 @@ import (
 // joined it reach each other as Redis brokers do through Redis. Its
 // methods are safe for concurrent use.
 type MemoryHub struct {
-	// retention is how many entries the stream keeps.
-	retention int
+	// retention is how many entries the stream keeps, and maxBytes about
+	// how much memory they may hold (events.SizeOf).
+	retention, maxBytes int
 
 	mu sync.Mutex // guards the fields below
 	// brokers are the joined brokers that serve, by node id.
@@ -27,6 +28,8 @@ type MemoryHub struct {
 	beats map[string]beat
 	// entries are the stream, oldest first, at most retention of them.
 	entries []Entry
+	// bytes is about the memory the entries hold.
+	bytes int
 	// last is the id given most recently.
 	last events.ID
 	// appended is closed, and replaced, whenever entries are appended.
@@ -39,10 +42,12 @@ type beat struct {
 }
 
 // NewMemoryHub returns an empty in-process cluster whose event stream
-// keeps the last retention events.
-func NewMemoryHub(retention int) *MemoryHub {
+// keeps the last retention events, as long as they hold about maxBytes or
+// less (the newest is always kept).
+func NewMemoryHub(retention, maxBytes int) *MemoryHub {
 	return &MemoryHub{
 		retention: max(retention, 1),
+		maxBytes:  maxBytes,
 		brokers:   make(map[string]*Memory),
 		owners:    make(map[string]Owner),
 		beats:     make(map[string]beat),
@@ -52,8 +57,8 @@ func NewMemoryHub(retention int) *MemoryHub {
 
 // NewMemory returns the broker of a node alone: the single node's
 // default, with nothing else installed.
-func NewMemory(node string, retention int) *Memory {
-	return NewMemoryHub(retention).Join(node)
+func NewMemory(node string, retention, maxBytes int) *Memory {
+	return NewMemoryHub(retention, maxBytes).Join(node)
 }
 
 // Join returns the broker of node in h.
@@ -292,12 +297,15 @@ func (m *Memory) Append(_ context.Context, evs []events.Event) error {
 	for _, e := range evs {
 		h.last = events.NextID(h.last, e.Time)
 		h.entries = append(h.entries, Entry{ID: h.last, Event: e})
+		h.bytes += events.SizeOf(e)
 	}
-	if over := len(h.entries) - h.retention; over > 0 {
-		// Entries are never changed once appended, so Read can hand them
-		// out without a copy; the storage is reclaimed when append moves it.
-		h.entries = h.entries[over:]
+	drop := 0
+	for len(h.entries)-drop > h.retention || len(h.entries)-drop > 1 && h.bytes > h.maxBytes {
+		h.bytes -= events.SizeOf(h.entries[drop].Event)
+		drop++
 	}
+	clear(h.entries[:drop]) // let their data go now (Read hands out copies)
+	h.entries = h.entries[drop:]
 	close(h.appended)
 	h.appended = make(chan struct{})
 	return nil
@@ -313,7 +321,7 @@ func (m *Memory) Read(ctx context.Context, after events.ID, count int) ([]Entry,
 			i++
 		}
 		if j := min(len(h.entries), i+count); i < j {
-			out := h.entries[i:j:j]
+			out := slices.Clone(h.entries[i:j])
 			h.mu.Unlock()
 			return out, nil
 		}
@@ -334,6 +342,5 @@ func (m *Memory) Newest(_ context.Context, count int) ([]Entry, error) {
 	h := m.hub
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	n := len(h.entries)
-	return h.entries[max(0, n-count):n:n], nil
+	return slices.Clone(h.entries[max(0, len(h.entries)-count):]), nil
 }
