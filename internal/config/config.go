@@ -27,9 +27,13 @@ type Config struct {
 	// APIKey is the bearer key of the REST API and SSE stream; required
 	// when HTTPAddr is not loopback.
 	APIKey string
-	// JWTSecret is the HS256 secret of client tokens; empty is the
-	// anonymous dev mode.
+	// JWTSecret is the HS256 secret of client tokens, at least
+	// MinJWTSecretBytes long; empty is the anonymous dev mode.
 	JWTSecret string
+	// JWTAudience, when set, must be among a client token's aud.
+	JWTAudience string
+	// JWTIssuer, when set, must be a client token's iss.
+	JWTIssuer string
 	// EventRetention is how many events the SSE stream keeps for
 	// Last-Event-ID resume.
 	EventRetention int
@@ -116,7 +120,9 @@ func Load(args []string, lookupEnv func(string) (string, bool), usage io.Writer)
 	fs.StringVar(&c.HTTPAddr, "http", c.HTTPAddr, "HTTP listener: WebSocket at /ws and /, REST, SSE")
 	fs.StringVar(&c.TCPAddr, "tcp", c.TCPAddr, "raw TCP listener; empty disables")
 	fs.StringVar(&c.APIKey, "api-key", c.APIKey, "bearer key for REST and SSE; required when --http is not loopback")
-	fs.StringVar(&c.JWTSecret, "jwt-secret", c.JWTSecret, "HS256 secret of client tokens; empty = anonymous dev mode")
+	fs.StringVar(&c.JWTSecret, "jwt-secret", c.JWTSecret, "HS256 secret of client tokens, at least 32 bytes; empty = anonymous dev mode")
+	fs.StringVar(&c.JWTAudience, "jwt-audience", c.JWTAudience, "when set, client tokens must carry this aud")
+	fs.StringVar(&c.JWTIssuer, "jwt-issuer", c.JWTIssuer, "when set, client tokens must carry this iss")
 	fs.IntVar(&c.EventRetention, "event-retention", c.EventRetention, "SSE events kept for Last-Event-ID resume")
 	fs.IntVar(&c.EventRetentionBytes, "event-retention-bytes", c.EventRetentionBytes, "bound on the memory of the events kept, in bytes")
 	fs.Var((*duration)(&c.DrainTimeout), "drain-timeout", "on SIGTERM, how long in-flight calls may finish (a `duration`: 5s, 200ms)")
@@ -172,6 +178,10 @@ func Load(args []string, lookupEnv func(string) (string, bool), usage io.Writer)
 	return c, c.Validate()
 }
 
+// MinJWTSecretBytes is the shortest --jwt-secret: an HS256 key must be
+// at least as long as the hash, 256 bits (RFC 7518 §3.2).
+const MinJWTSecretBytes = 32
+
 // EnvName is the environment variable that sets the flag called name.
 func EnvName(flagName string) string {
 	return "HOTPOT_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
@@ -206,6 +216,10 @@ func (c Config) Validate() error {
 		return fmt.Errorf("--max-conns %d: must be at least 1", c.MaxConns)
 	case c.MaxBroadcasts < 1:
 		return fmt.Errorf("--max-broadcasts %d: must be at least 1", c.MaxBroadcasts)
+	case c.JWTSecret != "" && len(c.JWTSecret) < MinJWTSecretBytes:
+		return fmt.Errorf("--jwt-secret is %d bytes: an HS256 secret must have at least %d (openssl rand -base64 32 makes one)", len(c.JWTSecret), MinJWTSecretBytes)
+	case c.JWTSecret == "" && (c.JWTAudience != "" || c.JWTIssuer != ""):
+		return errors.New("--jwt-audience and --jwt-issuer check client tokens: they need --jwt-secret")
 	case (c.TLSCert == "") != (c.TLSKey == ""):
 		return errors.New("--tls-cert and --tls-key go together")
 	case c.LogFormat != "text" && c.LogFormat != "json":

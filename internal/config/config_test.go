@@ -111,6 +111,18 @@ func TestFlagsAndEnv(t *testing.T) {
 	}
 }
 
+func TestJWTFlags(t *testing.T) {
+	const secret = "32-bytes-are-just-enough-for-it!"
+	c, err := Load([]string{"--jwt-secret", secret, "--jwt-audience", "game"},
+		env(map[string]string{"HOTPOT_JWT_ISSUER": "https://auth.example.com"}), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.JWTSecret != secret || c.JWTAudience != "game" || c.JWTIssuer != "https://auth.example.com" {
+		t.Fatalf("got secret %q, audience %q, issuer %q", c.JWTSecret, c.JWTAudience, c.JWTIssuer)
+	}
+}
+
 func TestLoadRejects(t *testing.T) {
 	for _, tc := range []struct {
 		args []string
@@ -133,6 +145,10 @@ func TestLoadRejects(t *testing.T) {
 		{[]string{"--http", "[::]:8848"}, nil, "api-key"},
 		{[]string{"--http", "192.168.1.5:8848"}, nil, "api-key"},
 		{[]string{"--event-retention", "0"}, nil, "event-retention"},
+		{[]string{"--jwt-secret", "31-bytes-are-one-too-few-for-it"}, nil, "jwt-secret"},
+		{nil, map[string]string{"HOTPOT_JWT_SECRET": "short"}, "jwt-secret"},
+		{[]string{"--jwt-audience", "game"}, nil, "need --jwt-secret"},
+		{nil, map[string]string{"HOTPOT_JWT_ISSUER": "https://auth.example.com"}, "need --jwt-secret"},
 		{nil, map[string]string{"HOTPOT_SEND_QUEUE": "many"}, "HOTPOT_SEND_QUEUE"},
 	} {
 		_, err := Load(tc.args, env(tc.env), io.Discard)

@@ -15,20 +15,30 @@ import (
 	"github.com/hotpot-rt/hotpot/internal/config"
 )
 
-const jwtSecret = "s3cret"
+const jwtSecret = "a-test-secret-of-thirty-two-bytes"
 
+// token signs claims with HS256 and jwtSecret.
 func token(t *testing.T, claims jwt.MapClaims) string {
 	t.Helper()
-	s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString([]byte(jwtSecret))
+	return signToken(t, jwt.SigningMethodHS256, claims)
+}
+
+// signToken signs claims with method and jwtSecret.
+func signToken(t *testing.T, method jwt.SigningMethod, claims jwt.MapClaims) string {
+	t.Helper()
+	s, err := jwt.NewWithClaims(method, claims).SignedString([]byte(jwtSecret))
 	if err != nil {
 		t.Fatal(err)
 	}
 	return s
 }
 
+// inAnHour is an exp that has not passed while a test runs.
+func inAnHour() int64 { return time.Now().Add(time.Hour).Unix() }
+
 func TestWebSocketToken(t *testing.T) {
 	n := startNode(t, func(c *config.Config) { c.JWTSecret = jwtSecret })
-	good := token(t, jwt.MapClaims{"sub": "p1", "groups": []string{"red"}, "exp": time.Now().Add(time.Hour).Unix()})
+	good := token(t, jwt.MapClaims{"sub": "p1", "groups": []string{"red"}, "exp": inAnHour()})
 
 	// The token's sub wins over ?id=, and its groups are joined.
 	cl := dialWS(t, n, "/ws?id=other&token="+good)
@@ -43,7 +53,7 @@ func TestWebSocketToken(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	conn, _, err := websocket.Dial(ctx, n.wsURL("/ws"), &websocket.DialOptions{
-		HTTPHeader: http.Header{"Authorization": {"Bearer " + token(t, jwt.MapClaims{"sub": "p2"})}},
+		HTTPHeader: http.Header{"Authorization": {"Bearer " + token(t, jwt.MapClaims{"sub": "p2", "exp": inAnHour()})}},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -68,7 +78,7 @@ func TestTCPAuth(t *testing.T) {
 	t.Run("good token", func(t *testing.T) {
 		t.Parallel()
 		cl := dialTCPRaw(t, n)
-		cl.write(codec.Envelope{Type: "Auth", Data: []byte(`{"token":"` + token(t, jwt.MapClaims{"sub": "tcp1"}) + `"}`)})
+		cl.write(codec.Envelope{Type: "Auth", Data: []byte(`{"token":"` + token(t, jwt.MapClaims{"sub": "tcp1", "exp": inAnHour()}) + `"}`)})
 		if w := cl.read(); w.Type != "Welcome" || !strings.Contains(string(w.Data), `"id":"tcp1"`) {
 			t.Fatalf("got %+v, want Welcome for tcp1", w)
 		}
@@ -82,12 +92,7 @@ func TestTCPAuth(t *testing.T) {
 			t.Parallel()
 			cl := dialTCPRaw(t, n)
 			cl.write(first)
-			if e := cl.read(); e.Type != "Error" || e.Code != 401 {
-				t.Fatalf("got %+v, want Error 401", e)
-			}
-			if _, err := cl.readFrameErr(); err == nil {
-				t.Fatal("connection left open")
-			}
+			expectRefusedTCP(t, cl)
 		})
 	}
 	t.Run("no Auth within 5s", func(t *testing.T) {
@@ -102,4 +107,78 @@ func TestTCPAuth(t *testing.T) {
 			t.Fatalf("refused after %v, before the 5 s allowed", waited)
 		}
 	})
+}
+
+// expectRefusedTCP reads the Error 401 that refuses a TCP client, then
+// the end of the connection.
+func expectRefusedTCP(t *testing.T, cl *tcpClient) {
+	t.Helper()
+	if e := cl.read(); e.Type != "Error" || e.Code != 401 {
+		t.Fatalf("got %s %d %s, want Error 401", e.Type, e.Code, e.Data)
+	}
+	if _, err := cl.readFrameErr(); err == nil {
+		t.Fatal("connection left open")
+	}
+}
+
+// TestTokenRules: a token must carry exp, be HS256 (HS384 and HS512 with
+// the right secret are refused too) and, when the node asks for them,
+// carry its audience and issuer; on WebSocket (401 at the handshake) and
+// on TCP (Error 401, then close) alike.
+func TestTokenRules(t *testing.T) {
+	const aud, iss = "game", "https://auth.example.com"
+	n := startNode(t, func(c *config.Config) {
+		c.JWTSecret = jwtSecret
+		c.JWTAudience = aud
+		c.JWTIssuer = iss
+	})
+	// claims are a good token's, changed by change.
+	claims := func(change func(jwt.MapClaims)) jwt.MapClaims {
+		c := jwt.MapClaims{"sub": "rules", "exp": inAnHour(), "aud": aud, "iss": iss}
+		if change != nil {
+			change(c)
+		}
+		return c
+	}
+	for _, tc := range []struct {
+		name   string
+		token  string
+		accept bool
+	}{
+		{"good", token(t, claims(nil)), true},
+		{"aud among others", token(t, claims(func(c jwt.MapClaims) { c["aud"] = []string{"web", aud} })), true},
+		{"no exp", token(t, claims(func(c jwt.MapClaims) { delete(c, "exp") })), false},
+		{"HS384", signToken(t, jwt.SigningMethodHS384, claims(nil)), false},
+		{"HS512", signToken(t, jwt.SigningMethodHS512, claims(nil)), false},
+		{"no aud", token(t, claims(func(c jwt.MapClaims) { delete(c, "aud") })), false},
+		{"other aud", token(t, claims(func(c jwt.MapClaims) { c["aud"] = "web" })), false},
+		{"no iss", token(t, claims(func(c jwt.MapClaims) { delete(c, "iss") })), false},
+		{"other iss", token(t, claims(func(c jwt.MapClaims) { c["iss"] = "https://evil.example.com" })), false},
+	} {
+		t.Run(tc.name+"/ws", func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			conn, resp, err := websocket.Dial(ctx, n.wsURL("/ws?token="+tc.token), nil)
+			switch {
+			case tc.accept && err != nil:
+				t.Fatalf("refused: %v", err)
+			case tc.accept:
+				conn.CloseNow()
+			case err == nil:
+				conn.CloseNow()
+				t.Fatal("accepted, want 401")
+			case resp == nil || resp.StatusCode != http.StatusUnauthorized:
+				t.Fatalf("handshake: %v, want 401", err)
+			}
+		})
+		t.Run(tc.name+"/tcp", func(t *testing.T) {
+			cl := dialTCPRaw(t, n)
+			cl.write(codec.Envelope{Type: "Auth", Data: []byte(`{"token":"` + tc.token + `"}`)})
+			if !tc.accept {
+				expectRefusedTCP(t, cl)
+			} else if w := cl.read(); w.Type != "Welcome" {
+				t.Fatalf("got %s %d %q, want Welcome", w.Type, w.Code, w.Msg)
+			}
+		})
+	}
 }

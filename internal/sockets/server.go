@@ -126,7 +126,12 @@ func New(cfg config.Config, opts Options) *Server {
 		drained:       make(chan struct{}),
 	}
 	if cfg.JWTSecret != "" {
-		s.verifier = auth.NewVerifier(cfg.JWTSecret, ValidID)
+		s.verifier = auth.NewVerifier(auth.Rules{
+			Secret:   cfg.JWTSecret,
+			Audience: cfg.JWTAudience,
+			Issuer:   cfg.JWTIssuer,
+			ValidID:  ValidID,
+		})
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s.stopKeepalive = cancel
