@@ -68,6 +68,9 @@ type agent struct {
 	codec       codec.Codec
 	remoteAddr  string
 	connectedAt time.Time
+	// expires is the exp of the agent's token, when the node closes it
+	// with reason token expired; zero without a token.
+	expires time.Time
 	// stats counts the frames of the agent's transport.
 	stats *transportMetrics
 	// groups is the agent's list of groups, replaced (never changed in
@@ -89,6 +92,10 @@ type agent struct {
 
 	// writer counts the running writer goroutine; the read loop waits for it.
 	writer sync.WaitGroup
+
+	// expiry closes the agent when its token expires; nil without a token.
+	// Set and stopped by the read loop.
+	expiry *time.Timer
 
 	mu sync.Mutex // guards the fields below
 	// queue holds encoded frames waiting for the writer; nil when empty.
@@ -135,6 +142,13 @@ func (a *agent) Expire(lastReceive time.Time) {
 	a.close(ReasonKeepaliveTimeout)
 }
 
+// expireToken closes the agent once its token has expired. It runs on the
+// expiry timer's goroutine.
+func (a *agent) expireToken() {
+	a.srv.log.Info("closing agent: token expired", "agent", a.id, "exp", a.expires)
+	a.close(ReasonTokenExpired)
+}
+
 // run is the agent's read loop, started once it is registered. It returns
 // when the connection has ended and the agent is cleaned up.
 func (a *agent) run() {
@@ -145,6 +159,12 @@ func (a *agent) run() {
 	a.publish(events.Event{Type: events.Connected})
 	a.sendServerMessage("Welcome", welcomeData(a.id, a.srv.cfg.NodeID,
 		a.srv.cfg.KeepaliveInterval.Milliseconds(), a.srv.cfg.KeepaliveLimit.Milliseconds()))
+	if !a.expires.IsZero() {
+		// One runtime timer per agent with a token: no goroutine and no
+		// work until it fires, exactly at exp (the keepalive sweep would
+		// be up to --keepalive-interval late). finish stops it.
+		a.expiry = time.AfterFunc(time.Until(a.expires), a.expireToken)
+	}
 
 	for {
 		fb, err := a.link.readFrame()
@@ -204,6 +224,9 @@ func (a *agent) handle(frame []byte) {
 // fails pending calls, unregisters the agent and announces its departure.
 func (a *agent) finish() {
 	a.link.abort()
+	if a.expiry != nil {
+		a.expiry.Stop()
+	}
 	a.srv.unregister(a)
 	a.srv.unregistered(a.id, a.session)
 

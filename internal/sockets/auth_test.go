@@ -2,6 +2,7 @@ package sockets
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"slices"
 	"strings"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/hotpot-rt/hotpot/internal/codec"
 	"github.com/hotpot-rt/hotpot/internal/config"
+	"github.com/hotpot-rt/hotpot/internal/events"
 )
 
 const jwtSecret = "a-test-secret-of-thirty-two-bytes"
@@ -181,4 +183,83 @@ func TestTokenRules(t *testing.T) {
 			}
 		})
 	}
+}
+
+// envelopeClient is what wsClient and tcpClient have in common.
+type envelopeClient interface {
+	write(codec.Envelope)
+	read() codec.Envelope
+}
+
+// echoUntilKicked keeps cl busy, an Echo every 100 ms, until the node
+// sends Kicked, and returns its reason and when it came. It fails the test
+// if no Kicked has come by deadline.
+func echoUntilKicked(t *testing.T, cl envelopeClient, deadline time.Time) (string, time.Time) {
+	t.Helper()
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		cl.write(codec.Envelope{Type: "Echo", Data: []byte(`{}`)})
+		for {
+			e := cl.read()
+			if e.Type == "Kicked" {
+				var d struct{ Reason string }
+				if err := json.Unmarshal(e.Data, &d); err != nil { // the tests' clients speak JSON
+					t.Fatalf("Kicked data %s: %v", e.Data, err)
+				}
+				return d.Reason, time.Now()
+			}
+			if e.Type == "Echo" {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no Kicked by %v", deadline.Format(time.TimeOnly))
+		}
+		<-tick.C
+	}
+}
+
+// TestTokenExpiry: a session ends at its token's exp, busy or not: Kicked
+// "token expired" within a second of exp (WebSocket close 1008), and
+// agent.disconnected with that reason.
+func TestTokenExpiry(t *testing.T) {
+	n := startNode(t, func(c *config.Config) { c.JWTSecret = jwtSecret })
+	// exp counts whole seconds: this one is 1–2 s ahead.
+	exp := time.Now().Add(2 * time.Second).Truncate(time.Second)
+	tok := func(sub string) string { return token(t, jwt.MapClaims{"sub": sub, "exp": exp.Unix()}) }
+	// checkKick checks that the Kicked came in time, and was announced.
+	checkKick := func(t *testing.T, id, reason string, at time.Time) {
+		t.Helper()
+		if reason != ReasonTokenExpired {
+			t.Fatalf("Kicked %q, want %q", reason, ReasonTokenExpired)
+		}
+		if at.Before(exp) || at.After(exp.Add(time.Second)) {
+			t.Fatalf("Kicked %v after exp, want within a second of it", at.Sub(exp))
+		}
+		n.events.waitFor(t, func(e events.Event) bool {
+			return e.Type == events.Disconnected && e.Agent == id && e.Reason == ReasonTokenExpired
+		})
+	}
+
+	t.Run("ws", func(t *testing.T) {
+		t.Parallel()
+		cl := dialWS(t, n, "/ws?token="+tok("short-ws"))
+		reason, at := echoUntilKicked(t, cl, exp.Add(3*time.Second))
+		checkKick(t, "short-ws", reason, at)
+		if code, _ := cl.expectClose(); code != websocket.StatusPolicyViolation {
+			t.Fatalf("close %v, want 1008", code)
+		}
+	})
+	t.Run("tcp", func(t *testing.T) {
+		t.Parallel()
+		cl := dialTCPRaw(t, n)
+		cl.write(codec.Envelope{Type: "Auth", Data: []byte(`{"token":"` + tok("short-tcp") + `"}`)})
+		if w := cl.read(); w.Type != "Welcome" {
+			t.Fatalf("got %+v, want Welcome", w)
+		}
+		reason, at := echoUntilKicked(t, cl, exp.Add(3*time.Second))
+		checkKick(t, "short-tcp", reason, at)
+		cl.expectClose()
+	})
 }

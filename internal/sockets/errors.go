@@ -47,6 +47,9 @@ const (
 	ReasonKeepaliveTimeout = "keepalive timeout"
 	ReasonSlowConsumer     = "slow consumer"
 	ReasonShutdown         = "shutdown"
+	// ReasonTokenExpired closes an agent when the exp of the token it
+	// connected with passes; the client reconnects with a fresh token.
+	ReasonTokenExpired = "token expired"
 	// ReasonTooBig closes a TCP agent whose frame prefix exceeds the limit.
 	ReasonTooBig = "message too big"
 	// ReasonClientClosed is the disconnect reason when the client closed
@@ -58,7 +61,7 @@ const (
 // chose count as "kicked", so the metric keeps a bounded set of labels.
 func (s *Server) countKick(reason string) {
 	switch reason {
-	case ReasonReplaced, ReasonKeepaliveTimeout, ReasonSlowConsumer, ReasonShutdown, ReasonTooBig:
+	case ReasonReplaced, ReasonKeepaliveTimeout, ReasonSlowConsumer, ReasonShutdown, ReasonTooBig, ReasonTokenExpired:
 	default:
 		reason = ReasonKicked
 	}

@@ -91,8 +91,8 @@ type Server struct {
 }
 
 // New returns a server for cfg and starts its keepalive monitor. With
-// cfg.JWTSecret set, clients must present a token. The caller must call
-// Shutdown.
+// cfg.JWTSecret set, clients must present a token, and a session ends
+// when its token expires. The caller must call Shutdown.
 func New(cfg config.Config, opts Options) *Server {
 	if opts.Log == nil {
 		opts.Log = slog.New(slog.DiscardHandler)
