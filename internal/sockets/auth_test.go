@@ -228,8 +228,8 @@ func TestTokenExpiry(t *testing.T) {
 	// exp counts whole seconds: this one is 1–2 s ahead.
 	exp := time.Now().Add(2 * time.Second).Truncate(time.Second)
 	tok := func(sub string) string { return token(t, jwt.MapClaims{"sub": sub, "exp": exp.Unix()}) }
-	// checkKick checks that the Kicked came in time, and was announced.
-	checkKick := func(t *testing.T, id, reason string, at time.Time) {
+	// checkKick checks that the Kicked came in time.
+	checkKick := func(t *testing.T, reason string, at time.Time) {
 		t.Helper()
 		if reason != ReasonTokenExpired {
 			t.Fatalf("Kicked %q, want %q", reason, ReasonTokenExpired)
@@ -237,6 +237,11 @@ func TestTokenExpiry(t *testing.T) {
 		if at.Before(exp) || at.After(exp.Add(time.Second)) {
 			t.Fatalf("Kicked %v after exp, want within a second of it", at.Sub(exp))
 		}
+	}
+	// checkAnnounced waits for the agent.disconnected of id, once the
+	// connection has ended.
+	checkAnnounced := func(t *testing.T, id string) {
+		t.Helper()
 		n.events.waitFor(t, func(e events.Event) bool {
 			return e.Type == events.Disconnected && e.Agent == id && e.Reason == ReasonTokenExpired
 		})
@@ -246,10 +251,11 @@ func TestTokenExpiry(t *testing.T) {
 		t.Parallel()
 		cl := dialWS(t, n, "/ws?token="+tok("short-ws"))
 		reason, at := echoUntilKicked(t, cl, exp.Add(3*time.Second))
-		checkKick(t, "short-ws", reason, at)
+		checkKick(t, reason, at)
 		if code, _ := cl.expectClose(); code != websocket.StatusPolicyViolation {
 			t.Fatalf("close %v, want 1008", code)
 		}
+		checkAnnounced(t, "short-ws")
 	})
 	t.Run("tcp", func(t *testing.T) {
 		t.Parallel()
@@ -259,7 +265,8 @@ func TestTokenExpiry(t *testing.T) {
 			t.Fatalf("got %+v, want Welcome", w)
 		}
 		reason, at := echoUntilKicked(t, cl, exp.Add(3*time.Second))
-		checkKick(t, "short-tcp", reason, at)
+		checkKick(t, reason, at)
 		cl.expectClose()
+		checkAnnounced(t, "short-tcp")
 	})
 }
