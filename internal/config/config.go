@@ -58,6 +58,13 @@ type Config struct {
 	SendQueue int
 	// MaxConns bounds WebSocket and TCP connections together.
 	MaxConns int
+	// RateLimit is how many frames per second each agent may send on
+	// average: its token bucket refills at this rate. 0 disables the limit.
+	RateLimit float64
+	// RateBurst is the size of each agent's bucket: how many frames it may
+	// send at once after a quiet spell. An agent that has more than
+	// RateBurst frames refused before its bucket is full again is closed.
+	RateBurst int
 	// MaxBroadcasts bounds the broadcasts and group pushes a node delivers
 	// at once; more are refused with 503.
 	MaxBroadcasts int
@@ -96,6 +103,8 @@ func Default() Config {
 		MaxMessageBytes:     65536,
 		SendQueue:           256,
 		MaxConns:            100000,
+		RateLimit:           100,
+		RateBurst:           200,
 		MaxBroadcasts:       8,
 		EventRetention:      10000,
 		EventRetentionBytes: 64 << 20,
@@ -133,6 +142,8 @@ func Load(args []string, lookupEnv func(string) (string, bool), usage io.Writer)
 	fs.IntVar(&c.MaxMessageBytes, "max-message-bytes", c.MaxMessageBytes, "largest frame, WebSocket and TCP")
 	fs.IntVar(&c.SendQueue, "send-queue", c.SendQueue, "frames queued per agent before it counts as a slow consumer")
 	fs.IntVar(&c.MaxConns, "max-conns", c.MaxConns, "WebSocket and TCP connections together")
+	fs.Float64Var(&c.RateLimit, "rate-limit", c.RateLimit, "frames per second each agent may send on average (more: Error 429); 0 = no limit")
+	fs.IntVar(&c.RateBurst, "rate-burst", c.RateBurst, "frames an agent may send at once; more refused than this before its bucket refills closes it")
 	fs.IntVar(&c.MaxBroadcasts, "max-broadcasts", c.MaxBroadcasts, "broadcasts and group pushes delivered at once; more answer 503")
 	fs.Func("allowed-origins", "comma-separated WebSocket Origin patterns; empty = same host only", func(s string) error {
 		c.AllowedOrigins = splitList(s)
@@ -182,6 +193,10 @@ func Load(args []string, lookupEnv func(string) (string, bool), usage io.Writer)
 // at least as long as the hash, 256 bits (RFC 7518 §3.2).
 const MinJWTSecretBytes = 32
 
+// maxRate bounds --rate-limit and --rate-burst: beyond it a limit means
+// nothing, and a typo is more likely than a wish.
+const maxRate = 1_000_000
+
 // EnvName is the environment variable that sets the flag called name.
 func EnvName(flagName string) string {
 	return "HOTPOT_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
@@ -220,6 +235,10 @@ func (c Config) Validate() error {
 		return fmt.Errorf("--jwt-secret is %d bytes: an HS256 secret must have at least %d (openssl rand -base64 32 makes one)", len(c.JWTSecret), MinJWTSecretBytes)
 	case c.JWTSecret == "" && (c.JWTAudience != "" || c.JWTIssuer != ""):
 		return errors.New("--jwt-audience and --jwt-issuer check client tokens: they need --jwt-secret")
+	case !(c.RateLimit >= 0 && c.RateLimit <= maxRate): // NaN too
+		return fmt.Errorf("--rate-limit %v: want 0 (no limit) to %d frames per second", c.RateLimit, maxRate)
+	case c.RateLimit > 0 && (c.RateBurst < 1 || c.RateBurst > maxRate):
+		return fmt.Errorf("--rate-burst %d: want 1 to %d frames (--rate-limit 0 turns the limit off)", c.RateBurst, maxRate)
 	case (c.TLSCert == "") != (c.TLSKey == ""):
 		return errors.New("--tls-cert and --tls-key go together")
 	case c.LogFormat != "text" && c.LogFormat != "json":

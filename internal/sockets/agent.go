@@ -96,6 +96,8 @@ type agent struct {
 	// expiry closes the agent when its token expires; nil without a token.
 	// Set and stopped by the read loop.
 	expiry *time.Timer
+	// bucket counts the frames the agent may send; owned by the read loop.
+	bucket bucket
 
 	mu sync.Mutex // guards the fields below
 	// queue holds encoded frames waiting for the writer; nil when empty.
@@ -152,7 +154,9 @@ func (a *agent) expireToken() {
 // run is the agent's read loop, started once it is registered. It returns
 // when the connection has ended and the agent is cleaned up.
 func (a *agent) run() {
-	a.lastReceive.Store(time.Now().UnixNano())
+	start := time.Now()
+	a.lastReceive.Store(start.UnixNano())
+	a.bucket = a.srv.rateLimit.fill(start.Sub(a.srv.epoch))
 	a.srv.keepalive.Add(a)
 	// agent.connected before Welcome, so that it precedes every later
 	// event of this id, a replacement's included.
@@ -169,22 +173,28 @@ func (a *agent) run() {
 	for {
 		fb, err := a.link.readFrame()
 		switch {
-		case errors.Is(err, errEmptyFrame):
-			a.lastReceive.Store(time.Now().UnixNano())
-			a.sendError(400, "empty frame")
-			continue
 		case errors.Is(err, errTooBig):
 			a.srv.log.Info("closing agent: frame too big", "agent", a.id, "err", err)
 			a.close(ReasonTooBig)
 			// Keep reading until the writer has sent Kicked and closed.
 			continue
-		case err != nil:
+		case err != nil && !errors.Is(err, errEmptyFrame):
 			a.finish()
 			return
 		}
-		a.lastReceive.Store(time.Now().UnixNano())
+		// A frame, empty or not: activity, and one more for the rate limit.
+		now := time.Now()
+		a.lastReceive.Store(now.UnixNano())
+		if fb == nil { // an empty TCP frame
+			if a.withinRateLimit(now) {
+				a.sendError(400, "empty frame")
+			}
+			continue
+		}
 		a.stats.framesIn.Inc()
-		a.handle(fb.b)
+		if a.withinRateLimit(now) {
+			a.handle(fb.b)
+		}
 		fb.release()
 	}
 }
@@ -276,13 +286,14 @@ func (a *agent) publish(e events.Event) {
 
 // transportMetrics are the collectors of one transport, resolved once.
 type transportMetrics struct {
-	framesIn, framesOut prometheus.Counter
+	framesIn, framesOut, framesRateLimited prometheus.Counter
 }
 
 func newTransportMetrics(m *metrics.Metrics, transport string) *transportMetrics {
 	return &transportMetrics{
-		framesIn:  m.FramesIn.WithLabelValues(transport),
-		framesOut: m.FramesOut.WithLabelValues(transport),
+		framesIn:          m.FramesIn.WithLabelValues(transport),
+		framesOut:         m.FramesOut.WithLabelValues(transport),
+		framesRateLimited: m.FramesRateLimited.WithLabelValues(transport),
 	}
 }
 

@@ -50,6 +50,9 @@ const (
 	// ReasonTokenExpired closes an agent when the exp of the token it
 	// connected with passes; the client reconnects with a fresh token.
 	ReasonTokenExpired = "token expired"
+	// ReasonRateLimited closes an agent that keeps sending faster than
+	// --rate-limit allows.
+	ReasonRateLimited = "rate limited"
 	// ReasonTooBig closes a TCP agent whose frame prefix exceeds the limit.
 	ReasonTooBig = "message too big"
 	// ReasonClientClosed is the disconnect reason when the client closed
@@ -61,7 +64,7 @@ const (
 // chose count as "kicked", so the metric keeps a bounded set of labels.
 func (s *Server) countKick(reason string) {
 	switch reason {
-	case ReasonReplaced, ReasonKeepaliveTimeout, ReasonSlowConsumer, ReasonShutdown, ReasonTooBig, ReasonTokenExpired:
+	case ReasonReplaced, ReasonKeepaliveTimeout, ReasonSlowConsumer, ReasonShutdown, ReasonTooBig, ReasonTokenExpired, ReasonRateLimited:
 	default:
 		reason = ReasonKicked
 	}

@@ -205,7 +205,7 @@ func closeCode(reason string) websocket.StatusCode {
 	switch reason {
 	case ReasonShutdown:
 		return websocket.StatusGoingAway
-	case ReasonSlowConsumer, ReasonTokenExpired:
+	case ReasonSlowConsumer, ReasonTokenExpired, ReasonRateLimited:
 		return websocket.StatusPolicyViolation
 	case ReasonTooBig:
 		return websocket.StatusMessageTooBig
