@@ -91,10 +91,11 @@ ticks() {
 busy() { awk '/^cpu /{print $2+$3+$4+$7+$8+$9; exit}' /proc/stat; }
 
 # start_node NAME PORT [flags…] starts a node and waits until it answers.
+# --rate-limit 0: call clients send far more than 100 frames/s each.
 start_node() {
 	local name=$1 port=$2
 	shift 2
-	"$BIN/hotpot" --node-id "$name" --http "127.0.0.1:$port" --tcp "" --log-level warn "$@" 2>"$BIN/$name.log" &
+	"$BIN/hotpot" --node-id "$name" --http "127.0.0.1:$port" --tcp "" --rate-limit 0 --log-level warn "$@" 2>"$BIN/$name.log" &
 	PIDS+=($!)
 	await "$name" $! curl -sf "http://127.0.0.1:$port/nodes"
 }

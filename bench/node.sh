@@ -18,7 +18,8 @@ BIN=$(mktemp -d)
 go build -o "$BIN/hotpot" ./cmd/server
 go build -o "$BIN/loadgen" ./cmd/loadgen
 PORT=$((20000 + RANDOM % 10000))
-"$BIN/hotpot" --http "127.0.0.1:$PORT" --tcp "" --log-level warn 2>"$BIN/node.log" &
+# --rate-limit 0: echo and call clients send far more than 100 frames/s each.
+"$BIN/hotpot" --http "127.0.0.1:$PORT" --tcp "" --rate-limit 0 --log-level warn 2>"$BIN/node.log" &
 NODE=$!
 trap 'kill $NODE 2>/dev/null; wait 2>/dev/null; rm -rf "$BIN"' EXIT
 until curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null; do sleep 0.1; done

@@ -26,6 +26,9 @@
 // put when the machine is faster or slower on another day. They also log
 // "measuring" and "measured" around that span, with the CPU seconds
 // loadgen has used so far (cpu_s).
+// echo and call clients each send far more than a node's default
+// --rate-limit (100 frames a second per agent): start the node with
+// --rate-limit 0, as bench/ does, or they are refused with Error 429.
 // SIGINT or SIGTERM ends a run early: agents are closed and what was
 // measured so far is reported. The exit status is 0 for a clean run, 1 when
 // something failed (the failures are reported), 2 for bad usage.

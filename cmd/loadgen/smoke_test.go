@@ -25,6 +25,7 @@ import (
 func TestEveryModeAgainstARealNode(t *testing.T) {
 	cfg := config.Default()
 	cfg.NodeID = "smoke"
+	cfg.RateLimit = 0 // echo and call clients send as fast as they can
 	nd := node.New(cfg, node.Options{Broker: pubsub.NewMemory(cfg.NodeID, cfg.EventRetention, cfg.EventRetentionBytes)})
 	nd.Start()
 	hs := httptest.NewServer(httpapi.New(cfg, nd, slog.New(slog.DiscardHandler)).Router())

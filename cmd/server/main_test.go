@@ -165,8 +165,17 @@ func TestSIGTERMKicksAgentsAndExitsZero(t *testing.T) {
 }
 
 func TestBadFlagsExitTwo(t *testing.T) {
-	for _, args := range [][]string{{"--tcp-len-bytes", "3"}, {"--no-such-flag"}} {
-		out, err := exec.Command(serverBin, args...).CombinedOutput()
+	for _, args := range [][]string{
+		{"--tcp-len-bytes", "3"},
+		{"--no-such-flag"},
+		{"--jwt-secret", "31-bytes-are-one-too-few-for-it"},
+		{"--rate-burst", "0"},
+	} {
+		// Ephemeral ports and a deadline: a flag wrongly accepted fails
+		// the test at once instead of serving on 8848 until the timeout.
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		out, err := exec.CommandContext(ctx, serverBin, append([]string{"--http", "127.0.0.1:0", "--tcp", ""}, args...)...).CombinedOutput()
+		cancel()
 		var exit *exec.ExitError
 		if !errors.As(err, &exit) || exit.ExitCode() != 2 {
 			t.Fatalf("%v: %v (%s), want exit status 2", args, err, out)

@@ -12,7 +12,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 )
 
-const secret = "test-secret"
+const secret = "a-test-secret-of-thirty-two-bytes"
 
 func validID(s string) bool { return s != "" && len(s) <= 128 && s != "bad id" }
 
@@ -27,42 +27,60 @@ func sign(t *testing.T, method jwt.SigningMethod, key any, claims jwt.MapClaims)
 }
 
 func TestVerify(t *testing.T) {
-	v := NewVerifier(secret, validID)
-	future := time.Now().Add(time.Hour).Unix()
+	plain := NewVerifier(Rules{Secret: secret, ValidID: validID})
+	scoped := NewVerifier(Rules{Secret: secret, Audience: "game", Issuer: "https://auth.example.com", ValidID: validID})
+	future := time.Now().Add(time.Hour).Truncate(time.Second)
+	exp := future.Unix()
 	past := time.Now().Add(-time.Minute).Unix()
+	hs256 := func(claims jwt.MapClaims) string { return sign(t, jwt.SigningMethodHS256, []byte(secret), claims) }
 
-	good := sign(t, jwt.SigningMethodHS256, []byte(secret), jwt.MapClaims{"sub": "p1", "exp": future, "groups": []string{"red", "blue"}})
-	c, err := v.Verify(good)
+	good := hs256(jwt.MapClaims{"sub": "p1", "exp": exp, "groups": []string{"red", "blue"}})
+	c, err := plain.Verify(good)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := (Claims{Subject: "p1", Groups: []string{"red", "blue"}}); !reflect.DeepEqual(c, want) {
+	if want := (Claims{Subject: "p1", Groups: []string{"red", "blue"}, Expires: future}); !reflect.DeepEqual(c, want) {
 		t.Fatalf("claims %+v, want %+v", c, want)
 	}
-	if c, err := v.Verify(sign(t, jwt.SigningMethodHS256, []byte(secret), jwt.MapClaims{"sub": "p2"})); err != nil || c.Subject != "p2" {
-		t.Fatalf("token without exp: %+v, %v", c, err)
+	for name, token := range map[string]string{
+		"aud and iss":    hs256(jwt.MapClaims{"sub": "p2", "exp": exp, "aud": "game", "iss": "https://auth.example.com"}),
+		"aud among many": hs256(jwt.MapClaims{"sub": "p2", "exp": exp, "aud": []string{"web", "game"}, "iss": "https://auth.example.com"}),
+	} {
+		if c, err := scoped.Verify(token); err != nil || c.Subject != "p2" {
+			t.Errorf("%s: %+v, %v", name, c, err)
+		}
 	}
 
 	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		t.Fatal(err)
 	}
-	none := sign(t, jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, jwt.MapClaims{"sub": "p1", "exp": future})
-	for _, tc := range []struct{ name, token string }{
-		{"empty", ""},
-		{"garbage", "not.a.token"},
-		{"wrong secret", sign(t, jwt.SigningMethodHS256, []byte("other"), jwt.MapClaims{"sub": "p1", "exp": future})},
-		{"expired", sign(t, jwt.SigningMethodHS256, []byte(secret), jwt.MapClaims{"sub": "p1", "exp": past})},
-		{"not yet valid", sign(t, jwt.SigningMethodHS256, []byte(secret), jwt.MapClaims{"sub": "p1", "nbf": future})},
-		{"alg none", none},
-		{"RS256", sign(t, jwt.SigningMethodRS256, rsaKey, jwt.MapClaims{"sub": "p1", "exp": future})},
-		{"HS512", sign(t, jwt.SigningMethodHS512, []byte(secret), jwt.MapClaims{"sub": "p1", "exp": future})},
-		{"no sub", sign(t, jwt.SigningMethodHS256, []byte(secret), jwt.MapClaims{"exp": future})},
-		{"bad sub", sign(t, jwt.SigningMethodHS256, []byte(secret), jwt.MapClaims{"sub": "bad id"})},
-		{"bad group", sign(t, jwt.SigningMethodHS256, []byte(secret), jwt.MapClaims{"sub": "p1", "groups": []string{"bad id"}})},
+	none := sign(t, jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, jwt.MapClaims{"sub": "p1", "exp": exp})
+	for _, tc := range []struct {
+		name  string
+		v     *Verifier
+		token string
+	}{
+		{"empty", plain, ""},
+		{"garbage", plain, "not.a.token"},
+		{"wrong secret", plain, sign(t, jwt.SigningMethodHS256, []byte("another-secret-of-thirty-two-byte"), jwt.MapClaims{"sub": "p1", "exp": exp})},
+		{"no exp", plain, hs256(jwt.MapClaims{"sub": "p1"})},
+		{"expired", plain, hs256(jwt.MapClaims{"sub": "p1", "exp": past})},
+		{"not yet valid", plain, hs256(jwt.MapClaims{"sub": "p1", "exp": exp, "nbf": exp - 60})},
+		{"alg none", plain, none},
+		{"RS256", plain, sign(t, jwt.SigningMethodRS256, rsaKey, jwt.MapClaims{"sub": "p1", "exp": exp})},
+		{"HS384", plain, sign(t, jwt.SigningMethodHS384, []byte(secret), jwt.MapClaims{"sub": "p1", "exp": exp})},
+		{"HS512", plain, sign(t, jwt.SigningMethodHS512, []byte(secret), jwt.MapClaims{"sub": "p1", "exp": exp})},
+		{"no sub", plain, hs256(jwt.MapClaims{"exp": exp})},
+		{"bad sub", plain, hs256(jwt.MapClaims{"sub": "bad id", "exp": exp})},
+		{"bad group", plain, hs256(jwt.MapClaims{"sub": "p1", "exp": exp, "groups": []string{"bad id"}})},
+		{"no aud", scoped, hs256(jwt.MapClaims{"sub": "p1", "exp": exp, "iss": "https://auth.example.com"})},
+		{"other aud", scoped, hs256(jwt.MapClaims{"sub": "p1", "exp": exp, "aud": "web", "iss": "https://auth.example.com"})},
+		{"no iss", scoped, hs256(jwt.MapClaims{"sub": "p1", "exp": exp, "aud": "game"})},
+		{"other iss", scoped, hs256(jwt.MapClaims{"sub": "p1", "exp": exp, "aud": "game", "iss": "https://evil.example.com"})},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if _, err := v.Verify(tc.token); err == nil {
+			if _, err := tc.v.Verify(tc.token); err == nil {
 				t.Fatal("accepted")
 			} else if tc.token == "" && !errors.Is(err, ErrNoToken) {
 				t.Fatalf("err = %v, want ErrNoToken", err)

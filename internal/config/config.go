@@ -27,9 +27,13 @@ type Config struct {
 	// APIKey is the bearer key of the REST API and SSE stream; required
 	// when HTTPAddr is not loopback.
 	APIKey string
-	// JWTSecret is the HS256 secret of client tokens; empty is the
-	// anonymous dev mode.
+	// JWTSecret is the HS256 secret of client tokens, at least
+	// MinJWTSecretBytes long; empty is the anonymous dev mode.
 	JWTSecret string
+	// JWTAudience, when set, must be among a client token's aud.
+	JWTAudience string
+	// JWTIssuer, when set, must be a client token's iss.
+	JWTIssuer string
 	// EventRetention is how many events the SSE stream keeps for
 	// Last-Event-ID resume.
 	EventRetention int
@@ -54,6 +58,13 @@ type Config struct {
 	SendQueue int
 	// MaxConns bounds WebSocket and TCP connections together.
 	MaxConns int
+	// RateLimit is how many frames per second each agent may send on
+	// average: its token bucket refills at this rate. 0 disables the limit.
+	RateLimit float64
+	// RateBurst is the size of each agent's bucket: how many frames it may
+	// send at once after a quiet spell. An agent that has more than
+	// RateBurst frames refused before its bucket is full again is closed.
+	RateBurst int
 	// MaxBroadcasts bounds the broadcasts and group pushes a node delivers
 	// at once; more are refused with 503.
 	MaxBroadcasts int
@@ -108,6 +119,8 @@ func Default() Config {
 		MaxMessageBytes:     65536,
 		SendQueue:           256,
 		MaxConns:            100000,
+		RateLimit:           100,
+		RateBurst:           200,
 		MaxBroadcasts:       8,
 		MaxHTTPConns:        10000,
 		MaxHandshakesPerIP:  64,
@@ -137,7 +150,9 @@ func Load(args []string, lookupEnv func(string) (string, bool), usage io.Writer)
 	fs.StringVar(&c.HTTPAddr, "http", c.HTTPAddr, "HTTP listener: WebSocket at /ws and /, REST, SSE")
 	fs.StringVar(&c.TCPAddr, "tcp", c.TCPAddr, "raw TCP listener; empty disables")
 	fs.StringVar(&c.APIKey, "api-key", c.APIKey, "bearer key for REST and SSE; required when --http is not loopback")
-	fs.StringVar(&c.JWTSecret, "jwt-secret", c.JWTSecret, "HS256 secret of client tokens; empty = anonymous dev mode")
+	fs.StringVar(&c.JWTSecret, "jwt-secret", c.JWTSecret, "HS256 secret of client tokens, at least 32 bytes; empty = anonymous dev mode")
+	fs.StringVar(&c.JWTAudience, "jwt-audience", c.JWTAudience, "when set, client tokens must carry this aud")
+	fs.StringVar(&c.JWTIssuer, "jwt-issuer", c.JWTIssuer, "when set, client tokens must carry this iss")
 	fs.IntVar(&c.EventRetention, "event-retention", c.EventRetention, "SSE events kept for Last-Event-ID resume")
 	fs.IntVar(&c.EventRetentionBytes, "event-retention-bytes", c.EventRetentionBytes, "bound on the memory of the events kept, in bytes")
 	fs.Var((*duration)(&c.DrainTimeout), "drain-timeout", "on SIGTERM, how long in-flight calls may finish (a `duration`: 5s, 200ms)")
@@ -148,6 +163,8 @@ func Load(args []string, lookupEnv func(string) (string, bool), usage io.Writer)
 	fs.IntVar(&c.MaxMessageBytes, "max-message-bytes", c.MaxMessageBytes, "largest frame, WebSocket and TCP")
 	fs.IntVar(&c.SendQueue, "send-queue", c.SendQueue, "frames queued per agent before it counts as a slow consumer")
 	fs.IntVar(&c.MaxConns, "max-conns", c.MaxConns, "WebSocket and TCP connections together")
+	fs.Float64Var(&c.RateLimit, "rate-limit", c.RateLimit, "frames per second each agent may send on average (more: Error 429); 0 = no limit")
+	fs.IntVar(&c.RateBurst, "rate-burst", c.RateBurst, "frames an agent may send at once; more refused than this before its bucket refills closes it")
 	fs.IntVar(&c.MaxBroadcasts, "max-broadcasts", c.MaxBroadcasts, "broadcasts and group pushes delivered at once; more answer 503")
 	fs.IntVar(&c.MaxHandshakesPerIP, "max-handshakes-per-ip", c.MaxHandshakesPerIP, "TCP connections of one address waiting in TLS or Auth at once; more get Error 429")
 	fs.IntVar(&c.MaxSSESubscribers, "max-sse-subscribers", c.MaxSSESubscribers, "open /events streams; more answer 503")
@@ -198,6 +215,14 @@ func Load(args []string, lookupEnv func(string) (string, bool), usage io.Writer)
 	return c, c.Validate()
 }
 
+// MinJWTSecretBytes is the shortest --jwt-secret: an HS256 key must be
+// at least as long as the hash, 256 bits (RFC 7518 §3.2).
+const MinJWTSecretBytes = 32
+
+// maxRate bounds --rate-limit and --rate-burst: beyond it a limit means
+// nothing, and a typo is more likely than a wish.
+const maxRate = 1_000_000
+
 // EnvName is the environment variable that sets the flag called name.
 func EnvName(flagName string) string {
 	return "HOTPOT_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
@@ -240,6 +265,14 @@ func (c Config) Validate() error {
 		return fmt.Errorf("--max-http-conns %d: must be at least 1", c.MaxHTTPConns)
 	case c.MaxBroadcasts < 1:
 		return fmt.Errorf("--max-broadcasts %d: must be at least 1", c.MaxBroadcasts)
+	case c.JWTSecret != "" && len(c.JWTSecret) < MinJWTSecretBytes:
+		return fmt.Errorf("--jwt-secret is %d bytes: an HS256 secret must have at least %d (openssl rand -base64 32 makes one)", len(c.JWTSecret), MinJWTSecretBytes)
+	case c.JWTSecret == "" && (c.JWTAudience != "" || c.JWTIssuer != ""):
+		return errors.New("--jwt-audience and --jwt-issuer check client tokens: they need --jwt-secret")
+	case !(c.RateLimit >= 0 && c.RateLimit <= maxRate): // NaN too
+		return fmt.Errorf("--rate-limit %v: want 0 (no limit) to %d frames per second", c.RateLimit, maxRate)
+	case c.RateLimit > 0 && (c.RateBurst < 1 || c.RateBurst > maxRate):
+		return fmt.Errorf("--rate-burst %d: want 1 to %d frames (--rate-limit 0 turns the limit off)", c.RateBurst, maxRate)
 	case (c.TLSCert == "") != (c.TLSKey == ""):
 		return errors.New("--tls-cert and --tls-key go together")
 	case c.LogFormat != "text" && c.LogFormat != "json":

@@ -28,7 +28,8 @@ func TestLoadDefaults(t *testing.T) {
 		t.Fatalf("Load() = %+v\nwant %+v", c, want)
 	}
 	if c.HTTPAddr != "127.0.0.1:8848" || c.TCPAddr != "127.0.0.1:8849" || c.KeepaliveInterval != 5*time.Second ||
-		c.KeepaliveLimit != 12*time.Second || c.MaxMessageBytes != 65536 || c.SendQueue != 256 || c.MaxConns != 100000 {
+		c.KeepaliveLimit != 12*time.Second || c.MaxMessageBytes != 65536 || c.SendQueue != 256 || c.MaxConns != 100000 ||
+		c.RateLimit != 100 || c.RateBurst != 200 {
 		t.Fatalf("defaults drifted from the design: %+v", c)
 	}
 }
@@ -111,6 +112,37 @@ func TestFlagsAndEnv(t *testing.T) {
 	}
 }
 
+func TestJWTFlags(t *testing.T) {
+	const secret = "32-bytes-are-just-enough-for-it!"
+	c, err := Load([]string{"--jwt-secret", secret, "--jwt-audience", "game"},
+		env(map[string]string{"HOTPOT_JWT_ISSUER": "https://auth.example.com"}), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.JWTSecret != secret || c.JWTAudience != "game" || c.JWTIssuer != "https://auth.example.com" {
+		t.Fatalf("got secret %q, audience %q, issuer %q", c.JWTSecret, c.JWTAudience, c.JWTIssuer)
+	}
+}
+
+func TestRateFlags(t *testing.T) {
+	for _, tc := range []struct {
+		args  []string
+		env   map[string]string
+		limit float64
+		burst int
+	}{
+		{[]string{"--rate-limit", "2.5", "--rate-burst", "10"}, nil, 2.5, 10},
+		{nil, map[string]string{"HOTPOT_RATE_LIMIT": "50", "HOTPOT_RATE_BURST": "60"}, 50, 60},
+		// 0 turns the limit off; the burst then does not matter.
+		{[]string{"--rate-limit", "0", "--rate-burst", "0"}, nil, 0, 0},
+	} {
+		c, err := Load(tc.args, env(tc.env), io.Discard)
+		if err != nil || c.RateLimit != tc.limit || c.RateBurst != tc.burst {
+			t.Errorf("Load(%q, %v): limit %v, burst %d, %v; want %v, %d", tc.args, tc.env, c.RateLimit, c.RateBurst, err, tc.limit, tc.burst)
+		}
+	}
+}
+
 func TestLoadRejects(t *testing.T) {
 	for _, tc := range []struct {
 		args []string
@@ -133,7 +165,16 @@ func TestLoadRejects(t *testing.T) {
 		{[]string{"--http", "[::]:8848"}, nil, "api-key"},
 		{[]string{"--http", "192.168.1.5:8848"}, nil, "api-key"},
 		{[]string{"--event-retention", "0"}, nil, "event-retention"},
+		{[]string{"--jwt-secret", "31-bytes-are-one-too-few-for-it"}, nil, "jwt-secret"},
+		{nil, map[string]string{"HOTPOT_JWT_SECRET": "short"}, "jwt-secret"},
+		{[]string{"--jwt-audience", "game"}, nil, "need --jwt-secret"},
+		{nil, map[string]string{"HOTPOT_JWT_ISSUER": "https://auth.example.com"}, "need --jwt-secret"},
 		{nil, map[string]string{"HOTPOT_SEND_QUEUE": "many"}, "HOTPOT_SEND_QUEUE"},
+		{[]string{"--rate-limit", "-1"}, nil, "rate-limit"},
+		{[]string{"--rate-limit", "NaN"}, nil, "rate-limit"},
+		{[]string{"--rate-limit", "2e6"}, nil, "rate-limit"},
+		{[]string{"--rate-burst", "0"}, nil, "rate-burst"},
+		{nil, map[string]string{"HOTPOT_RATE_BURST": "-5"}, "rate-burst"},
 	} {
 		_, err := Load(tc.args, env(tc.env), io.Discard)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

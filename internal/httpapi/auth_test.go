@@ -94,7 +94,7 @@ func TestAPIKey(t *testing.T) {
 
 func TestClientTokens(t *testing.T) {
 	t.Parallel()
-	const secret = "jwt-secret-for-tests"
+	const secret = "jwt-secret-for-tests-of-32-bytes"
 	n := startNode(t, func(cfg *config.Config) { cfg.JWTSecret = secret })
 	rsaKey, err := rsa.GenerateKey(rand.Reader, 1024)
 	if err != nil {
@@ -138,6 +138,7 @@ func TestClientTokens(t *testing.T) {
 
 	refused := map[string]string{
 		"no token":     "",
+		"no exp":       sign(jwt.SigningMethodHS256, []byte(secret), jwt.MapClaims{"sub": "u1"}),
 		"expired":      sign(jwt.SigningMethodHS256, []byte(secret), jwt.MapClaims{"sub": "u1", "exp": time.Now().Add(-time.Minute).Unix()}),
 		"alg none":     sign(jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, jwt.MapClaims{"sub": "u1", "exp": hour}),
 		"RS256":        sign(jwt.SigningMethodRS256, rsaKey, jwt.MapClaims{"sub": "u1", "exp": hour}),

@@ -131,8 +131,9 @@ type AgentEvent struct {
 
 	// Reason agent.disconnected only; why the session ended. When the server
 	// closed it: `kicked` (or the reason given to the kick), `replaced`,
-	// `keepalive timeout`, `slow consumer` or `shutdown`; otherwise what
-	// ended the connection (for instance the client closing it).
+	// `keepalive timeout`, `slow consumer`, `token expired`,
+	// `rate limited` or `shutdown`; otherwise what ended the connection
+	// (for instance the client closing it).
 	Reason *string `json:"reason,omitempty"`
 
 	// TS When it happened.

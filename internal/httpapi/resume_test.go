@@ -84,7 +84,10 @@ func TestEventsResumeUnknownID(t *testing.T) {
 // was too slow, and it can resume with Last-Event-ID.
 func TestEventsSlowSubscriber(t *testing.T) {
 	t.Parallel()
-	n := startNode(t, func(cfg *config.Config) { cfg.EventRetention = 50 })
+	n := startNode(t, func(cfg *config.Config) {
+		cfg.EventRetention = 50
+		cfg.RateLimit = 0 // the flood must reach /events, not be refused at the socket
+	})
 	c := n.client(t)
 	slowTransport := &http.Transport{DialContext: (&net.Dialer{Control: withRcvbuf(4096)}).DialContext}
 	t.Cleanup(slowTransport.CloseIdleConnections)

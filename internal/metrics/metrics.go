@@ -19,6 +19,9 @@ type Metrics struct {
 	Agents *prometheus.GaugeVec
 	// FramesIn and FramesOut count frames by transport.
 	FramesIn, FramesOut *prometheus.CounterVec
+	// FramesRateLimited counts received frames refused by the per-agent
+	// rate limit, by transport.
+	FramesRateLimited *prometheus.CounterVec
 	// Calls counts REST calls by outcome.
 	Calls *prometheus.CounterVec
 	// CallSeconds observes how long REST calls took, whatever the outcome.
@@ -66,6 +69,9 @@ func New(sseSubscribers func() int) *Metrics {
 		FramesOut: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hotpot_frames_out_total", Help: "Frames written to agents.",
 		}, []string{"transport"}),
+		FramesRateLimited: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hotpot_frames_rate_limited_total", Help: "Frames received from agents over their rate limit, answered with Error 429 and not handled.",
+		}, []string{"transport"}),
 		Calls: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hotpot_calls_total", Help: "Calls to agents through the REST API, by outcome.",
 		}, []string{"outcome"}),
@@ -108,7 +114,7 @@ func New(sseSubscribers func() int) *Metrics {
 		}),
 	}
 	m.registry.MustRegister(m.FanOutsRefused, m.HTTPConns, m.HTTPConnsRefused,
-		m.Agents, m.FramesIn, m.FramesOut, m.Calls, m.CallSeconds, m.LateReplies, m.Kicks,
+		m.Agents, m.FramesIn, m.FramesOut, m.FramesRateLimited, m.Calls, m.CallSeconds, m.LateReplies, m.Kicks,
 		m.ClusterRequests, m.ClusterRequestSeconds, m.ClusterErrors, m.OutboxEvents, m.EventsDropped,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "hotpot_sse_subscribers", Help: "Open SSE subscriptions.",

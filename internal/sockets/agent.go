@@ -68,6 +68,9 @@ type agent struct {
 	codec       codec.Codec
 	remoteAddr  string
 	connectedAt time.Time
+	// expires is the exp of the agent's token, when the node closes it
+	// with reason token expired; zero without a token.
+	expires time.Time
 	// stats counts the frames of the agent's transport.
 	stats *transportMetrics
 	// groups is the agent's list of groups, replaced (never changed in
@@ -89,6 +92,12 @@ type agent struct {
 
 	// writer counts the running writer goroutine; the read loop waits for it.
 	writer sync.WaitGroup
+
+	// expiry closes the agent when its token expires; nil without a token.
+	// Set and stopped by the read loop.
+	expiry *time.Timer
+	// bucket counts the frames the agent may send; owned by the read loop.
+	bucket bucket
 
 	mu sync.Mutex // guards the fields below
 	// queue holds encoded frames waiting for the writer; nil when empty.
@@ -135,24 +144,35 @@ func (a *agent) Expire(lastReceive time.Time) {
 	a.close(ReasonKeepaliveTimeout)
 }
 
+// expireToken closes the agent once its token has expired. It runs on the
+// expiry timer's goroutine.
+func (a *agent) expireToken() {
+	a.srv.log.Info("closing agent: token expired", "agent", a.id, "exp", a.expires)
+	a.close(ReasonTokenExpired)
+}
+
 // run is the agent's read loop, started once it is registered. It returns
 // when the connection has ended and the agent is cleaned up.
 func (a *agent) run() {
-	a.lastReceive.Store(time.Now().UnixNano())
+	start := time.Now()
+	a.lastReceive.Store(start.UnixNano())
+	a.bucket = a.srv.rateLimit.fill(start.Sub(a.srv.epoch))
 	a.srv.keepalive.Add(a)
 	// agent.connected before Welcome, so that it precedes every later
 	// event of this id, a replacement's included.
 	a.publish(events.Event{Type: events.Connected})
 	a.sendServerMessage("Welcome", welcomeData(a.id, a.srv.cfg.NodeID,
 		a.srv.cfg.KeepaliveInterval.Milliseconds(), a.srv.cfg.KeepaliveLimit.Milliseconds()))
+	if !a.expires.IsZero() {
+		// One runtime timer per agent with a token: no goroutine and no
+		// work until it fires, exactly at exp (the keepalive sweep would
+		// be up to --keepalive-interval late). finish stops it.
+		a.expiry = time.AfterFunc(time.Until(a.expires), a.expireToken)
+	}
 
 	for {
 		fb, err := a.link.readFrame()
 		switch {
-		case errors.Is(err, errEmptyFrame):
-			a.lastReceive.Store(time.Now().UnixNano())
-			a.sendError(400, "empty frame")
-			continue
 		case errors.Is(err, errTooBig):
 			a.srv.log.Info("closing agent: frame too big", "agent", a.id, "err", err)
 			a.close(ReasonTooBig)
@@ -162,13 +182,23 @@ func (a *agent) run() {
 			a.close(ReasonNotHotpot)
 			// Keep reading until the writer has sent Kicked and closed.
 			continue
-		case err != nil:
+		case err != nil && !errors.Is(err, errEmptyFrame):
 			a.finish()
 			return
 		}
-		a.lastReceive.Store(time.Now().UnixNano())
+		// A frame, empty or not: activity, and one more for the rate limit.
+		now := time.Now()
+		a.lastReceive.Store(now.UnixNano())
+		if fb == nil { // an empty TCP frame
+			if a.withinRateLimit(now) {
+				a.sendError(400, "empty frame")
+			}
+			continue
+		}
 		a.stats.framesIn.Inc()
-		a.handle(fb.b)
+		if a.withinRateLimit(now) {
+			a.handle(fb.b)
+		}
 		fb.release()
 	}
 }
@@ -208,6 +238,9 @@ func (a *agent) handle(frame []byte) {
 // fails pending calls, unregisters the agent and announces its departure.
 func (a *agent) finish() {
 	a.link.abort()
+	if a.expiry != nil {
+		a.expiry.Stop()
+	}
 	a.srv.unregister(a)
 	a.srv.unregistered(a.id, a.session)
 
@@ -257,13 +290,14 @@ func (a *agent) publish(e events.Event) {
 
 // transportMetrics are the collectors of one transport, resolved once.
 type transportMetrics struct {
-	framesIn, framesOut prometheus.Counter
+	framesIn, framesOut, framesRateLimited prometheus.Counter
 }
 
 func newTransportMetrics(m *metrics.Metrics, transport string) *transportMetrics {
 	return &transportMetrics{
-		framesIn:  m.FramesIn.WithLabelValues(transport),
-		framesOut: m.FramesOut.WithLabelValues(transport),
+		framesIn:          m.FramesIn.WithLabelValues(transport),
+		framesOut:         m.FramesOut.WithLabelValues(transport),
+		framesRateLimited: m.FramesRateLimited.WithLabelValues(transport),
 	}
 }
 

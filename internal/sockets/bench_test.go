@@ -12,6 +12,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/hotpot-rt/hotpot/internal/codec"
+	"github.com/hotpot-rt/hotpot/internal/config"
 )
 
 // BenchmarkWSEcho measures loopback WebSocket echo round trips with 100
@@ -19,7 +20,9 @@ import (
 // round trips per second and the p50/p99 round-trip latency.
 func BenchmarkWSEcho(b *testing.B) {
 	const clients = 100
-	n := startNode(b, nil)
+	// Each client echoes as fast as it can: the rate limit is not what
+	// this measures.
+	n := startNode(b, func(c *config.Config) { c.RateLimit = 0 })
 	conns := make([]*wsClient, clients)
 	for i := range conns {
 		conns[i] = dialWS(b, n, "/ws")

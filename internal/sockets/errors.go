@@ -52,6 +52,12 @@ const (
 	ReasonKeepaliveTimeout = "keepalive timeout"
 	ReasonSlowConsumer     = "slow consumer"
 	ReasonShutdown         = "shutdown"
+	// ReasonTokenExpired closes an agent when the exp of the token it
+	// connected with passes; the client reconnects with a fresh token.
+	ReasonTokenExpired = "token expired"
+	// ReasonRateLimited closes an agent that keeps sending faster than
+	// --rate-limit allows.
+	ReasonRateLimited = "rate limited"
 	// ReasonTooBig closes a TCP agent whose frame prefix exceeds the limit.
 	ReasonTooBig = "message too big"
 	// ReasonNotHotpot closes a TCP connection that sent an HTTP request
@@ -66,7 +72,7 @@ const (
 // chose count as "kicked", so the metric keeps a bounded set of labels.
 func (s *Server) countKick(reason string) {
 	switch reason {
-	case ReasonReplaced, ReasonKeepaliveTimeout, ReasonSlowConsumer, ReasonShutdown, ReasonTooBig, ReasonNotHotpot:
+	case ReasonReplaced, ReasonKeepaliveTimeout, ReasonSlowConsumer, ReasonShutdown, ReasonTooBig, ReasonNotHotpot, ReasonTokenExpired, ReasonRateLimited:
 	default:
 		reason = ReasonKicked
 	}

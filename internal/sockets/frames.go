@@ -10,15 +10,23 @@ import (
 // codec when the server starts.
 type fixedFrames struct {
 	ping, pong []byte
+	// rateLimited is the Error 429 that refuses a frame over the rate limit.
+	rateLimited []byte
 }
 
-// newFixedFrames encodes the fixed frames of every codec.
-func newFixedFrames() map[codec.Codec]*fixedFrames {
+// newFixedFrames encodes the fixed frames of every codec; rateLimitedMsg
+// is the msg of the Error 429.
+func newFixedFrames(rateLimitedMsg string) map[codec.Codec]*fixedFrames {
 	out := make(map[codec.Codec]*fixedFrames)
 	for _, c := range []codec.Codec{codec.JSON, codec.MsgPack, codec.Proto} {
+		rateLimited, err := c.Encode(codec.Envelope{Type: "Error", Code: 429, Msg: rateLimitedMsg})
+		if err != nil {
+			panic("encoding Error 429 for " + c.Name() + ": " + err.Error())
+		}
 		out[c] = &fixedFrames{
-			ping: mustEncode(c, "Ping", []byte("{}")),
-			pong: mustEncode(c, "Pong", []byte("{}")),
+			ping:        mustEncode(c, "Ping", []byte("{}")),
+			pong:        mustEncode(c, "Pong", []byte("{}")),
+			rateLimited: rateLimited,
 		}
 	}
 	return out

@@ -44,7 +44,7 @@ func startNode(t testing.TB, tweak func(*config.Config)) *testNode {
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	events := &eventLog{changed: make(chan struct{}, 1)}
+	events := &eventLog{changed: make(chan struct{})}
 	srv := New(cfg, Options{Sink: events.add})
 
 	mux := http.NewServeMux()
@@ -81,19 +81,19 @@ func (n *testNode) wsURL(pathAndQuery string) string {
 
 // eventLog records published events.
 type eventLog struct {
-	mu      sync.Mutex
-	list    []events.Event
+	mu   sync.Mutex
+	list []events.Event
+	// changed is closed, and replaced, when an event is added: every
+	// waiter wakes, however many wait at once.
 	changed chan struct{}
 }
 
 func (l *eventLog) add(e events.Event) {
 	l.mu.Lock()
 	l.list = append(l.list, e)
+	close(l.changed)
+	l.changed = make(chan struct{})
 	l.mu.Unlock()
-	select {
-	case l.changed <- struct{}{}:
-	default:
-	}
 }
 
 // waitFor waits until an event matches, and returns it.
@@ -108,9 +108,10 @@ func (l *eventLog) waitFor(t testing.TB, match func(events.Event) bool) events.E
 				return e
 			}
 		}
+		changed := l.changed
 		l.mu.Unlock()
 		select {
-		case <-l.changed:
+		case <-changed:
 		case <-deadline:
 			t.Fatalf("no matching event; have %+v", l.snapshot())
 		}

@@ -1,6 +1,7 @@
 // Package sockets owns client connections: WebSocket and raw TCP agents,
-// their read loops and send queues, keepalive, and the calls, pushes and
-// kicks the rest of the node makes to them.
+// their read loops and send queues, keepalive, token expiry and rate
+// limits, and the calls, pushes and kicks the rest of the node makes to
+// them.
 //
 // Each agent has one read loop goroutine that owns its lifecycle, and a
 // writer goroutine that runs only while frames wait for it (a send to an
@@ -60,6 +61,11 @@ type Server struct {
 	ws, tcp *transportMetrics
 	// fixed holds each codec's frames that never change.
 	fixed map[codec.Codec]*fixedFrames
+	// rateLimit is the limit on the frames each agent sends.
+	rateLimit rateLimit
+	// epoch is when the server started; agents' buckets count time from
+	// it on the monotonic clock.
+	epoch time.Time
 
 	// stopKeepalive ends the keepalive goroutine, which closes
 	// keepaliveDone when it returns.
@@ -99,8 +105,9 @@ type Server struct {
 }
 
 // New returns a server for cfg and starts its keepalive monitor. With
-// cfg.JWTSecret set, clients must present a token. The caller must call
-// Shutdown.
+// cfg.JWTSecret set, clients must present a token, and a session ends
+// when its token expires. With cfg.RateLimit set, each agent's frames are
+// limited to it (see rateLimit). The caller must call Shutdown.
 func New(cfg config.Config, opts Options) *Server {
 	if opts.Log == nil {
 		opts.Log = slog.New(slog.DiscardHandler)
@@ -127,8 +134,10 @@ func New(cfg config.Config, opts Options) *Server {
 		keepalive:     keepalive.New(cfg.KeepaliveInterval, cfg.KeepaliveLimit),
 		ws:            newTransportMetrics(opts.Metrics, TransportWS),
 		tcp:           newTransportMetrics(opts.Metrics, TransportTCP),
-		fixed:         newFixedFrames(),
+		fixed:         newFixedFrames(rateLimitedMessage(cfg)),
 		handshakes:    newHandshakes(cfg.MaxHandshakesPerIP),
+		rateLimit:     newRateLimit(cfg),
+		epoch:         time.Now(),
 		agents:        make(map[string]*agent),
 		ordered:       newAgentIndex(),
 		groups:        make(map[string]*btree.BTreeG[*agent]),
@@ -136,7 +145,12 @@ func New(cfg config.Config, opts Options) *Server {
 		drained:       make(chan struct{}),
 	}
 	if cfg.JWTSecret != "" {
-		s.verifier = auth.NewVerifier(cfg.JWTSecret, ValidID)
+		s.verifier = auth.NewVerifier(auth.Rules{
+			Secret:   cfg.JWTSecret,
+			Audience: cfg.JWTAudience,
+			Issuer:   cfg.JWTIssuer,
+			ValidID:  ValidID,
+		})
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s.stopKeepalive = cancel

@@ -115,21 +115,21 @@ func (s *Server) serveTCPConn(conn net.Conn, c codec.Codec, handshakeDone func()
 		maxFrame = min(maxFrame, 1<<16-1)
 	}
 	link := newTCPLink(conn, s.cfg.TCPLenBytes, maxFrame)
-	id, groups := newAgentID(), []string(nil)
+	who := auth.Claims{Subject: newAgentID()}
 	if s.verifier != nil {
-		claims, err := s.authenticateTCP(link, c)
-		if err != nil {
+		var err error
+		if who, err = s.authenticateTCP(link, c); err != nil {
 			s.log.Debug("tcp client refused", "remote", conn.RemoteAddr().String(), "err", err)
 			s.refuseTCP(conn, c, 401, err)
 			s.release()
 			return
 		}
-		id, groups = claims.Subject, claims.Groups
 	}
 	endHandshake()
 	s.runAgent(&agent{
 		srv:         s,
-		id:          id,
+		id:          who.Subject,
+		expires:     who.Expires,
 		transport:   TransportTCP,
 		codec:       c,
 		remoteAddr:  conn.RemoteAddr().String(),
@@ -138,7 +138,7 @@ func (s *Server) serveTCPConn(conn net.Conn, c codec.Codec, handshakeDone func()
 		stats:       s.tcp,
 		fixed:       s.fixed[c],
 		link:        link,
-	}, groups)
+	}, who.Groups)
 }
 
 // authenticateTCP reads the first frame, which must be

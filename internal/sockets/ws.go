@@ -40,7 +40,7 @@ func (s *Server) ServeWS(w http.ResponseWriter, r *http.Request) {
 		}
 		queryCodec = c
 	}
-	id, groups, status, err := s.identify(r)
+	who, status, err := s.identify(r)
 	if err != nil {
 		http.Error(w, err.Error(), status)
 		return
@@ -71,7 +71,8 @@ func (s *Server) ServeWS(w http.ResponseWriter, r *http.Request) {
 	}
 	a := &agent{
 		srv:         s,
-		id:          id,
+		id:          who.Subject,
+		expires:     who.Expires,
 		transport:   TransportWS,
 		codec:       c,
 		remoteAddr:  remoteAddr(r, s.cfg.TrustedProxies),
@@ -81,27 +82,27 @@ func (s *Server) ServeWS(w http.ResponseWriter, r *http.Request) {
 		fixed:       s.fixed[c],
 		link:        &wsLink{conn: conn, netConn: hw.conn, out: hw.out, opcode: opcode},
 	}
-	if !s.goLoop(func() { s.runAgent(a, groups) }) {
+	if !s.goLoop(func() { s.runAgent(a, who.Groups) }) {
 		conn.Close(websocket.StatusGoingAway, ReasonShutdown)
 		s.release()
 	}
 }
 
 // identify returns who a WebSocket client is: with a JWT secret, the
-// subject and groups of its token (?token= or Authorization: Bearer),
-// else the id it asks for with ?id=, or a generated one. On failure it
-// returns the HTTP status to refuse the handshake with.
-func (s *Server) identify(r *http.Request) (id string, groups []string, status int, err error) {
+// claims of its token (?token= or Authorization: Bearer), else the id it
+// asks for with ?id=, or a generated one, with no groups and no expiry.
+// On failure it returns the HTTP status to refuse the handshake with.
+func (s *Server) identify(r *http.Request) (who auth.Claims, status int, err error) {
 	if s.verifier == nil {
-		id, err = requestedID(r)
-		return id, nil, http.StatusBadRequest, err
+		who.Subject, err = requestedID(r)
+		return who, http.StatusBadRequest, err
 	}
 	token := r.URL.Query().Get("token")
 	if token == "" {
 		token = auth.BearerToken(r)
 	}
-	claims, err := s.verifier.Verify(token)
-	return claims.Subject, claims.Groups, http.StatusUnauthorized, err
+	who, err = s.verifier.Verify(token)
+	return who, http.StatusUnauthorized, err
 }
 
 // runAgent registers a, with groups, and runs its read loop until the
@@ -204,7 +205,7 @@ func closeCode(reason string) websocket.StatusCode {
 	switch reason {
 	case ReasonShutdown:
 		return websocket.StatusGoingAway
-	case ReasonSlowConsumer:
+	case ReasonSlowConsumer, ReasonTokenExpired, ReasonRateLimited:
 		return websocket.StatusPolicyViolation
 	case ReasonTooBig:
 		return websocket.StatusMessageTooBig

@@ -1,0 +1,230 @@
+package sockets
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/hotpot-rt/hotpot/internal/codec"
+	"github.com/hotpot-rt/hotpot/internal/config"
+	"github.com/hotpot-rt/hotpot/internal/events"
+)
+
+// TestBucket pins the bucket's arithmetic at chosen times: 10 frames a
+// second (one every 100 ms), a burst of 3.
+func TestBucket(t *testing.T) {
+	const ms = time.Millisecond
+	l := rateLimit{perNs: 10 / float64(time.Second), burst: 3}
+	b := l.fill(0)
+	for i, step := range []struct {
+		at       time.Duration
+		ok, kick bool
+	}{
+		{0, true, false}, {0, true, false}, {0, true, false}, // the burst
+		{0, false, false},       // empty: refused 1
+		{50 * ms, false, false}, // half a token: refused 2
+		{100 * ms, true, false}, // a whole one, 100 ms after the start; the count goes on
+		{100 * ms, false, false},
+		{100 * ms, false, true},  // refused 4 = burst+1 since the bucket was full: kick
+		{100 * ms, false, false}, // once
+		{90 * ms, false, false},  // a clock that goes back refills nothing
+		{400 * ms, true, false},  // full again: the count starts over
+		{400 * ms, true, false}, {400 * ms, true, false},
+		{400 * ms, false, false}, {400 * ms, false, false}, {400 * ms, false, false},
+		{400 * ms, false, true},
+	} {
+		ok, kick := l.take(&b, step.at)
+		if ok != step.ok || kick != step.kick {
+			t.Fatalf("step %d at %v: ok %v, kick %v; want %v, %v", i, step.at, ok, kick, step.ok, step.kick)
+		}
+	}
+	if allocs := testing.AllocsPerRun(100, func() { l.take(&b, time.Hour) }); allocs != 0 {
+		t.Fatalf("take allocates %v times a frame", allocs)
+	}
+}
+
+// Rate limit of the nodes of the tests below: one frame every 100 ms, 4
+// at once.
+const testRate, testBurst = 10, 4
+
+func startLimitedNode(t *testing.T) *testNode {
+	return startNode(t, func(c *config.Config) {
+		c.RateLimit = testRate
+		c.RateBurst = testBurst
+	})
+}
+
+// dialEither connects a client of transport to n.
+func dialEither(t *testing.T, n *testNode, transport, id string) envelopeClient {
+	t.Helper()
+	if transport == TransportWS {
+		return dialWS(t, n, "/ws?id="+id)
+	}
+	return dialTCP(t, n)
+}
+
+// expectRateLimited reads an Error 429 that refuses a frame.
+func expectRateLimited(t *testing.T, cl envelopeClient) {
+	t.Helper()
+	if e := cl.read(); e.Type != "Error" || e.Code != 429 || !strings.HasPrefix(e.Msg, "rate limited: ") {
+		t.Fatalf("got %s %d %q, want Error 429 \"rate limited: …\"", e.Type, e.Code, e.Msg)
+	}
+}
+
+// waitForTokens waits until the bucket of an agent that has just spent
+// it has refilled k tokens. The bucket is arithmetic on the frames' times:
+// once that long has passed, the tokens are there.
+func waitForTokens(k int) {
+	time.Sleep(time.Duration(k)*time.Second/testRate + 20*time.Millisecond)
+}
+
+// expectEchoOf sends an Echo with marker and reads it back first: no frame
+// refused before it was handled after all.
+func expectEchoOf(t *testing.T, cl envelopeClient, marker string) {
+	t.Helper()
+	data := []byte(`{"marker":"` + marker + `"}`)
+	cl.write(codec.Envelope{Type: "Echo", Data: data})
+	if e := cl.read(); e.Type != "Echo" || string(e.Data) != string(data) {
+		t.Fatalf("got %s %s, want the Echo of %s", e.Type, e.Data, data)
+	}
+}
+
+// TestRateLimitRefusesTheExcess: of burst+1 frames sent at once, whatever
+// their type, the last is answered with Error 429 and not handled — no
+// answer, no agent.message — and the connection stays.
+func TestRateLimitRefusesTheExcess(t *testing.T) {
+	n := startLimitedNode(t)
+	for _, tc := range []struct {
+		typ    string
+		answer string // what the node answers a handled frame with
+	}{
+		{"Echo", "Echo"},
+		{"Ping", "Pong"},
+		{"Pong", ""},
+		{"Reply", ""}, // to no call: dropped
+		{"Chat", ""},  // an agent.message
+	} {
+		for _, transport := range []string{TransportWS, TransportTCP} {
+			t.Run(tc.typ+"/"+transport, func(t *testing.T) {
+				t.Parallel()
+				cl := dialEither(t, n, transport, "excess-"+tc.typ)
+				for i := range testBurst + 1 {
+					cl.write(codec.Envelope{Type: tc.typ, ID: fmt.Sprint(i), Data: []byte(`{}`)})
+				}
+				if tc.answer != "" {
+					for range testBurst {
+						if e := cl.read(); e.Type != tc.answer {
+							t.Fatalf("got %s %d %q, want %s", e.Type, e.Code, e.Msg, tc.answer)
+						}
+					}
+				}
+				expectRateLimited(t, cl)
+				waitForTokens(1)
+				expectEchoOf(t, cl, "after")
+				if tc.typ == "Chat" {
+					messages := 0
+					for _, e := range n.events.snapshot() {
+						if e.Type == events.Message && e.MessageType == "Chat" && e.Agent == agentID(cl) {
+							messages++
+						}
+					}
+					if messages != testBurst {
+						t.Fatalf("%d agent.message events, want %d", messages, testBurst)
+					}
+				}
+			})
+		}
+	}
+}
+
+// agentID is the id a test client was welcomed with.
+func agentID(cl envelopeClient) string {
+	switch cl := cl.(type) {
+	case *wsClient:
+		return cl.id
+	case *tcpClient:
+		return cl.id
+	}
+	panic("unknown client")
+}
+
+// TestRateLimitKicksAFlood: a client that keeps sending over the limit has
+// burst+1 frames refused, then is closed with Kicked "rate limited"
+// (WebSocket close 1008) and agent.disconnected says so.
+func TestRateLimitKicksAFlood(t *testing.T) {
+	n := startLimitedNode(t)
+	for _, transport := range []string{TransportWS, TransportTCP} {
+		t.Run(transport, func(t *testing.T) {
+			t.Parallel()
+			cl := dialEither(t, n, transport, "flood")
+			for range 2*testBurst + 2 {
+				cl.write(codec.Envelope{Type: "Ping"})
+			}
+			for range testBurst {
+				if e := cl.read(); e.Type != "Pong" {
+					t.Fatalf("got %s %d %q, want Pong", e.Type, e.Code, e.Msg)
+				}
+			}
+			for range testBurst + 1 {
+				expectRateLimited(t, cl)
+			}
+			if e := cl.read(); e.Type != "Kicked" || !strings.Contains(string(e.Data), `"reason":"rate limited"`) {
+				t.Fatalf("got %s %s, want Kicked rate limited", e.Type, e.Data)
+			}
+			switch cl := cl.(type) {
+			case *wsClient:
+				if code, _ := cl.expectClose(); code != websocket.StatusPolicyViolation {
+					t.Fatalf("close %v, want 1008", code)
+				}
+			case *tcpClient:
+				cl.expectClose()
+			}
+			n.events.waitFor(t, func(e events.Event) bool {
+				return e.Type == events.Disconnected && e.Agent == agentID(cl) && e.Reason == ReasonRateLimited
+			})
+		})
+	}
+}
+
+// TestRateLimitForgivesBursts: a client that goes over the limit now and
+// then, but lets its bucket fill up in between, loses only its excess
+// frames, never its connection — though more than burst+1 are refused
+// over its life.
+func TestRateLimitForgivesBursts(t *testing.T) {
+	n := startLimitedNode(t)
+	cl := dialTCP(t, n)
+	for round := range 3 {
+		for range testBurst + 2 {
+			cl.write(codec.Envelope{Type: "Echo", Data: []byte(`{}`)})
+		}
+		for range testBurst {
+			if e := cl.read(); e.Type != "Echo" {
+				t.Fatalf("round %d: got %s %d %q, want Echo", round, e.Type, e.Code, e.Msg)
+			}
+		}
+		expectRateLimited(t, cl)
+		expectRateLimited(t, cl)
+		waitForTokens(testBurst)
+	}
+	expectEchoOf(t, cl, "still here")
+}
+
+// TestRateLimitOff: --rate-limit 0 lets a client send as fast as it likes.
+func TestRateLimitOff(t *testing.T) {
+	n := startNode(t, func(c *config.Config) { c.RateLimit = 0 })
+	cl := dialTCP(t, n)
+	const frames = 1000
+	var all []byte
+	for range frames {
+		all = appendFrame(all, seedEcho, cl.lenBytes)
+	}
+	cl.writeRaw(all)
+	for i := range frames {
+		if e := cl.read(); e.Type != "Echo" {
+			t.Fatalf("frame %d: got %s %d %q, want Echo", i, e.Type, e.Code, e.Msg)
+		}
+	}
+}
