@@ -161,8 +161,7 @@ func (a *agent) run() {
 	// agent.connected before Welcome, so that it precedes every later
 	// event of this id, a replacement's included.
 	a.publish(events.Event{Type: events.Connected})
-	a.sendServerMessage("Welcome", welcomeData(a.id, a.srv.cfg.NodeID,
-		a.srv.cfg.KeepaliveInterval.Milliseconds(), a.srv.cfg.KeepaliveLimit.Milliseconds()))
+	a.sendWelcome()
 	if !a.expires.IsZero() {
 		// One runtime timer per agent with a token: no goroutine and no
 		// work until it fires, exactly at exp (the keepalive sweep would
@@ -299,17 +298,6 @@ func newTransportMetrics(m *metrics.Metrics, transport string) *transportMetrics
 		framesOut:         m.FramesOut.WithLabelValues(transport),
 		framesRateLimited: m.FramesRateLimited.WithLabelValues(transport),
 	}
-}
-
-// sendServerMessage queues a message of the node's own whose data is the
-// JSON raw.
-func (a *agent) sendServerMessage(typ string, raw []byte) {
-	frame, err := encodeServerMessage(a.codec, typ, raw)
-	if err != nil {
-		a.srv.log.Error("encoding server message", "type", typ, "agent", a.id, "err", err)
-		return
-	}
-	a.send(frame)
 }
 
 // sendError queues an Error frame for bad input.

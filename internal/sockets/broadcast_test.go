@@ -91,3 +91,27 @@ func BenchmarkBroadcast(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N*agents)/time.Since(start).Seconds(), "deliveries/s")
 }
+
+// TestWelcomeComesFirst: a client's first frame is its Welcome even when
+// broadcasts race its connection (DESIGN §3), on WebSocket and TCP.
+func TestWelcomeComesFirst(t *testing.T) {
+	n := startNode(t, nil)
+	stop := make(chan struct{})
+	var broadcasting sync.WaitGroup
+	broadcasting.Go(func() {
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				n.srv.Broadcast("Noise", codec.Payload{JSON: []byte(`1`)})
+			}
+		}
+	})
+	defer broadcasting.Wait()
+	defer close(stop)
+	for range 100 {
+		dialWS(t, n, "/ws") // fails t unless the first frame is Welcome
+		dialTCP(t, n)
+	}
+}

@@ -77,6 +77,48 @@ func (a *agent) writeNow(frame []byte) {
 	go a.writeLoop() // the writer role, and its count, pass on
 }
 
+// holdWelcome queues the agent's Welcome and takes the writer role
+// before the agent can be found, so that every frame sent to it once it
+// is registered — a call, a broadcast — queues behind its Welcome.
+// sendWelcome starts the writer; dropWelcome gives the role back when the
+// agent is not registered after all.
+func (a *agent) holdWelcome() {
+	frame, err := encodeServerMessage(a.codec, "Welcome", welcomeData(a.id, a.srv.cfg.NodeID,
+		a.srv.cfg.KeepaliveInterval.Milliseconds(), a.srv.cfg.KeepaliveLimit.Milliseconds()))
+	if err != nil {
+		a.srv.log.Error("encoding Welcome", "agent", a.id, "err", err)
+		return
+	}
+	a.mu.Lock()
+	a.queue = append(a.queue, frame)
+	a.writing = true
+	a.writer.Add(1)
+	a.mu.Unlock()
+}
+
+// sendWelcome writes the held Welcome, and what queued behind it, on a
+// writer goroutine.
+func (a *agent) sendWelcome() {
+	a.mu.Lock()
+	held := a.writing // only holdWelcome can have taken the role yet
+	a.mu.Unlock()
+	if held {
+		go a.writeLoop() // the writer role, and its count, pass on
+	}
+}
+
+// dropWelcome forgets the held Welcome of an agent that was not
+// registered.
+func (a *agent) dropWelcome() {
+	a.mu.Lock()
+	held := a.writing
+	a.queue, a.writing = nil, false
+	a.mu.Unlock()
+	if held {
+		a.writer.Done()
+	}
+}
+
 // close queues Kicked with reason and closes the connection once it is
 // written. Only the first close of an agent counts.
 func (a *agent) close(reason string) {

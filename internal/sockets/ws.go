@@ -108,7 +108,9 @@ func (s *Server) identify(r *http.Request) (who auth.Claims, status int, err err
 // runAgent registers a, with groups, and runs its read loop until the
 // connection ends.
 func (s *Server) runAgent(a *agent, groups []string) {
+	a.holdWelcome()
 	if err := s.register(a, groups); err != nil {
+		a.dropWelcome()
 		a.link.abort()
 		s.release()
 		return
