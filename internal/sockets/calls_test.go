@@ -13,7 +13,10 @@ import (
 
 func TestCall(t *testing.T) {
 	n := startNode(t, nil)
-	ctx := t.Context()
+	// A deadline, so that a call that never ends fails the test instead of
+	// hanging it.
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
 
 	t.Run("reply", func(t *testing.T) {
 		for _, proto := range []string{"hotpot.json", "hotpot.msgpack", "hotpot.proto"} {
