@@ -122,7 +122,8 @@ type AgentEvent struct {
 	// Agent The agent's id.
 	Agent string `json:"agent"`
 
-	// Data agent.message only; the message's data, from a `json` or `msgpack` client.
+	// Data Any JSON value, null included (OpenAPI 3.0 says "null" only through
+	// `nullable` beside a `type`, hence the branches).
 	Data json.RawMessage `json:"data,omitempty"`
 
 	// DataBase64 agent.message only; the message's data, from a `proto` client.
@@ -156,6 +157,27 @@ type AgentList struct {
 	NextCursor *string `json:"next_cursor,omitempty"`
 }
 
+// AnyJSON Any JSON value, null included (OpenAPI 3.0 says "null" only through
+// `nullable` beside a `type`, hence the branches).
+type AnyJSON struct {
+	union json.RawMessage
+}
+
+// AnyJSON0 defines model for AnyJSON.0.
+type AnyJSON0 = map[string]interface{}
+
+// AnyJSON1 defines model for AnyJSON.1.
+type AnyJSON1 = []interface{}
+
+// AnyJSON2 defines model for AnyJSON.2.
+type AnyJSON2 = string
+
+// AnyJSON3 defines model for AnyJSON.3.
+type AnyJSON3 = float32
+
+// AnyJSON4 defines model for AnyJSON.4.
+type AnyJSON4 = bool
+
 // BroadcastResult Example: {"delivered":15230,"nodes":3,"partial":false}
 type BroadcastResult struct {
 	// Delivered How many agents the event was queued for, over the nodes that answered.
@@ -172,7 +194,8 @@ type BroadcastResult struct {
 //
 // Example: {"data":{"level":3},"timeout_ms":2000,"type":"GetScore"}
 type CallRequest struct {
-	// Data The call's data, any JSON value.
+	// Data Any JSON value, null included (OpenAPI 3.0 says "null" only through
+	// `nullable` beside a `type`, hence the branches).
 	Data json.RawMessage `json:"data,omitempty"`
 
 	// DataBase64 The call's data as base64 bytes (for a `proto` client).
@@ -189,7 +212,8 @@ type CallRequest struct {
 //
 // Example: {"data":{"score":1200}}
 type CallResult struct {
-	// Data The reply's data, any JSON value.
+	// Data Any JSON value, null included (OpenAPI 3.0 says "null" only through
+	// `nullable` beside a `type`, hence the branches).
 	Data json.RawMessage `json:"data,omitempty"`
 
 	// DataBase64 The reply's data as base64 bytes (from a `proto` client).
@@ -200,7 +224,8 @@ type CallResult struct {
 //
 // Example: {"data":{"text":"Your turn"},"type":"Notice"}
 type EventRequest struct {
-	// Data The event's data, any JSON value.
+	// Data Any JSON value, null included (OpenAPI 3.0 says "null" only through
+	// `nullable` beside a `type`, hence the branches).
 	Data json.RawMessage `json:"data,omitempty"`
 
 	// DataBase64 The event's data as base64 bytes (for `proto` clients).
@@ -528,6 +553,146 @@ func (a Problem) MarshalJSON() ([]byte, error) {
 		}
 	}
 	return json.Marshal(object)
+}
+
+// AsAnyJSON0 returns the union data inside the AnyJSON as a AnyJSON0
+func (t AnyJSON) AsAnyJSON0() (AnyJSON0, error) {
+	var body AnyJSON0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromAnyJSON0 overwrites any union data inside the AnyJSON as the provided AnyJSON0
+func (t *AnyJSON) FromAnyJSON0(v AnyJSON0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeAnyJSON0 performs a merge with any union data inside the AnyJSON, using the provided AnyJSON0
+func (t *AnyJSON) MergeAnyJSON0(v AnyJSON0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsAnyJSON1 returns the union data inside the AnyJSON as a AnyJSON1
+func (t AnyJSON) AsAnyJSON1() (AnyJSON1, error) {
+	var body AnyJSON1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromAnyJSON1 overwrites any union data inside the AnyJSON as the provided AnyJSON1
+func (t *AnyJSON) FromAnyJSON1(v AnyJSON1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeAnyJSON1 performs a merge with any union data inside the AnyJSON, using the provided AnyJSON1
+func (t *AnyJSON) MergeAnyJSON1(v AnyJSON1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsAnyJSON2 returns the union data inside the AnyJSON as a AnyJSON2
+func (t AnyJSON) AsAnyJSON2() (AnyJSON2, error) {
+	var body AnyJSON2
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromAnyJSON2 overwrites any union data inside the AnyJSON as the provided AnyJSON2
+func (t *AnyJSON) FromAnyJSON2(v AnyJSON2) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeAnyJSON2 performs a merge with any union data inside the AnyJSON, using the provided AnyJSON2
+func (t *AnyJSON) MergeAnyJSON2(v AnyJSON2) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsAnyJSON3 returns the union data inside the AnyJSON as a AnyJSON3
+func (t AnyJSON) AsAnyJSON3() (AnyJSON3, error) {
+	var body AnyJSON3
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromAnyJSON3 overwrites any union data inside the AnyJSON as the provided AnyJSON3
+func (t *AnyJSON) FromAnyJSON3(v AnyJSON3) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeAnyJSON3 performs a merge with any union data inside the AnyJSON, using the provided AnyJSON3
+func (t *AnyJSON) MergeAnyJSON3(v AnyJSON3) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsAnyJSON4 returns the union data inside the AnyJSON as a AnyJSON4
+func (t AnyJSON) AsAnyJSON4() (AnyJSON4, error) {
+	var body AnyJSON4
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromAnyJSON4 overwrites any union data inside the AnyJSON as the provided AnyJSON4
+func (t *AnyJSON) FromAnyJSON4(v AnyJSON4) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeAnyJSON4 performs a merge with any union data inside the AnyJSON, using the provided AnyJSON4
+func (t *AnyJSON) MergeAnyJSON4(v AnyJSON4) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t AnyJSON) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *AnyJSON) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
 }
 
 // RequestEditorFn is the function signature for the RequestEditor callback function
