@@ -382,7 +382,7 @@ func TestClusterNodeDeath(t *testing.T) {
 	redis := redistest.Start(t)
 	nodes := startCluster(t, redis.URL(), "a", "b")
 	a, b := nodes["a"], nodes["b"]
-	dialAgent(t, a, "doomed")
+	doomed := dialAgent(t, a, "doomed")
 	if status, body := call(t, b, "doomed", 5000); status != http.StatusOK {
 		t.Fatalf("call before the death: %d %s", status, body)
 	}
@@ -397,10 +397,14 @@ func TestClusterNodeDeath(t *testing.T) {
 		res, err := b.api(t).CallAgentWithResponse(context.Background(), "doomed", client.CallRequest{Type: "Hang", TimeoutMs: ptr(60000)})
 		if err != nil {
 			t.Error(err)
+			inFlight <- answer{0, time.Since(start)}
+			return
 		}
 		inFlight <- answer{res.StatusCode(), time.Since(start)}
 	}()
-	time.Sleep(200 * time.Millisecond) // let the call reach the agent
+	if f := doomed.next(); f.Type != "Hang" { // the call reached the agent, which does not answer
+		t.Fatalf("doomed got %+v, want the Hang call", f)
+	}
 	a.cmd.Process.Kill()
 	a.cmd.Wait()
 

@@ -242,7 +242,9 @@ func TestCallToANodeThatDies(t *testing.T) {
 		_, err := b.Call(context.Background(), "silent", "Ask", codec.Payload{})
 		done <- err
 	}()
-	time.Sleep(50 * time.Millisecond)
+	if _, _, err := conn.Read(ctxFor(t)); err != nil { // the call reached the agent
+		t.Fatal(err)
+	}
 	b.peers.update(nil, b.id) // as a heartbeat round that no longer sees a
 	select {
 	case err := <-done:
