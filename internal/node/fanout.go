@@ -32,26 +32,22 @@ type Delivery struct {
 // push to it would fail), and with ErrOverloaded when the node has
 // --max-broadcasts fan-outs in flight.
 func (n *Node) Broadcast(ctx context.Context, typ string, data codec.Payload) (Delivery, error) {
-	if err := n.socks.CheckFanOut(typ, data); err != nil {
+	f, err := n.admitFanOut(typ, data)
+	if err != nil {
 		return Delivery{}, err
 	}
-	if !n.fanOuts.TryAcquire() {
-		return Delivery{}, n.refuseFanOut()
-	}
-	return n.fanOut(ctx, &request{op: opBroadcast, typ: typ, data: data}), nil
+	return n.fanOut(ctx, &request{op: opBroadcast, typ: typ, data: data}, f), nil
 }
 
 // BroadcastAsync starts a Broadcast and returns at once; the node waits
 // for it when it stops. It fails as Broadcast does, with nothing sent,
 // and with ErrShuttingDown once the node drains.
 func (n *Node) BroadcastAsync(typ string, data codec.Payload) error {
-	if err := n.socks.CheckFanOut(typ, data); err != nil {
+	f, err := n.admitFanOut(typ, data)
+	if err != nil {
 		return err
 	}
-	if !n.fanOuts.TryAcquire() {
-		return n.refuseFanOut()
-	}
-	if !n.background.Go(func() { n.fanOut(n.ctx, &request{op: opBroadcast, typ: typ, data: data}) }) {
+	if !n.background.Go(func() { n.fanOut(n.ctx, &request{op: opBroadcast, typ: typ, data: data}, f) }) {
 		n.fanOuts.Release()
 		return ErrShuttingDown
 	}
@@ -61,29 +57,36 @@ func (n *Node) BroadcastAsync(typ string, data codec.Payload) error {
 // PushGroup sends one event to every member of group in the cluster; it
 // fails as Broadcast does.
 func (n *Node) PushGroup(ctx context.Context, group, typ string, data codec.Payload) (Delivery, error) {
-	if err := n.socks.CheckFanOut(typ, data); err != nil {
+	f, err := n.admitFanOut(typ, data)
+	if err != nil {
 		return Delivery{}, err
 	}
-	if !n.fanOuts.TryAcquire() {
-		return Delivery{}, n.refuseFanOut()
+	return n.fanOut(ctx, &request{op: opPushGroup, group: group, typ: typ, data: data}, f), nil
+}
+
+// admitFanOut encodes an event for a broadcast or group push and takes a
+// fan-out slot, which fanOut gives back; it fails as Broadcast says.
+func (n *Node) admitFanOut(typ string, data codec.Payload) (sockets.FanOut, error) {
+	f, err := n.socks.EncodeFanOut(typ, data)
+	if err != nil {
+		return f, err
 	}
-	return n.fanOut(ctx, &request{op: opPushGroup, group: group, typ: typ, data: data}), nil
+	if !n.fanOuts.TryAcquire() {
+		n.metrics.FanOutsRefused.Inc()
+		return f, ErrOverloaded
+	}
+	return f, nil
 }
 
-func (n *Node) refuseFanOut() error {
-	n.metrics.FanOutsRefused.Inc()
-	return ErrOverloaded
-}
-
-// fanOut surveys the other nodes with q while it delivers locally, and
+// fanOut surveys the other nodes with q while it delivers f locally, and
 // sums the counts. It holds a fan-out slot, which it releases once the
 // local delivery is done: waiting for other nodes costs this one nothing.
-func (n *Node) fanOut(ctx context.Context, q *request) Delivery {
+func (n *Node) fanOut(ctx context.Context, q *request, f sockets.FanOut) Delivery {
 	var local int
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		defer n.fanOuts.Release()
-		local = n.deliverLocally(q)
+		local = n.deliverLocally(q, f)
 	})
 	answers, complete := n.survey(ctx, q)
 	wg.Wait()
@@ -96,11 +99,11 @@ func (n *Node) fanOut(ctx context.Context, q *request) Delivery {
 }
 
 // deliverLocally delivers a broadcast or group push to this node's agents.
-func (n *Node) deliverLocally(q *request) int {
+func (n *Node) deliverLocally(q *request, f sockets.FanOut) int {
 	if q.op == opPushGroup {
-		return n.socks.PushGroup(q.group, q.typ, q.data)
+		return n.socks.PushGroup(q.group, f)
 	}
-	return n.socks.Broadcast(q.typ, q.data)
+	return n.socks.Broadcast(f)
 }
 
 // survey sends q to every other node and returns the answers that came

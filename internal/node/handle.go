@@ -51,7 +51,10 @@ func (n *Node) serve(ctx context.Context, q *request) *response {
 			return respond(codec.Payload{}, ErrOverloaded)
 		}
 		defer n.fanOuts.Release()
-		return &response{delivered: n.deliverLocally(q)}
+		// The node that asked checked the event; what a codec cannot
+		// carry is skipped.
+		f, _ := n.socks.EncodeFanOut(q.typ, q.data)
+		return &response{delivered: n.deliverLocally(q, f)}
 	}
 	return respond(codec.Payload{}, errMalformedMessage)
 }

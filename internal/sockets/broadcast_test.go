@@ -39,7 +39,7 @@ func TestBroadcastExactlyOnceUnderChurn(t *testing.T) {
 		})
 	}
 	for i := range broadcasts {
-		n.srv.Broadcast("Seq", codec.Payload{JSON: []byte(strconv.Itoa(i))})
+		n.srv.Broadcast(encoded(n, "Seq", codec.Payload{JSON: []byte(strconv.Itoa(i))}))
 	}
 	close(stop)
 	churn.Wait()
@@ -85,7 +85,7 @@ func BenchmarkBroadcast(b *testing.B) {
 	b.ResetTimer()
 	start := time.Now()
 	for range b.N {
-		if got := n.srv.Broadcast("News", data); got != agents {
+		if got := n.srv.Broadcast(encoded(n, "News", data)); got != agents {
 			b.Fatalf("delivered %d, want %d", got, agents)
 		}
 	}
@@ -104,7 +104,7 @@ func TestWelcomeComesFirst(t *testing.T) {
 			case <-stop:
 				return
 			default:
-				n.srv.Broadcast("Noise", codec.Payload{JSON: []byte(`1`)})
+				n.srv.Broadcast(encoded(n, "Noise", codec.Payload{JSON: []byte(`1`)}))
 			}
 		}
 	})

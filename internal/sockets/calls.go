@@ -1,6 +1,7 @@
 package sockets
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -74,59 +75,63 @@ func (s *Server) KickSession(agentID string, session uint64, reason string) erro
 	return nil
 }
 
-// Broadcast sends one event to every agent of this node and returns how
-// many had it queued. The event is encoded once per codec.
-func (s *Server) Broadcast(typ string, data codec.Payload) int {
-	return deliver(s.snapshot(), typ, data)
+// FanOut is one event encoded once for every codec an agent may use, as
+// Broadcast and PushGroup deliver it: the same bytes go to every agent of
+// a codec. Its zero value delivers nothing.
+type FanOut struct {
+	// frames are the event's frames by codec; a codec that cannot carry
+	// the event has none.
+	frames map[codec.Codec][]byte
 }
 
 // codecs are every codec an agent may use.
 var codecs = []codec.Codec{codec.JSON, codec.MsgPack, codec.Proto}
 
-// CheckFanOut reports whether an event can go to the agents of every codec
-// as Broadcast and PushGroup send it, before any is sent: codec.ErrNotJSON
-// or codec.ErrMalformed when a codec cannot carry its data,
-// ErrMessageTooBig when a frame of it would exceed --max-message-bytes.
-// A push to one agent of that codec fails the same way.
-func (s *Server) CheckFanOut(typ string, data codec.Payload) error {
+// EncodeFanOut encodes an event for Broadcast and PushGroup. The FanOut
+// holds a frame for every codec that can carry the event; err reports the
+// first codec that cannot (codec.ErrNotJSON, codec.ErrMalformed) or a
+// frame over --max-message-bytes (ErrMessageTooBig), as a push to such a
+// client would fail, so that a caller may refuse before sending anything.
+func (s *Server) EncodeFanOut(typ string, data codec.Payload) (FanOut, error) {
+	f := FanOut{frames: make(map[codec.Codec][]byte, len(codecs))}
+	var first error
 	for _, c := range codecs {
 		native, err := c.Data(data)
+		var frame []byte
+		if err == nil {
+			frame, err = c.Encode(codec.Envelope{Type: typ, Data: native})
+		}
+		if err == nil && len(frame) > s.cfg.MaxMessageBytes {
+			err = ErrMessageTooBig
+		}
 		if err != nil {
-			return err
+			first = cmp.Or(first, err)
+			continue
 		}
-		frame, err := c.Encode(codec.Envelope{Type: typ, Data: native})
-		if err != nil {
-			return err
-		}
-		if len(frame) > s.cfg.MaxMessageBytes {
-			return ErrMessageTooBig
-		}
+		f.frames[c] = frame
 	}
-	return nil
+	return f, first
+}
+
+// Broadcast sends f to every agent of this node and returns how many had
+// it queued.
+func (s *Server) Broadcast(f FanOut) int {
+	return deliver(s.snapshot(), f)
 }
 
 // fanOutShard is the fewest agents a fan-out goroutine takes: below it,
 // starting one costs more than the writes it would share.
 const fanOutShard = 256
 
-// deliver queues one event to each agent, encoding it once per codec, and
-// returns how many had it queued. Agents whose codec cannot carry the data
-// are skipped. The agents are shared out over up to GOMAXPROCS goroutines,
-// which deliver waits for; a send never waits on an agent, so no agent
-// holds up the others.
-func deliver(agents []*agent, typ string, data codec.Payload) int {
-	frames := make(map[codec.Codec][]byte, len(codecs))
-	for _, c := range codecs {
-		if native, err := c.Data(data); err == nil {
-			if frame, err := c.Encode(codec.Envelope{Type: typ, Data: native}); err == nil {
-				frames[c] = frame
-			}
-		}
-	}
+// deliver queues f to each agent and returns how many had it queued.
+// Agents whose codec cannot carry the event are skipped. The agents are
+// shared out over up to GOMAXPROCS goroutines, which deliver waits for; a
+// send never waits on an agent, so no agent holds up the others.
+func deliver(agents []*agent, f FanOut) int {
 	send := func(agents []*agent) int {
 		delivered := 0
 		for _, a := range agents {
-			if frame := frames[a.codec]; frame != nil && a.send(frame) == nil {
+			if frame := f.frames[a.codec]; frame != nil && a.send(frame) == nil {
 				delivered++
 			}
 		}

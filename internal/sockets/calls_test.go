@@ -124,7 +124,7 @@ func TestPushAndBroadcast(t *testing.T) {
 		t.Fatalf("push to nobody: %v", err)
 	}
 
-	if got := n.srv.Broadcast("Tick", codec.Payload{JSON: []byte(`{"t":1}`)}); got != 4 {
+	if got := n.srv.Broadcast(encoded(n, "Tick", codec.Payload{JSON: []byte(`{"t":1}`)})); got != 4 {
 		t.Fatalf("broadcast delivered %d, want 4", got)
 	}
 	for _, cl := range []*wsClient{a, b, c} {
@@ -139,7 +139,7 @@ func TestPushAndBroadcast(t *testing.T) {
 		t.Fatalf("tcp client got %+v", e)
 	}
 	// Opaque bytes reach only the proto client.
-	if got := n.srv.Broadcast("Blob", codec.Payload{Bytes: []byte{1, 2, 3}}); got != 1 {
+	if got := n.srv.Broadcast(encoded(n, "Blob", codec.Payload{Bytes: []byte{1, 2, 3}})); got != 1 {
 		t.Fatalf("broadcast of bytes delivered %d, want 1", got)
 	}
 	if e := c.read(); e.Type != "Blob" || string(e.Data) != "\x01\x02\x03" {

@@ -4,8 +4,6 @@ import (
 	"slices"
 
 	"github.com/google/btree"
-
-	"github.com/hotpot-rt/hotpot/internal/codec"
 )
 
 // JoinGroup adds the agent to group; joining twice is harmless. It fails
@@ -33,10 +31,10 @@ func (s *Server) LeaveGroup(agentID, group string) error {
 	return nil
 }
 
-// PushGroup sends one event to every agent of group on this node and
-// returns how many had it queued. The event is encoded once per codec.
-func (s *Server) PushGroup(group, typ string, data codec.Payload) int {
-	return deliver(s.members(group), typ, data)
+// PushGroup sends f to every agent of group on this node and returns how
+// many had it queued.
+func (s *Server) PushGroup(group string, f FanOut) int {
+	return deliver(s.members(group), f)
 }
 
 // members returns the agents of group, in id order.

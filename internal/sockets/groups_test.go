@@ -28,7 +28,7 @@ func TestGroups(t *testing.T) {
 	if err := n.srv.JoinGroup("nobody", "red"); !errors.Is(err, ErrAgentNotFound) {
 		t.Fatalf("join nobody: %v", err)
 	}
-	if got := n.srv.PushGroup("red", "Turn", codec.Payload{JSON: []byte(`{"n":1}`)}); got != 2 {
+	if got := n.srv.PushGroup("red", encoded(n, "Turn", codec.Payload{JSON: []byte(`{"n":1}`)})); got != 2 {
 		t.Fatalf("delivered %d, want 2", got)
 	}
 	if e := a.read(); e.Type != "Turn" {
@@ -51,7 +51,7 @@ func TestGroups(t *testing.T) {
 
 	n.srv.LeaveGroup("a", "red")
 	n.srv.LeaveGroup("a", "green") // not a member: harmless
-	if got := n.srv.PushGroup("red", "Turn", codec.Payload{}); got != 1 {
+	if got := n.srv.PushGroup("red", encoded(n, "Turn", codec.Payload{})); got != 1 {
 		t.Fatalf("after leave, delivered %d, want 1", got)
 	}
 	if items, _ := n.srv.List("red", "", 10); len(items) != 1 || items[0].ID != b.id {
@@ -60,7 +60,7 @@ func TestGroups(t *testing.T) {
 	// A departed agent leaves its groups.
 	b.conn.Close()
 	n.events.waitFor(t, func(e events.Event) bool { return e.Type == events.Disconnected && e.Agent == b.id })
-	if got := n.srv.PushGroup("red", "Turn", codec.Payload{}); got != 0 {
+	if got := n.srv.PushGroup("red", encoded(n, "Turn", codec.Payload{})); got != 0 {
 		t.Fatalf("after leaving, delivered %d", got)
 	}
 }

@@ -235,3 +235,10 @@ func (cl *wsClient) expectClose() (websocket.StatusCode, string) {
 		}
 	}
 }
+
+// encoded is a broadcast's or group push's event, encoded for every codec
+// that can carry it (those that cannot are skipped on delivery).
+func encoded(n *testNode, typ string, data codec.Payload) FanOut {
+	f, _ := n.srv.EncodeFanOut(typ, data)
+	return f
+}

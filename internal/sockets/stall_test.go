@@ -79,7 +79,7 @@ func TestStalledClientHoldsUpNoOne(t *testing.T) {
 	other := dialWS(t, n, "/ws?id=other")
 
 	start := time.Now()
-	delivered := n.srv.Broadcast("Tick", codec.Payload{JSON: []byte(`1`)})
+	delivered := n.srv.Broadcast(encoded(n, "Tick", codec.Payload{JSON: []byte(`1`)}))
 	if d := time.Since(start); d > time.Second || delivered != 2 {
 		t.Fatalf("broadcast with a stalled client: %d delivered in %v, want 2 at once", delivered, d)
 	}
