@@ -1,6 +1,7 @@
 package pubsub
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"testing"
@@ -8,6 +9,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/hotpot-rt/hotpot/internal/events"
 	"github.com/hotpot-rt/hotpot/internal/redistest"
 )
 
@@ -201,5 +203,42 @@ func TestRedisPassword(t *testing.T) {
 	}
 	if _, err := anonymous.Lookup(testCtx(t, 5*time.Second), "p1"); !errors.Is(err, ErrUnavailable) {
 		t.Errorf("Lookup without the password: error = %v, want ErrUnavailable", err)
+	}
+}
+
+// TestRedisPrefixesKeepClustersApart: two clusters on one Redis, under
+// different prefixes, see neither each other's nodes nor agents nor
+// messages.
+func TestRedisPrefixesKeepClustersApart(t *testing.T) {
+	srv := redistest.Start(t)
+	ctx := testCtx(t, 5*time.Second)
+	one := newRedis(t, srv.URL(), "one", "a", 100)
+	two := newRedis(t, srv.URL(), "two", "a", 100) // the same node id, in another cluster
+	for _, b := range []Broker{one, two} {
+		b.Serve(func(context.Context, string, []byte) []byte { return []byte("pong") })
+		if _, err := b.Heartbeat(ctx, NodeInfo{ID: b.Node()}, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := one.Register(ctx, "p", Owner{Node: "a", Session: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if owner, err := two.Lookup(ctx, "p"); err != nil || !owner.IsZero() {
+		t.Fatalf("cluster two sees cluster one's agent: %+v, %v", owner, err)
+	}
+	if err := two.Forget(ctx, "a"); err != nil {
+		t.Fatal(err)
+	}
+	if owner, _ := one.Lookup(ctx, "p"); owner.Node != "a" {
+		t.Fatalf("forgetting node a in cluster two forgot cluster one's agent: %+v", owner)
+	}
+	if live, _, err := one.Nodes(ctx); err != nil || len(live) != 1 {
+		t.Fatalf("cluster one's nodes: %+v, %v", live, err)
+	}
+	if err := one.Append(ctx, []events.Event{{Type: events.Connected, Agent: "p", Time: time.Now()}}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := two.Newest(ctx, 10); err != nil || len(got) != 0 {
+		t.Fatalf("cluster two's stream holds %d events of cluster one, %v", len(got), err)
 	}
 }
