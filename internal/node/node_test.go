@@ -343,3 +343,24 @@ func TestOverloadRefusesAtOnce(t *testing.T) {
 		t.Fatalf("a's agent got %+v, want only Z (nothing refused was sent)", e)
 	}
 }
+
+// TestRemoteCallTimesOutAtTheCallersDeadline: a call to an agent on
+// another node that never replies ends with ErrTimeout at the caller's
+// deadline.
+func TestRemoteCallTimesOutAtTheCallersDeadline(t *testing.T) {
+	nodes := startNodes(t, "a", "b")
+	a, b := nodes[0], nodes[1]
+	conn, _, err := websocket.Dial(ctxFor(t), a.ws+"?id=mute", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.CloseNow()
+	conn.Read(ctxFor(t)) // Welcome; then it never replies
+	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err = b.Call(ctx, "mute", "Ask", codec.Payload{})
+	if d := time.Since(start); !errors.Is(err, ErrTimeout) || d < 250*time.Millisecond || d > 3*time.Second {
+		t.Fatalf("call to a mute agent on another node: %v after %v, want ErrTimeout after about 300ms", err, d)
+	}
+}
