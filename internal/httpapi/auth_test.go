@@ -92,6 +92,36 @@ func TestAPIKey(t *testing.T) {
 	})
 }
 
+// The web UI's files need no API key: the UI asks for it. (A WebSocket
+// upgrade at / reaches the agents' endpoint: cmd/server's tests dial it.)
+func TestWebUINeedsNoKey(t *testing.T) {
+	t.Parallel()
+	n := startNode(t, func(cfg *config.Config) { cfg.APIKey = "s3cret-key" })
+	plain := &http.Client{Transport: n.transport} // the UI is not part of api/openapi.yaml
+	for path, contentType := range map[string]string{
+		"/":                "text/html; charset=utf-8",
+		"/playground":      "text/html; charset=utf-8",
+		"/demo/framesync":  "text/html; charset=utf-8",
+		"/hotpot.js":       "text/javascript; charset=utf-8",
+		"/style.css":       "text/css; charset=utf-8",
+		"/index.html":      "application/problem+json",
+		"/no/such/page.js": "application/problem+json",
+	} {
+		resp, err := plain.Get(n.url + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		wantStatus := http.StatusOK
+		if contentType == "application/problem+json" {
+			wantStatus = http.StatusNotFound
+		}
+		if resp.StatusCode != wantStatus || resp.Header.Get("Content-Type") != contentType {
+			t.Errorf("GET %s: %s %q, want %d %q", path, resp.Status, resp.Header.Get("Content-Type"), wantStatus, contentType)
+		}
+	}
+}
+
 func TestClientTokens(t *testing.T) {
 	t.Parallel()
 	const secret = "jwt-secret-for-tests-of-32-bytes"

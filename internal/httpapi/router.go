@@ -4,7 +4,6 @@
 package httpapi
 
 import (
-	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -18,6 +17,7 @@ import (
 	"github.com/hotpot-rt/hotpot/internal/config"
 	"github.com/hotpot-rt/hotpot/internal/metrics"
 	"github.com/hotpot-rt/hotpot/internal/node"
+	"github.com/hotpot-rt/hotpot/web"
 )
 
 // ssePingInterval is how often an idle SSE stream gets a ": ping" comment.
@@ -57,20 +57,27 @@ var publicPaths = map[string]bool{"/healthz": true, "/readyz": true, "/openapi.y
 
 // Router returns the handler of the --http listener. WebSocket clients
 // connect at /ws, or with an upgrade request at / (as the seed's
-// ws://127.0.0.1:8848 did); they authenticate with their own tokens. The
-// REST API and SSE stream need the API key, when one is set, except on
+// ws://127.0.0.1:8848 did); they authenticate with their own tokens. A
+// browser gets the web UI at / and its other pages and files. The REST
+// API and SSE stream need the API key, when one is set, except on
 // /healthz, /readyz and /openapi.yaml; so do the profiles at
-// /debug/pprof/, served only with --pprof.
+// /debug/pprof/, served only with --pprof. The UI's files need no key:
+// the UI asks for it.
 func (a *API) Router() http.Handler {
 	r := chi.NewRouter()
 	r.Get("/ws", a.node.ServeWS)
+	ui := web.New()
+	for _, p := range ui.Paths() {
+		if p != "/" { // below: / is also where a WebSocket may upgrade
+			r.Get(p, ui.ServeHTTP)
+		}
+	}
 	r.Get("/", func(w http.ResponseWriter, r *http.Request) {
 		if isUpgrade(r) {
 			a.node.ServeWS(w, r)
 			return
 		}
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		fmt.Fprintf(w, "hotpot node %s: connect a WebSocket client to ws://%s/ws\n", a.cfg.NodeID, r.Host)
+		ui.ServeHTTP(w, r)
 	})
 	if a.cfg.Pprof {
 		r.With(a.requireKey).Mount("/debug", middleware.Profiler())

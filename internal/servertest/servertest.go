@@ -1,0 +1,149 @@
+// Package servertest runs real hotpot server processes for tests: the
+// binary of cmd/server, built once per test binary with the test run's own
+// race setting, on ephemeral loopback ports.
+package servertest
+
+import (
+	"bufio"
+	"encoding/json"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+var (
+	buildOnce sync.Once
+	buildDir  string
+	binary    string
+	buildErr  error
+)
+
+// Binary returns the path of the server built from cmd/server, building it
+// on the first call. Cleanup removes it.
+func Binary(t testing.TB) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		buildDir, buildErr = os.MkdirTemp("", "hotpot-servertest")
+		if buildErr != nil {
+			return
+		}
+		binary = filepath.Join(buildDir, "hotpot")
+		args := []string{"build", "-o", binary}
+		if raceEnabled {
+			args = append(args, "-race")
+		}
+		build := exec.Command("go", append(args, "github.com/hotpot-rt/hotpot/cmd/server")...)
+		out, err := build.CombinedOutput()
+		if err != nil {
+			buildErr = err
+			binary = string(out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatalf("building the server: %v\n%s", buildErr, binary)
+	}
+	return binary
+}
+
+// Cleanup removes the binary Binary built; TestMain calls it after the tests.
+func Cleanup() {
+	if buildDir != "" {
+		os.RemoveAll(buildDir)
+	}
+}
+
+// Process is a running server.
+type Process struct {
+	cmd *exec.Cmd
+	// HTTPAddr and TCPAddr are the addresses the server listens on.
+	HTTPAddr, TCPAddr string
+	// exited is closed when the process has exited and been waited for.
+	exited chan struct{}
+
+	logMu sync.Mutex
+	log   strings.Builder
+}
+
+// Start runs the server with args after ephemeral loopback listeners (a
+// later --http or --tcp in args wins) and waits until it says it is ready.
+// It is killed when the test ends; its log is shown if the test failed.
+func Start(t testing.TB, args ...string) *Process {
+	t.Helper()
+	all := append([]string{"--http", "127.0.0.1:0", "--tcp", "127.0.0.1:0", "--log-format", "json"}, args...)
+	cmd := exec.Command(Binary(t), all...)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &Process{cmd: cmd, exited: make(chan struct{})}
+	ready := make(chan struct{ HTTP, TCP string }, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			p.logMu.Lock()
+			p.log.Write(sc.Bytes())
+			p.log.WriteByte('\n')
+			p.logMu.Unlock()
+			var line struct{ Msg, HTTP, TCP string }
+			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "hotpot ready" {
+				ready <- struct{ HTTP, TCP string }{line.HTTP, line.TCP}
+			}
+		}
+		io.Copy(io.Discard, stderr)
+		cmd.Wait()
+		close(p.exited)
+	}()
+	t.Cleanup(func() {
+		p.Kill()
+		if t.Failed() {
+			t.Logf("log of the server started with %v:\n%s", args, p.Log())
+		}
+	})
+	select {
+	case addrs := <-ready:
+		p.HTTPAddr, p.TCPAddr = addrs.HTTP, addrs.TCP
+		return p
+	case <-p.exited:
+		t.Fatalf("the server started with %v exited:\n%s", args, p.Log())
+	case <-time.After(30 * time.Second):
+		t.Fatalf("the server started with %v did not become ready:\n%s", args, p.Log())
+	}
+	return nil
+}
+
+// URL returns the server's base URL, http://host:port.
+func (p *Process) URL() string { return "http://" + p.HTTPAddr }
+
+// Log returns what the server has logged so far.
+func (p *Process) Log() string {
+	p.logMu.Lock()
+	defer p.logMu.Unlock()
+	return p.log.String()
+}
+
+// Stop sends SIGTERM and waits, up to timeout, for the process to exit.
+// It reports whether it exited in time.
+func (p *Process) Stop(timeout time.Duration) bool {
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.exited:
+		return true
+	case <-time.After(timeout):
+		return false
+	}
+}
+
+// Kill kills the process at once and waits for it to exit.
+func (p *Process) Kill() {
+	p.cmd.Process.Kill()
+	<-p.exited
+}

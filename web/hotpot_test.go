@@ -1,0 +1,178 @@
+package web_test
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hotpot-rt/hotpot/internal/browsertest"
+	"github.com/hotpot-rt/hotpot/internal/servertest"
+)
+
+// rest sends one REST request to node and returns the status and body.
+func rest(t *testing.T, node *servertest.Process, method, path, body string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), method, node.URL()+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// eventually polls cond until it holds, failing the test if it does not
+// within browsertest.Timeout.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(browsertest.Timeout); !cond(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("waited %v for %s", browsertest.Timeout, what)
+		}
+	}
+}
+
+// openClient loads a page of node in a new tab and connects hotpot.js as
+// agent id; the page's window.hp is the client, window.seen what it saw.
+func openClient(t *testing.T, node *servertest.Process, id string) *browsertest.Tab {
+	t.Helper()
+	tab := browsertest.NewTab(t)
+	tab.Navigate(node.URL() + "/playground")
+	browsertest.Eval[bool](tab, `(async () => {
+		const { connect, CallError } = await import("/hotpot.js");
+		window.seen = { connects: [], disconnects: [], chats: [], frames: 0 };
+		const hp = connect({ id: "`+id+`", minDelayMs: 50, maxDelayMs: 200 });
+		hp.on("connect", (w) => seen.connects.push(w));
+		hp.on("disconnect", (d) => seen.disconnects.push(d));
+		hp.on("Chat", (data) => seen.chats.push(data));
+		hp.on("frame", () => seen.frames++);
+		hp.onCall("Add", ({ a, b }) => a + b);
+		hp.onCall("Slow", (data) => new Promise((done) => setTimeout(() => done({ late: data }), 50)));
+		hp.onCall("Refuse", () => { throw new CallError(7, "not today"); });
+		hp.onCall("Crash", () => { throw new Error("bug"); });
+		window.hp = hp;
+		return true;
+	})()`)
+	tab.WaitFor(`seen.connects.length === 1`, "the Welcome")
+	return tab
+}
+
+func TestHotpotJSEventsAndSend(t *testing.T) {
+	node := servertest.Start(t)
+	tab := openClient(t, node, "alice")
+	if w := browsertest.Eval[map[string]any](tab, `seen.connects[0]`); w["id"] != "alice" {
+		t.Errorf("Welcome %v", w)
+	}
+	if status, body := rest(t, node, "POST", "/agents/alice/events", `{"type":"Chat","data":{"text":"hi"}}`); status != 202 {
+		t.Fatalf("push: %d %s", status, body)
+	}
+	tab.WaitFor(`seen.chats.length === 1 && seen.chats[0].text === "hi"`, "the pushed Chat")
+	// send: an Echo comes back as it went.
+	tab.WaitFor(`(() => { hp.on("Echo", (d) => seen.echo = d); return hp.send("Echo", {n: 1}); })()`, "send to return true")
+	tab.WaitFor(`seen.echo && seen.echo.n === 1`, "the Echo")
+}
+
+func TestHotpotJSAnswersCalls(t *testing.T) {
+	node := servertest.Start(t)
+	openClient(t, node, "bob")
+	for _, tc := range []struct {
+		body       string
+		status     int
+		wantInBody string
+	}{
+		{`{"type":"Add","data":{"a":2,"b":3}}`, 200, `{"data":5}`},
+		{`{"type":"Slow","data":"x"}`, 200, `{"data":{"late":"x"}}`},
+		{`{"type":"Refuse"}`, 502, `"code":7`},
+		{`{"type":"Refuse"}`, 502, `"msg":"not today"`},
+		{`{"type":"Crash"}`, 502, `"code":500`},
+		{`{"type":"Unknown"}`, 502, `"code":404`},
+	} {
+		status, body := rest(t, node, "POST", "/agents/bob/call", tc.body)
+		if status != tc.status || !strings.Contains(body, tc.wantInBody) {
+			t.Errorf("call %s: %d %s, want %d with %s", tc.body, status, body, tc.status, tc.wantInBody)
+		}
+	}
+}
+
+// The client answers the node's Pings, so a quiet page keeps its session
+// well past the keepalive limit.
+func TestHotpotJSAnswersPings(t *testing.T) {
+	node := servertest.Start(t, "--keepalive-interval", "100ms", "--keepalive-limit", "300ms")
+	tab := openClient(t, node, "quiet")
+	tab.WaitFor(`seen.frames >= 10`, "five Ping/Pong rounds") // each Ping in, each Pong out
+	if got := browsertest.Eval[int](tab, `seen.disconnects.length`); got != 0 {
+		t.Errorf("%d disconnects: %v", got, browsertest.Eval[any](tab, `seen.disconnects`))
+	}
+}
+
+// After a transient close the client connects again; after a kick or a
+// replacement it stays away; after close() it stays closed.
+func TestHotpotJSReconnects(t *testing.T) {
+	node := servertest.Start(t)
+	tab := openClient(t, node, "carol")
+
+	if status, _ := rest(t, node, "DELETE", "/agents/carol?reason=slow+consumer", ""); status != 204 {
+		t.Fatalf("kick: %d", status)
+	}
+	tab.WaitFor(`seen.connects.length === 2`, "a reconnection after a transient kick")
+	if d := browsertest.Eval[map[string]any](tab, `seen.disconnects[0]`); d["reason"] != "slow consumer" || d["reconnecting"] != true {
+		t.Errorf("disconnect %v", d)
+	}
+
+	if status, _ := rest(t, node, "DELETE", "/agents/carol", ""); status != 204 {
+		t.Fatalf("kick: %d", status)
+	}
+	tab.WaitFor(`seen.disconnects.length === 2`, "the kick")
+	if d := browsertest.Eval[map[string]any](tab, `seen.disconnects[1]`); d["reason"] != "kicked" || d["reconnecting"] != false {
+		t.Errorf("disconnect %v", d)
+	}
+	if state := browsertest.Eval[string](tab, `hp.state`); state != "closed" {
+		t.Errorf("state after a kick %q, want closed (no reconnection scheduled)", state)
+	}
+	eventually(t, "carol to be gone", func() bool {
+		status, _ := rest(t, node, "GET", "/agents/carol", "")
+		return status == 404
+	})
+}
+
+// A node that goes away and comes back on the same address is found again.
+func TestHotpotJSReconnectsToARestartedNode(t *testing.T) {
+	node := servertest.Start(t)
+	tab := openClient(t, node, "dave")
+	tab.AllowConsoleError(`WebSocket connection to .* failed`) // while the node is down
+	addr := node.HTTPAddr
+	node.Kill()
+	tab.WaitFor(`seen.disconnects.length >= 1`, "the dropped connection")
+	restarted := servertest.Start(t, "--http", addr)
+	tab.WaitFor(`seen.connects.length === 2`, "a reconnection to the restarted node")
+	if status, body := rest(t, restarted, "GET", "/agents/dave", ""); status != 200 {
+		t.Errorf("GET /agents/dave: %d %s", status, body)
+	}
+}
+
+func TestHotpotJSCloseIsForGood(t *testing.T) {
+	node := servertest.Start(t)
+	tab := openClient(t, node, "erin")
+	browsertest.Eval[any](tab, `hp.close()`)
+	tab.WaitFor(`seen.disconnects.length === 1`, "the close")
+	var d struct {
+		Code         int  `json:"code"`
+		Reconnecting bool `json:"reconnecting"`
+	}
+	raw := browsertest.Eval[json.RawMessage](tab, `seen.disconnects[0]`)
+	if err := json.Unmarshal(raw, &d); err != nil || d.Code != 1000 || d.Reconnecting {
+		t.Errorf("disconnect %s (%v), want code 1000, not reconnecting", raw, err)
+	}
+	eventually(t, "erin to be gone", func() bool {
+		status, _ := rest(t, node, "GET", "/agents/erin", "")
+		return status == 404
+	})
+}
