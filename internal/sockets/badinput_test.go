@@ -100,8 +100,9 @@ func TestOversizeWebSocketFrame(t *testing.T) {
 	other := dialWS(t, n, "/ws")
 	cl := dialWS(t, n, "/ws?id=big")
 	cl.writeRaw(websocket.MessageText, []byte(`{"type":"Echo","data":"`+strings.Repeat("x", 2000)+`"}`))
-	if code, _ := cl.expectClose(); code != websocket.StatusMessageTooBig {
-		t.Fatalf("close status %v, want 1009", code)
+	code, kicked := cl.expectClose()
+	if code != websocket.StatusMessageTooBig || kicked != ReasonTooBig {
+		t.Fatalf("close status %v after Kicked %q, want 1009 after Kicked %q", code, kicked, ReasonTooBig)
 	}
 	n.events.waitFor(t, func(e events.Event) bool {
 		return e.Type == events.Disconnected && e.Agent == "big" && e.Reason == ReasonTooBig

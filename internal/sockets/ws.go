@@ -60,7 +60,9 @@ func (s *Server) ServeWS(w http.ResponseWriter, r *http.Request) {
 		s.log.Debug("websocket handshake failed", "remote", r.RemoteAddr, "err", err)
 		return
 	}
-	conn.SetReadLimit(int64(s.cfg.MaxMessageBytes))
+	// readFrame enforces --max-message-bytes itself, so that the client
+	// gets Kicked and a close reason in our words, not the library's.
+	conn.SetReadLimit(-1)
 	c := queryCodec
 	if proto := conn.Subprotocol(); proto != "" {
 		c, _ = codec.Lookup(strings.TrimPrefix(proto, "hotpot."))
@@ -80,7 +82,7 @@ func (s *Server) ServeWS(w http.ResponseWriter, r *http.Request) {
 		maxFrame:    s.cfg.MaxMessageBytes,
 		stats:       s.ws,
 		fixed:       s.fixed[c],
-		link:        &wsLink{conn: conn, netConn: hw.conn, out: hw.out, opcode: opcode},
+		link:        &wsLink{conn: conn, netConn: hw.conn, out: hw.out, opcode: opcode, maxBytes: s.cfg.MaxMessageBytes},
 	}
 	if !s.goLoop(func() { s.runAgent(a, who.Groups) }) {
 		conn.Close(websocket.StatusGoingAway, ReasonShutdown)
@@ -128,6 +130,11 @@ type wsLink struct {
 	netConn net.Conn    // the hijacked connection under conn
 	out     *connWriter // every write to netConn goes through it
 	opcode  byte        // opText or opBinary, by codec
+	// maxBytes is --max-message-bytes: a longer message closes the agent.
+	maxBytes int
+	// tooBig is the rest of a message over maxBytes, read and dropped
+	// while the agent closes. Owned by the agent's loop.
+	tooBig io.Reader
 }
 
 // WebSocket opcodes of data frames (RFC 6455 §5.2).
@@ -137,25 +144,37 @@ const (
 )
 
 func (l *wsLink) readFrame() (*frameBuffer, error) {
+	if l.tooBig != nil {
+		// Until the close handshake, the library needs the message read.
+		_, err := io.Copy(io.Discard, l.tooBig)
+		l.tooBig = nil
+		if err != nil {
+			return nil, err
+		}
+	}
 	_, r, err := l.conn.Reader(context.Background())
 	if err != nil {
 		return nil, err
 	}
 	fb := getFrameBuffer()
 	for err == nil {
+		if len(fb.b) > l.maxBytes {
+			fb.release()
+			l.tooBig = r
+			return nil, errTooBig
+		}
 		if len(fb.b) == cap(fb.b) {
-			fb.b = slices.Grow(fb.b, max(len(fb.b), 512))
+			fb.b = slices.Grow(fb.b, min(max(len(fb.b), 512), l.maxBytes+1-len(fb.b)))
 		}
 		var n int
 		n, err = r.Read(fb.b[len(fb.b):cap(fb.b)])
 		fb.b = fb.b[:len(fb.b)+n]
 	}
-	if err == io.EOF {
+	if err == io.EOF && len(fb.b) <= l.maxBytes {
 		return fb, nil
 	}
 	fb.release()
-	if strings.Contains(err.Error(), "read limited at") {
-		// coder/websocket has already closed with 1009; the error is untyped.
+	if err == io.EOF {
 		return nil, errTooBig
 	}
 	return nil, err
