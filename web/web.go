@@ -103,6 +103,10 @@ func (ui *UI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if strings.HasSuffix(f.name, ".html") {
 		h.Set("Content-Security-Policy", contentSecurityPolicy)
 		h.Set("Referrer-Policy", "no-referrer")
+	} else {
+		// A page of another origin may import hotpot.js from its node
+		// (module scripts load with CORS); these files are public.
+		h.Set("Access-Control-Allow-Origin", "*")
 	}
 	http.ServeContent(w, r, f.name, time.Time{}, bytes.NewReader(f.content))
 }
