@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -494,6 +495,29 @@ func TestClusterRedisPassword(t *testing.T) {
 	ready, err := wrong.api(t).ReadyzWithResponse(t.Context())
 	if err != nil || ready.StatusCode() != http.StatusServiceUnavailable {
 		t.Fatalf("readyz with a wrong password: %v %v, want 503", err, ready.Status())
+	}
+}
+
+// A rediss:// URL joins the cluster over TLS, checking the server's
+// certificate against the system's trusted authorities (SSL_CERT_FILE
+// here), with the password from the URL.
+func TestClusterRedisTLS(t *testing.T) {
+	redis := redistest.Start(t, redistest.WithTLS(), redistest.WithPassword("s3cret"))
+	if !strings.HasPrefix(redis.URL(), "rediss://") {
+		t.Fatalf("URL %s", redis.URL())
+	}
+	t.Setenv("SSL_CERT_FILE", redis.CAFile()) // the node processes inherit it
+	nodes := startCluster(t, redis.URL(), "a", "b")
+	dialAgent(t, nodes["a"], "p")
+	if status, body := call(t, nodes["b"], "p", 5000); status != http.StatusOK {
+		t.Fatalf("call across Redis over TLS: %d %s", status, body)
+	}
+
+	t.Setenv("SSL_CERT_FILE", os.DevNull) // trusts nothing
+	untrusting := startProcess(t, "--node-id", "c", "--redis", redis.URL())
+	ready, err := untrusting.api(t).ReadyzWithResponse(t.Context())
+	if err != nil || ready.StatusCode() != http.StatusServiceUnavailable {
+		t.Fatalf("readyz of a node that does not trust Redis's certificate: %v %v, want 503", err, ready.Status())
 	}
 }
 

@@ -7,6 +7,7 @@ package redistest
 
 import (
 	"bufio"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -51,6 +52,7 @@ type Server struct {
 	bin      string // the redis-server executable
 	dir      string // its working directory and log file's home
 	password string
+	tls      bool // serve TLS only; see WithTLS
 
 	mu   sync.Mutex // guards the fields below
 	port int        // the port it listens on, fixed by the first start
@@ -76,6 +78,11 @@ func Start(t testing.TB, opts ...Option) *Server {
 	s := &Server{t: t, bin: bin, dir: t.TempDir()}
 	for _, o := range opts {
 		o(s)
+	}
+	if s.tls {
+		if err := s.writeCertificates(); err != nil {
+			t.Fatalf("redistest: %v", err)
+		}
 	}
 	t.Cleanup(s.kill)
 	s.mu.Lock()
@@ -107,10 +114,13 @@ func (s *Server) Addr() string {
 
 func (s *Server) addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port)) }
 
-// URL returns redis://[:password@]127.0.0.1:port/0, which
-// redis.ParseURL reads.
+// URL returns redis://[:password@]127.0.0.1:port/0 (rediss:// with
+// WithTLS), which redis.ParseURL reads.
 func (s *Server) URL() string {
 	u := url.URL{Scheme: "redis", Host: s.Addr(), Path: "/0"}
+	if s.tls {
+		u.Scheme = "rediss"
+	}
 	if s.password != "" {
 		u.User = url.UserPassword("", s.password)
 	}
@@ -175,15 +185,18 @@ var errPortTaken = errors.New("port in use")
 // holds mu and no server runs.
 func (s *Server) start(port int) error {
 	logFile := filepath.Join(s.dir, "redis.log")
-	args := []string{
+	args := []string{"--port", strconv.Itoa(port)}
+	if s.tls {
+		args = s.tlsArgs(strconv.Itoa(port))
+	}
+	args = append(args,
 		"--bind", "127.0.0.1",
-		"--port", strconv.Itoa(port),
 		"--dir", s.dir,
 		"--logfile", logFile,
 		"--save", "",
 		"--appendonly", "no",
 		"--daemonize", "no",
-	}
+	)
 	if s.password != "" {
 		args = append(args, "--requirepass", s.password)
 	}
@@ -204,8 +217,15 @@ func (s *Server) start(port int) error {
 	s.proc = p
 	s.port = port
 	addr := s.addr()
+	var tlsConfig *tls.Config
+	if s.tls {
+		var err error
+		if tlsConfig, err = s.clientTLS(); err != nil {
+			return err
+		}
+	}
 	deadline := time.Now().Add(readyTimeout)
-	for !answers(addr) {
+	for !answers(addr, tlsConfig) {
 		select {
 		case <-p.exited:
 			s.proc = nil
@@ -225,9 +245,17 @@ func (s *Server) start(port int) error {
 }
 
 // answers reports whether a Redis server at addr answers a PING, with
-// PONG or, when it wants a password, NOAUTH.
-func answers(addr string) bool {
-	conn, err := net.DialTimeout("tcp", addr, time.Second)
+// PONG or, when it wants a password, NOAUTH; over TLS when tlsConfig is
+// not nil.
+func answers(addr string, tlsConfig *tls.Config) bool {
+	var conn net.Conn
+	var err error
+	dialer := &net.Dialer{Timeout: time.Second}
+	if tlsConfig != nil {
+		conn, err = tls.DialWithDialer(dialer, "tcp", addr, tlsConfig)
+	} else {
+		conn, err = dialer.Dial("tcp", addr)
+	}
 	if err != nil {
 		return false
 	}
