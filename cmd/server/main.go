@@ -135,11 +135,12 @@ func newBroker(cfg config.Config, log *slog.Logger) (pubsub.Broker, error) {
 		return pubsub.NewMemory(cfg.NodeID, cfg.EventRetention, cfg.EventRetentionBytes), nil
 	}
 	return pubsub.NewRedis(pubsub.RedisOptions{
-		URL:       cfg.Redis,
-		Prefix:    cfg.RedisPrefix,
-		Node:      cfg.NodeID,
-		Retention: cfg.EventRetention,
-		Log:       log,
+		URL:            cfg.Redis,
+		Prefix:         cfg.RedisPrefix,
+		Node:           cfg.NodeID,
+		Retention:      cfg.EventRetention,
+		RetentionBytes: cfg.EventRetentionBytes,
+		Log:            log,
 	})
 }
 

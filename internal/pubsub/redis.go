@@ -37,6 +37,9 @@ type RedisOptions struct {
 	Node string
 	// Retention is about how many events the stream keeps.
 	Retention int
+	// RetentionBytes is about how many bytes of events the stream keeps;
+	// 0 means no bound but Retention.
+	RetentionBytes int
 	// Log receives the broker's logs; nil discards them.
 	Log *slog.Logger
 }
@@ -47,7 +50,10 @@ type Redis struct {
 	node      string
 	keys      keys
 	retention int64
-	client    *redis.Client
+	// window trims the stream to RetentionBytes, from the entries reads
+	// hand out.
+	window *streamWindow
+	client *redis.Client
 	// publisher sends the bus's PUBLISH commands: those that callers issue
 	// while one pipeline is on the wire leave together in the next, which
 	// saves a write and a read per message under load.
@@ -116,6 +122,7 @@ func NewRedis(opts RedisOptions) (*Redis, error) {
 		node:      opts.Node,
 		keys:      keys{prefix: opts.Prefix},
 		retention: int64(max(opts.Retention, 1)),
+		window:    newStreamWindow(opts.RetentionBytes),
 		client:    client,
 		publisher: publisher,
 		log:       opts.Log,

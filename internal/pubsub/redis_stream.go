@@ -63,6 +63,7 @@ func (r *Redis) Read(ctx context.Context, after events.ID, count int) ([]Entry, 
 			out = r.appendEntries(out, s.Messages)
 		}
 		if len(out) > 0 {
+			r.trimToWindow(ctx)
 			return out, nil
 		}
 	}
@@ -75,7 +76,22 @@ func (r *Redis) Newest(ctx context.Context, count int) ([]Entry, error) {
 		return nil, unavailable(err)
 	}
 	slices.Reverse(msgs)
-	return r.appendEntries(nil, msgs), nil
+	out := r.appendEntries(nil, msgs)
+	r.trimToWindow(ctx)
+	return out, nil
+}
+
+// trimToWindow trims the stream's entries older than the byte window,
+// once the window has moved on by an eighth of its size since the last
+// trim. A failure is left for the next read to mend.
+func (r *Redis) trimToWindow(ctx context.Context) {
+	minID, ok := r.window.trimPoint()
+	if !ok {
+		return
+	}
+	if err := r.client.XTrimMinIDApprox(ctx, r.keys.events(), minID.String(), 0).Err(); err != nil {
+		r.log.Debug("trimming the event stream", "err", err)
+	}
 }
 
 // appendEntries decodes stream messages; one that does not decode is
@@ -94,6 +110,7 @@ func (r *Redis) appendEntries(out []Entry, msgs []redis.XMessage) []Entry {
 			continue
 		}
 		out = append(out, Entry{ID: id, Event: e})
+		r.window.add(id, len(m.ID)+len(s))
 	}
 	return out
 }

@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
 
+	"github.com/hotpot-rt/hotpot/internal/codec"
 	"github.com/hotpot-rt/hotpot/internal/events"
 	"github.com/hotpot-rt/hotpot/internal/redistest"
 )
@@ -240,5 +242,39 @@ func TestRedisPrefixesKeepClustersApart(t *testing.T) {
 	}
 	if got, err := two.Newest(ctx, 10); err != nil || len(got) != 0 {
 		t.Fatalf("cluster two's stream holds %d events of cluster one, %v", len(got), err)
+	}
+}
+
+// TestRedisStreamBoundedInBytes: Redis trims streams by count only, so
+// the broker trims by id the entries that its reads saw leave the byte
+// budget; big events then hold about RetentionBytes, not Retention of them.
+func TestRedisStreamBoundedInBytes(t *testing.T) {
+	srv := redistest.Start(t)
+	big := events.Event{Type: events.Message, Time: time.Now(), Data: codec.Payload{JSON: []byte(`"` + strings.Repeat("x", 4<<10) + `"`)}}
+	const budget = 64 << 10 // about 16 of them
+	r, err := NewRedis(RedisOptions{URL: srv.URL(), Prefix: "bytes", Node: "a", Retention: 100000, RetentionBytes: budget})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := closeAtEnd(t, r)
+	var after events.ID
+	for range 200 {
+		if err := b.Append(t.Context(), []events.Event{big}); err != nil {
+			t.Fatal(err)
+		}
+		entries, err := b.Read(t.Context(), after, 1024) // as the node's tailer does
+		if err != nil {
+			t.Fatal(err)
+		}
+		after = entries[len(entries)-1].ID
+	}
+	kept, err := b.Newest(t.Context(), 100000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Trimming waits until an eighth of the budget has left the window,
+	// and "~" trims whole nodes of the stream: allow both.
+	if n, most := len(kept), budget/(4<<10)*9/8+8; n < budget/(4<<10)-1 || n > most {
+		t.Fatalf("the stream keeps %d events of 4 KiB, want about %d (at most %d)", n, budget/(4<<10), most)
 	}
 }
