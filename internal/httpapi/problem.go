@@ -14,9 +14,15 @@ import (
 	"github.com/hotpot-rt/hotpot/internal/node"
 )
 
+// problemType is the type of every problem the API answers: the status
+// says all there is to say (RFC 9457, section 4.2.1).
+const problemType = "about:blank"
+
 // writeProblem answers with an RFC 9457 problem of status, explained by
 // detail. Callers may add members to p first (a 502's code and msg).
 func writeProblem(w http.ResponseWriter, status int, detail string, p Problem) {
+	typ := problemType
+	p.Type = &typ
 	p.Status = status
 	p.Title = http.StatusText(status)
 	if detail != "" {
