@@ -816,7 +816,7 @@ type ClientInterface interface {
 
 	// Metrics Prometheus metrics
 	//
-	// The node's metrics in the Prometheus text exposition format. Requires the API key like the rest of the API.
+	// The node's metrics in the Prometheus text exposition format (the example is an excerpt). Requires the API key like the rest of the API.
 	//
 	// Corresponds with GET /metrics (the `Metrics` operationId).
 	Metrics(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -831,6 +831,8 @@ type ClientInterface interface {
 	ListNodes(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// OpenapiSpec This API description
+	//
+	// This document, built into the node (the example shows only a few of its members).
 	//
 	// Corresponds with GET /openapi.yaml (the `OpenapiSpec` operationId).
 	OpenapiSpec(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -1186,7 +1188,7 @@ func (c *Client) Healthz(ctx context.Context, reqEditors ...RequestEditorFn) (*h
 
 // Metrics Prometheus metrics
 //
-// The node's metrics in the Prometheus text exposition format. Requires the API key like the rest of the API.
+// The node's metrics in the Prometheus text exposition format (the example is an excerpt). Requires the API key like the rest of the API.
 //
 // Corresponds with GET /metrics (the `Metrics` operationId).
 func (c *Client) Metrics(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -1221,6 +1223,8 @@ func (c *Client) ListNodes(ctx context.Context, reqEditors ...RequestEditorFn) (
 }
 
 // OpenapiSpec This API description
+//
+// This document, built into the node (the example shows only a few of its members).
 //
 // Corresponds with GET /openapi.yaml (the `OpenapiSpec` operationId).
 func (c *Client) OpenapiSpec(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -2206,7 +2210,7 @@ type ClientWithResponsesInterface interface {
 
 	// MetricsWithResponse Prometheus metrics
 	//
-	// The node's metrics in the Prometheus text exposition format. Requires the API key like the rest of the API.
+	// The node's metrics in the Prometheus text exposition format (the example is an excerpt). Requires the API key like the rest of the API.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -2225,6 +2229,8 @@ type ClientWithResponsesInterface interface {
 	ListNodesWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListNodesResponse, error)
 
 	// OpenapiSpecWithResponse This API description
+	//
+	// This document, built into the node (the example shows only a few of its members).
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -3587,7 +3593,7 @@ func (c *ClientWithResponses) HealthzWithResponse(ctx context.Context, reqEditor
 
 // MetricsWithResponse Prometheus metrics
 //
-// The node's metrics in the Prometheus text exposition format. Requires the API key like the rest of the API.
+// The node's metrics in the Prometheus text exposition format (the example is an excerpt). Requires the API key like the rest of the API.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -3618,6 +3624,8 @@ func (c *ClientWithResponses) ListNodesWithResponse(ctx context.Context, reqEdit
 }
 
 // OpenapiSpecWithResponse This API description
+//
+// This document, built into the node (the example shows only a few of its members).
 //
 // Returns a wrapper object for the known response body format(s).
 //
