@@ -254,8 +254,9 @@ type NodeList struct {
 	Items []Node `json:"items"`
 }
 
-// Problem An RFC 9457 problem document. hotpot always sets `title` and
-// `status`; other members may be added where useful.
+// Problem An RFC 9457 problem document. hotpot always sets `type` (to
+// `about:blank`: the status says what kind of problem it is), `title`
+// and `status`; other members may be added where useful.
 type Problem struct {
 	// Code On a 502, the `code` of the client's error reply.
 	Code *int32 `json:"code,omitempty"`
@@ -286,48 +287,59 @@ type AgentID = string
 // Group defines model for Group.
 type Group = string
 
-// BadGateway An RFC 9457 problem document. hotpot always sets `title` and
-// `status`; other members may be added where useful.
+// BadGateway An RFC 9457 problem document. hotpot always sets `type` (to
+// `about:blank`: the status says what kind of problem it is), `title`
+// and `status`; other members may be added where useful.
 type BadGateway = Problem
 
-// BadRequest An RFC 9457 problem document. hotpot always sets `title` and
-// `status`; other members may be added where useful.
+// BadRequest An RFC 9457 problem document. hotpot always sets `type` (to
+// `about:blank`: the status says what kind of problem it is), `title`
+// and `status`; other members may be added where useful.
 type BadRequest = Problem
 
-// GatewayTimeout An RFC 9457 problem document. hotpot always sets `title` and
-// `status`; other members may be added where useful.
+// GatewayTimeout An RFC 9457 problem document. hotpot always sets `type` (to
+// `about:blank`: the status says what kind of problem it is), `title`
+// and `status`; other members may be added where useful.
 type GatewayTimeout = Problem
 
-// Gone An RFC 9457 problem document. hotpot always sets `title` and
-// `status`; other members may be added where useful.
+// Gone An RFC 9457 problem document. hotpot always sets `type` (to
+// `about:blank`: the status says what kind of problem it is), `title`
+// and `status`; other members may be added where useful.
 type Gone = Problem
 
-// NotFound An RFC 9457 problem document. hotpot always sets `title` and
-// `status`; other members may be added where useful.
+// NotFound An RFC 9457 problem document. hotpot always sets `type` (to
+// `about:blank`: the status says what kind of problem it is), `title`
+// and `status`; other members may be added where useful.
 type NotFound = Problem
 
-// Overloaded An RFC 9457 problem document. hotpot always sets `title` and
-// `status`; other members may be added where useful.
+// Overloaded An RFC 9457 problem document. hotpot always sets `type` (to
+// `about:blank`: the status says what kind of problem it is), `title`
+// and `status`; other members may be added where useful.
 type Overloaded = Problem
 
-// PayloadTooLarge An RFC 9457 problem document. hotpot always sets `title` and
-// `status`; other members may be added where useful.
+// PayloadTooLarge An RFC 9457 problem document. hotpot always sets `type` (to
+// `about:blank`: the status says what kind of problem it is), `title`
+// and `status`; other members may be added where useful.
 type PayloadTooLarge = Problem
 
-// ServiceUnavailable An RFC 9457 problem document. hotpot always sets `title` and
-// `status`; other members may be added where useful.
+// ServiceUnavailable An RFC 9457 problem document. hotpot always sets `type` (to
+// `about:blank`: the status says what kind of problem it is), `title`
+// and `status`; other members may be added where useful.
 type ServiceUnavailable = Problem
 
-// TooManyRequests An RFC 9457 problem document. hotpot always sets `title` and
-// `status`; other members may be added where useful.
+// TooManyRequests An RFC 9457 problem document. hotpot always sets `type` (to
+// `about:blank`: the status says what kind of problem it is), `title`
+// and `status`; other members may be added where useful.
 type TooManyRequests = Problem
 
-// Unauthorized An RFC 9457 problem document. hotpot always sets `title` and
-// `status`; other members may be added where useful.
+// Unauthorized An RFC 9457 problem document. hotpot always sets `type` (to
+// `about:blank`: the status says what kind of problem it is), `title`
+// and `status`; other members may be added where useful.
 type Unauthorized = Problem
 
-// UnsupportedMediaType An RFC 9457 problem document. hotpot always sets `title` and
-// `status`; other members may be added where useful.
+// UnsupportedMediaType An RFC 9457 problem document. hotpot always sets `type` (to
+// `about:blank`: the status says what kind of problem it is), `title`
+// and `status`; other members may be added where useful.
 type UnsupportedMediaType = Problem
 
 // ListAgentsParams defines parameters for ListAgents.
@@ -804,7 +816,7 @@ type ClientInterface interface {
 
 	// Metrics Prometheus metrics
 	//
-	// The node's metrics in the Prometheus text exposition format. Requires the API key like the rest of the API.
+	// The node's metrics in the Prometheus text exposition format (the example is an excerpt). Requires the API key like the rest of the API.
 	//
 	// Corresponds with GET /metrics (the `Metrics` operationId).
 	Metrics(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -819,6 +831,8 @@ type ClientInterface interface {
 	ListNodes(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// OpenapiSpec This API description
+	//
+	// This document, built into the node (the example shows only a few of its members).
 	//
 	// Corresponds with GET /openapi.yaml (the `OpenapiSpec` operationId).
 	OpenapiSpec(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -1174,7 +1188,7 @@ func (c *Client) Healthz(ctx context.Context, reqEditors ...RequestEditorFn) (*h
 
 // Metrics Prometheus metrics
 //
-// The node's metrics in the Prometheus text exposition format. Requires the API key like the rest of the API.
+// The node's metrics in the Prometheus text exposition format (the example is an excerpt). Requires the API key like the rest of the API.
 //
 // Corresponds with GET /metrics (the `Metrics` operationId).
 func (c *Client) Metrics(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -1209,6 +1223,8 @@ func (c *Client) ListNodes(ctx context.Context, reqEditors ...RequestEditorFn) (
 }
 
 // OpenapiSpec This API description
+//
+// This document, built into the node (the example shows only a few of its members).
 //
 // Corresponds with GET /openapi.yaml (the `OpenapiSpec` operationId).
 func (c *Client) OpenapiSpec(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -2194,7 +2210,7 @@ type ClientWithResponsesInterface interface {
 
 	// MetricsWithResponse Prometheus metrics
 	//
-	// The node's metrics in the Prometheus text exposition format. Requires the API key like the rest of the API.
+	// The node's metrics in the Prometheus text exposition format (the example is an excerpt). Requires the API key like the rest of the API.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -2213,6 +2229,8 @@ type ClientWithResponsesInterface interface {
 	ListNodesWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListNodesResponse, error)
 
 	// OpenapiSpecWithResponse This API description
+	//
+	// This document, built into the node (the example shows only a few of its members).
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -3575,7 +3593,7 @@ func (c *ClientWithResponses) HealthzWithResponse(ctx context.Context, reqEditor
 
 // MetricsWithResponse Prometheus metrics
 //
-// The node's metrics in the Prometheus text exposition format. Requires the API key like the rest of the API.
+// The node's metrics in the Prometheus text exposition format (the example is an excerpt). Requires the API key like the rest of the API.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -3606,6 +3624,8 @@ func (c *ClientWithResponses) ListNodesWithResponse(ctx context.Context, reqEdit
 }
 
 // OpenapiSpecWithResponse This API description
+//
+// This document, built into the node (the example shows only a few of its members).
 //
 // Returns a wrapper object for the known response body format(s).
 //

@@ -54,7 +54,7 @@ func (a *API) CallAgent(w http.ResponseWriter, r *http.Request, id AgentID) {
 		if r.Context().Err() != nil {
 			return // the web service hung up; nobody to answer
 		}
-		writeError(w, err)
+		writeError(w, err, about{agent: id, timeoutMS: timeout})
 		return
 	}
 	res := CallResult{Data: reply.JSON, DataBase64: reply.Bytes}
@@ -75,7 +75,7 @@ func (a *API) PushAgentEvent(w http.ResponseWriter, r *http.Request, id AgentID)
 		return
 	}
 	if err := a.node.Push(r.Context(), id, req.Type, data); err != nil {
-		writeError(w, err)
+		writeError(w, err, about{agent: id})
 		return
 	}
 	w.WriteHeader(http.StatusAccepted)
@@ -95,7 +95,7 @@ func (a *API) KickAgent(w http.ResponseWriter, r *http.Request, id AgentID, para
 		return
 	}
 	if err := a.node.Kick(r.Context(), id, reason); err != nil {
-		writeError(w, err)
+		writeError(w, err, about{agent: id})
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -108,7 +108,7 @@ func (a *API) GetAgent(w http.ResponseWriter, r *http.Request, id AgentID) {
 	}
 	info, err := a.node.Agent(r.Context(), id)
 	if err != nil {
-		writeError(w, err)
+		writeError(w, err, about{agent: id})
 		return
 	}
 	writeJSON(w, http.StatusOK, agentOf(info))
@@ -170,7 +170,7 @@ func (a *API) changeGroup(w http.ResponseWriter, r *http.Request, id, group stri
 		return
 	}
 	if err := change(r.Context(), id, group); err != nil {
-		writeError(w, err)
+		writeError(w, err, about{agent: id})
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)

@@ -14,7 +14,7 @@ func (a *API) PushGroupEvent(w http.ResponseWriter, r *http.Request, group Group
 	}
 	d, err := a.node.PushGroup(r.Context(), group, req.Type, data)
 	if err != nil {
-		writeError(w, err)
+		writeError(w, err, about{})
 		return
 	}
 	writeJSON(w, http.StatusOK, GroupPushResult{Delivered: d.Delivered})
@@ -33,7 +33,7 @@ func (a *API) Broadcast(w http.ResponseWriter, r *http.Request, params Broadcast
 	}
 	if params.Async != nil && *params.Async {
 		if err := a.node.BroadcastAsync(req.Type, data); err != nil {
-			writeError(w, err)
+			writeError(w, err, about{})
 			return
 		}
 		w.WriteHeader(http.StatusAccepted)
@@ -41,7 +41,7 @@ func (a *API) Broadcast(w http.ResponseWriter, r *http.Request, params Broadcast
 	}
 	d, err := a.node.Broadcast(r.Context(), req.Type, data)
 	if err != nil {
-		writeError(w, err)
+		writeError(w, err, about{})
 		return
 	}
 	writeJSON(w, http.StatusOK, BroadcastResult{Delivered: d.Delivered, Nodes: d.Nodes, Partial: d.Partial})

@@ -47,9 +47,17 @@ func withPingInterval(d time.Duration) nodeOption {
 	return func(a *API) { a.pingInterval = d }
 }
 
-// startNode starts a node whose config is the test default changed by
-// tweak. Everything stops, and is waited for, when the test ends.
+// startNode starts a node alone, whose config is the test default
+// changed by tweak. Everything stops, and is waited for, when the test
+// ends.
 func startNode(t testing.TB, tweak func(*config.Config), opts ...nodeOption) *testNode {
+	t.Helper()
+	return startNodeOn(t, nil, tweak, opts...)
+}
+
+// startNodeOn is startNode for a node of hub's in-memory cluster (alone
+// when hub is nil); tweak should give each node of a hub its own NodeID.
+func startNodeOn(t testing.TB, hub *pubsub.MemoryHub, tweak func(*config.Config), opts ...nodeOption) *testNode {
 	t.Helper()
 	cfg := config.Default()
 	cfg.NodeID = "test-node"
@@ -60,7 +68,11 @@ func startNode(t testing.TB, tweak func(*config.Config), opts ...nodeOption) *te
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	nd := node.New(cfg, node.Options{Broker: pubsub.NewMemory(cfg.NodeID, cfg.EventRetention, cfg.EventRetentionBytes)})
+	var broker pubsub.Broker = pubsub.NewMemory(cfg.NodeID, cfg.EventRetention, cfg.EventRetentionBytes)
+	if hub != nil {
+		broker = hub.Join(cfg.NodeID)
+	}
+	nd := node.New(cfg, node.Options{Broker: broker})
 	nd.Start()
 	a := New(cfg, nd, slog.New(slog.DiscardHandler))
 	for _, opt := range opts {

@@ -12,7 +12,7 @@ import (
 func (a *API) ListNodes(w http.ResponseWriter, r *http.Request) {
 	nodes, err := a.node.Nodes(r.Context())
 	if err != nil {
-		writeError(w, err)
+		writeError(w, err, about{})
 		return
 	}
 	list := NodeList{Items: make([]Node, len(nodes))}
@@ -39,7 +39,7 @@ func (a *API) Readyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), readyTimeout)
 	defer cancel()
 	if err := a.node.Ready(ctx); err != nil {
-		writeProblem(w, http.StatusServiceUnavailable, err.Error(), Problem{})
+		writeError(w, err, about{})
 		return
 	}
 	writeJSON(w, http.StatusOK, Health{Status: "ok"})

@@ -249,8 +249,9 @@ type NodeList struct {
 	Items []Node `json:"items"`
 }
 
-// Problem An RFC 9457 problem document. hotpot always sets `title` and
-// `status`; other members may be added where useful.
+// Problem An RFC 9457 problem document. hotpot always sets `type` (to
+// `about:blank`: the status says what kind of problem it is), `title`
+// and `status`; other members may be added where useful.
 type Problem struct {
 	// Code On a 502, the `code` of the client's error reply.
 	Code *int32 `json:"code,omitempty"`
@@ -281,48 +282,59 @@ type AgentID = string
 // Group defines model for Group.
 type Group = string
 
-// BadGateway An RFC 9457 problem document. hotpot always sets `title` and
-// `status`; other members may be added where useful.
+// BadGateway An RFC 9457 problem document. hotpot always sets `type` (to
+// `about:blank`: the status says what kind of problem it is), `title`
+// and `status`; other members may be added where useful.
 type BadGateway = Problem
 
-// BadRequest An RFC 9457 problem document. hotpot always sets `title` and
-// `status`; other members may be added where useful.
+// BadRequest An RFC 9457 problem document. hotpot always sets `type` (to
+// `about:blank`: the status says what kind of problem it is), `title`
+// and `status`; other members may be added where useful.
 type BadRequest = Problem
 
-// GatewayTimeout An RFC 9457 problem document. hotpot always sets `title` and
-// `status`; other members may be added where useful.
+// GatewayTimeout An RFC 9457 problem document. hotpot always sets `type` (to
+// `about:blank`: the status says what kind of problem it is), `title`
+// and `status`; other members may be added where useful.
 type GatewayTimeout = Problem
 
-// Gone An RFC 9457 problem document. hotpot always sets `title` and
-// `status`; other members may be added where useful.
+// Gone An RFC 9457 problem document. hotpot always sets `type` (to
+// `about:blank`: the status says what kind of problem it is), `title`
+// and `status`; other members may be added where useful.
 type Gone = Problem
 
-// NotFound An RFC 9457 problem document. hotpot always sets `title` and
-// `status`; other members may be added where useful.
+// NotFound An RFC 9457 problem document. hotpot always sets `type` (to
+// `about:blank`: the status says what kind of problem it is), `title`
+// and `status`; other members may be added where useful.
 type NotFound = Problem
 
-// Overloaded An RFC 9457 problem document. hotpot always sets `title` and
-// `status`; other members may be added where useful.
+// Overloaded An RFC 9457 problem document. hotpot always sets `type` (to
+// `about:blank`: the status says what kind of problem it is), `title`
+// and `status`; other members may be added where useful.
 type Overloaded = Problem
 
-// PayloadTooLarge An RFC 9457 problem document. hotpot always sets `title` and
-// `status`; other members may be added where useful.
+// PayloadTooLarge An RFC 9457 problem document. hotpot always sets `type` (to
+// `about:blank`: the status says what kind of problem it is), `title`
+// and `status`; other members may be added where useful.
 type PayloadTooLarge = Problem
 
-// ServiceUnavailable An RFC 9457 problem document. hotpot always sets `title` and
-// `status`; other members may be added where useful.
+// ServiceUnavailable An RFC 9457 problem document. hotpot always sets `type` (to
+// `about:blank`: the status says what kind of problem it is), `title`
+// and `status`; other members may be added where useful.
 type ServiceUnavailable = Problem
 
-// TooManyRequests An RFC 9457 problem document. hotpot always sets `title` and
-// `status`; other members may be added where useful.
+// TooManyRequests An RFC 9457 problem document. hotpot always sets `type` (to
+// `about:blank`: the status says what kind of problem it is), `title`
+// and `status`; other members may be added where useful.
 type TooManyRequests = Problem
 
-// Unauthorized An RFC 9457 problem document. hotpot always sets `title` and
-// `status`; other members may be added where useful.
+// Unauthorized An RFC 9457 problem document. hotpot always sets `type` (to
+// `about:blank`: the status says what kind of problem it is), `title`
+// and `status`; other members may be added where useful.
 type Unauthorized = Problem
 
-// UnsupportedMediaType An RFC 9457 problem document. hotpot always sets `title` and
-// `status`; other members may be added where useful.
+// UnsupportedMediaType An RFC 9457 problem document. hotpot always sets `type` (to
+// `about:blank`: the status says what kind of problem it is), `title`
+// and `status`; other members may be added where useful.
 type UnsupportedMediaType = Problem
 
 // ListAgentsParams defines parameters for ListAgents.

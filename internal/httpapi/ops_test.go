@@ -103,7 +103,7 @@ func TestOpenAPISpec(t *testing.T) {
 // try again.
 func TestOverloadedAnswers503RetryAfter(t *testing.T) {
 	rec := httptest.NewRecorder()
-	writeError(rec, node.ErrOverloaded)
+	writeError(rec, node.ErrOverloaded, about{})
 	if rec.Code != http.StatusServiceUnavailable || rec.Header().Get("Retry-After") == "" {
 		t.Fatalf("got %d with Retry-After %q, want 503 with one", rec.Code, rec.Header().Get("Retry-After"))
 	}

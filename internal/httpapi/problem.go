@@ -14,9 +14,15 @@ import (
 	"github.com/hotpot-rt/hotpot/internal/node"
 )
 
+// problemType is the type of every problem the API answers: the status
+// says all there is to say (RFC 9457, section 4.2.1).
+const problemType = "about:blank"
+
 // writeProblem answers with an RFC 9457 problem of status, explained by
 // detail. Callers may add members to p first (a 502's code and msg).
 func writeProblem(w http.ResponseWriter, status int, detail string, p Problem) {
+	typ := problemType
+	p.Type = &typ
 	p.Status = status
 	p.Title = http.StatusText(status)
 	if detail != "" {
@@ -27,9 +33,25 @@ func writeProblem(w http.ResponseWriter, status int, detail string, p Problem) {
 	json.NewEncoder(w).Encode(p)
 }
 
-// writeError answers with the problem that err stands for.
-func writeError(w http.ResponseWriter, err error) {
-	status, detail, p := problemOf(err)
+// about is what a request was about, for the detail of its problem to
+// name: the agent it addressed, if any, and a call's timeout.
+type about struct {
+	agent     string
+	timeoutMS int // a call's; zero for any other request
+}
+
+// who names the agent in a detail.
+func (ab about) who() string {
+	if ab.agent == "" {
+		return "the agent"
+	}
+	return fmt.Sprintf("agent %q", ab.agent)
+}
+
+// writeError answers with the problem that err stands for, in a request
+// about ab.
+func writeError(w http.ResponseWriter, err error, ab about) {
+	status, detail, p := problemOf(err, ab)
 	if errors.Is(err, node.ErrOverloaded) {
 		w.Header().Set("Retry-After", "1")
 	}
@@ -37,34 +59,42 @@ func writeError(w http.ResponseWriter, err error) {
 }
 
 // problemOf is the one place where the node's errors become HTTP statuses:
-// it returns the status, detail and extra members err stands for.
-func problemOf(err error) (status int, detail string, p Problem) {
+// it returns the status, detail and extra members err stands for, in a
+// request about ab. Details speak of what the caller sent and can act
+// on; what went wrong inside the cluster is the node's log's business.
+func problemOf(err error, ab about) (status int, detail string, p Problem) {
 	var reply *node.ReplyError
 	switch {
 	case errors.As(err, &reply):
-		return http.StatusBadGateway, "the client replied with an error", Problem{Code: &reply.Code, Msg: &reply.Msg}
+		return http.StatusBadGateway, ab.who() + " replied with an error", Problem{Code: &reply.Code, Msg: &reply.Msg}
 	case errors.Is(err, node.ErrBadReply):
 		return http.StatusBadGateway, err.Error(), Problem{}
 	case errors.Is(err, node.ErrAgentNotFound):
-		return http.StatusNotFound, "no such agent", Problem{}
+		return http.StatusNotFound, ab.who() + " is not connected", Problem{}
+	case errors.Is(err, node.ErrAgentGone) && ab.timeoutMS > 0:
+		return http.StatusGone, ab.who() + " disconnected before replying", Problem{}
 	case errors.Is(err, node.ErrAgentGone):
-		return http.StatusGone, "the agent left before the call completed", Problem{}
+		return http.StatusGone, "the node of " + ab.who() + " stopped answering: the agent is gone", Problem{}
 	case errors.Is(err, node.ErrQueueFull):
-		return http.StatusGone, "the agent's send queue is full: it is being closed as a slow consumer", Problem{}
+		return http.StatusGone, "the send queue of " + ab.who() + " is full: the agent is being disconnected as a slow consumer", Problem{}
+	case errors.Is(err, node.ErrTimeout) && ab.timeoutMS > 0:
+		return http.StatusGatewayTimeout, fmt.Sprintf("%s did not reply within %d ms", ab.who(), ab.timeoutMS), Problem{}
 	case errors.Is(err, node.ErrTimeout):
-		return http.StatusGatewayTimeout, "the client did not reply in time", Problem{}
+		return http.StatusGatewayTimeout, "the node of " + ab.who() + " did not answer in time", Problem{}
 	case errors.Is(err, node.ErrShuttingDown):
 		return http.StatusServiceUnavailable, "the node is shutting down", Problem{}
 	case errors.Is(err, node.ErrTooManyCalls):
-		return http.StatusTooManyRequests, "the agent has --max-pending-calls calls waiting for its replies; try again once some are answered", Problem{}
+		return http.StatusTooManyRequests, ab.who() + " has --max-pending-calls calls waiting for its replies already; try again once some are answered", Problem{}
 	case errors.Is(err, node.ErrTooManyGroups):
-		return http.StatusTooManyRequests, "the agent is in --max-groups groups already; it must leave one first", Problem{}
+		return http.StatusTooManyRequests, ab.who() + " is in --max-groups groups already; it must leave one first", Problem{}
 	case errors.Is(err, node.ErrOverloaded):
 		return http.StatusServiceUnavailable, "too many broadcasts in flight on this node; nothing was sent: try again after Retry-After seconds", Problem{}
 	case errors.Is(err, node.ErrUnavailable):
-		return http.StatusServiceUnavailable, "the cluster cannot be reached: " + err.Error(), Problem{}
+		return http.StatusServiceUnavailable, "the cluster (Redis) cannot be reached; try again later", Problem{}
+	case errors.Is(err, node.ErrMessageTooBig) && ab.agent != "":
+		return http.StatusRequestEntityTooLarge, "the message, encoded for " + ab.who() + ", is larger than its connection carries (--max-message-bytes)", Problem{}
 	case errors.Is(err, node.ErrMessageTooBig):
-		return http.StatusRequestEntityTooLarge, err.Error(), Problem{}
+		return http.StatusRequestEntityTooLarge, "the message, encoded, is larger than the agents' connections carry (--max-message-bytes)", Problem{}
 	case errors.Is(err, codec.ErrNotJSON):
 		return http.StatusBadRequest, "data_base64 must hold valid JSON for a json or msgpack client", Problem{}
 	case errors.Is(err, codec.ErrMalformed):
@@ -80,7 +110,7 @@ func outcome(err error) string {
 	if err == nil {
 		return "ok"
 	}
-	switch status, _, _ := problemOf(err); status {
+	switch status, _, _ := problemOf(err, about{}); status {
 	case http.StatusBadGateway:
 		return "client_error"
 	case http.StatusNotFound:

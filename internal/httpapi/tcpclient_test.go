@@ -28,6 +28,13 @@ type tcpClient struct {
 // never reads backs up the node sooner.
 func dialTCP(t testing.TB, n *testNode, rcvbuf int) *tcpClient {
 	t.Helper()
+	return dialTCPAs(t, n, rcvbuf, "")
+}
+
+// dialTCPAs is dialTCP for a node with --jwt-secret: the client sends an
+// Auth frame with token first, unless token is empty.
+func dialTCPAs(t testing.TB, n *testNode, rcvbuf int, token string) *tcpClient {
+	t.Helper()
 	d := net.Dialer{Timeout: 5 * time.Second}
 	if rcvbuf > 0 {
 		d.Control = withRcvbuf(rcvbuf)
@@ -38,6 +45,13 @@ func dialTCP(t testing.TB, n *testNode, rcvbuf int) *tcpClient {
 	}
 	t.Cleanup(func() { conn.Close() })
 	c := &tcpClient{t: t, conn: conn, br: bufio.NewReader(conn), codec: n.cfg.TCPCodec, len: n.cfg.TCPLenBytes}
+	if token != "" {
+		data, err := json.Marshal(map[string]string{"token": token})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.send(msg{Type: "Auth", Data: data})
+	}
 	w := c.recv()
 	if w.Type != "Welcome" {
 		t.Fatalf("first message %+v, want Welcome", w)

@@ -61,7 +61,7 @@ func New(sseSubscribers func() int) *Metrics {
 	m := &Metrics{
 		registry: prometheus.NewRegistry(),
 		Agents: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "hotpot_agents", Help: "Connected agents.",
+			Name: "hotpot_agents", Help: "Agents connected to this node, by transport and codec.",
 		}, []string{"transport", "codec"}),
 		FramesIn: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hotpot_frames_in_total", Help: "Frames received from agents.",
