@@ -46,7 +46,7 @@ func (n *node) follow(ctx context.Context, out chan<- event, log *slog.Logger) {
 	retry := minRetry
 	for attempt := 0; ; attempt++ {
 		started := time.Now()
-		err := n.stream1(ctx, &lastID, attempt > 0, out)
+		err := n.stream1(ctx, &lastID, attempt > 0, out, log)
 		if ctx.Err() != nil {
 			return
 		}
@@ -65,7 +65,7 @@ func (n *node) follow(ctx context.Context, out chan<- event, log *slog.Logger) {
 
 // stream1 reads one connection of the event stream until it breaks, and
 // returns why. It keeps *lastID at the id of the last event delivered.
-func (n *node) stream1(ctx context.Context, lastID *string, resumed bool, out chan<- event) error {
+func (n *node) stream1(ctx context.Context, lastID *string, resumed bool, out chan<- event, log *slog.Logger) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	types := []client.EventType{client.EventTypeAgentMessage, client.EventTypeAgentDisconnected}
@@ -82,6 +82,7 @@ func (n *node) stream1(ctx context.Context, lastID *string, resumed bool, out ch
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 		return fmt.Errorf("GET /events: %s: %s", resp.Status, b)
 	}
+	log.Info("following the node's events", "resumed_after", *lastID)
 	if resumed {
 		select {
 		case out <- event{kind: streamStarted}:

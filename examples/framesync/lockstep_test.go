@@ -1,6 +1,7 @@
 package main
 
 import (
+	"log/slog"
 	"maps"
 	"slices"
 	"strings"
@@ -153,4 +154,30 @@ func show(entries []entry) string {
 		parts = append(parts, e.Player+":"+e.Event+string(e.Input))
 	}
 	return "[" + strings.Join(parts, " ") + "]"
+}
+
+// The backend sends the node's API key; it refuses a bad --hz at once.
+func TestAPIKeyAndFlags(t *testing.T) {
+	key := "k3y-for-the-framesync-test"
+	node := servertest.Start(t, "--api-key", key)
+	t.Run("right key", func(t *testing.T) {
+		startBackendWith(t, config{URL: node.URL(), APIKey: key, Hz: 20})
+		p := dial(t, node, "p")
+		eventually(t, "a Joined", func() bool {
+			p.send("Join", `{"room":"keyed"}`)
+			select {
+			case m := <-p.msgs:
+				return m.Type == "Joined"
+			case <-time.After(100 * time.Millisecond):
+				return false
+			}
+		})
+	})
+	t.Run("bad hz", func(t *testing.T) {
+		for _, hz := range []int{0, -1, maxHz + 1} {
+			if err := run(t.Context(), config{URL: node.URL(), Hz: hz}, slog.New(slog.DiscardHandler)); err == nil {
+				t.Errorf("--hz %d accepted", hz)
+			}
+		}
+	})
 }

@@ -41,17 +41,24 @@ const waitTimeout = 20 * time.Second
 // ends, and waits until it follows the node's events.
 func startBackend(t *testing.T, node *servertest.Process, hz int) {
 	t.Helper()
+	startBackendWith(t, config{URL: node.URL(), Hz: hz})
+	waitFollowing(t, node, 1)
+}
+
+// startBackendWith runs the backend with cfg, in this process, until the
+// test ends.
+func startBackendWith(t *testing.T, cfg config) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	log := slog.New(slog.NewTextHandler(testWriter{t}, nil))
-	go func() { done <- run(ctx, config{URL: node.URL(), Hz: hz}, log) }()
+	go func() { done <- run(ctx, cfg, log) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
 			t.Errorf("run: %v", err)
 		}
 	})
-	waitFollowing(t, node, 1)
 }
 
 // waitFollowing waits until node has n event streams open.
