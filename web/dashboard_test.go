@@ -9,6 +9,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/hotpot-rt/hotpot/internal/browsertest"
+	"github.com/hotpot-rt/hotpot/internal/redistest"
 	"github.com/hotpot-rt/hotpot/internal/servertest"
 )
 
@@ -187,4 +188,26 @@ func TestDashboardAsksForTheAPIKey(t *testing.T) {
 	if key := browsertest.Eval[string](tab, `sessionStorage.getItem("hotpot.apiKey") || ""`); key != "" {
 		t.Errorf("the key %q is still stored", key)
 	}
+}
+
+// The dashboard of one node shows the whole cluster: both nodes, and an
+// agent connected to the other one.
+func TestDashboardShowsTheCluster(t *testing.T) {
+	redis := redistest.Start(t)
+	a := servertest.Start(t, "--redis", redis.URL(), "--node-id", "node-a")
+	b := servertest.Start(t, "--redis", redis.URL(), "--node-id", "node-b")
+	tab := openDashboard(t, a.URL())
+	tab.WaitFor(`[...document.querySelectorAll("#nodes-table tbody tr")].map(r => r.dataset.node).join() === "node-a,node-b"`, "both nodes")
+
+	dialAgent(t, b, "far", nil)
+	tab.WaitFor(hasRow("far"), "the agent on node-b")
+	if got := browsertest.Eval[string](tab, `document.querySelector(`+jsString(rowSelector("far"))+`).cells[1].textContent`); got != "node-b" {
+		t.Errorf("far is on %q, want node-b", got)
+	}
+	tab.WaitFor(`[...document.querySelectorAll('#events-body tr[data-type="agent.connected"]')].some(r => r.textContent.includes("far") && r.textContent.includes("node-b"))`, "far's agent.connected from node-b")
+
+	// The node filter lists node-a's agents only: none.
+	tab.WaitFor(`document.querySelector('#filter-node option[value="node-a"]') !== null`, "the node filter's choices")
+	tab.Do(chromedp.SetValue(chromedp.CSS("#filter-node"), "node-a"), chromedp.Click(chromedp.CSS("#agents-filter button")))
+	tab.WaitFor(`!(`+hasRow("far")+`) && `+textContains("agents-body", "No agents connected that match the filters"), "node-a's empty list")
 }
