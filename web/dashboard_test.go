@@ -3,6 +3,8 @@ package web_test
 import (
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"regexp"
 	"testing"
 
@@ -210,4 +212,49 @@ func TestDashboardShowsTheCluster(t *testing.T) {
 	tab.WaitFor(`document.querySelector('#filter-node option[value="node-a"]') !== null`, "the node filter's choices")
 	tab.Do(chromedp.SetValue(chromedp.CSS("#filter-node"), "node-a"), chromedp.Click(chromedp.CSS("#agents-filter button")))
 	tab.WaitFor(`!(`+hasRow("far")+`) && `+textContains("agents-body", "No agents connected that match the filters"), "node-a's empty list")
+}
+
+// TestDashboardScreenshots saves the dashboard, with a few agents and
+// events, in light and dark at 1280×800 and at a phone's width, into the
+// directory $HOTPOT_DASHBOARD_SCREENSHOTS names; it is skipped without it.
+// The pictures are for a person to look at.
+func TestDashboardScreenshots(t *testing.T) {
+	dir := os.Getenv("HOTPOT_DASHBOARD_SCREENSHOTS")
+	if dir == "" {
+		t.Skip("set HOTPOT_DASHBOARD_SCREENSHOTS to a directory to take the screenshots")
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	node := servertest.Start(t)
+	answer := func(call frame) frame { return frame{Data: json.RawMessage(`{"score": 1200}`)} }
+	agents := map[string]*wsAgent{}
+	for _, id := range []string{"alice", "bob", "carol", "dave"} {
+		agents[id] = dialAgent(t, node, id, answer)
+	}
+	for _, path := range []string{"/agents/alice/groups/lobby", "/agents/bob/groups/lobby", "/agents/bob/groups/red"} {
+		if status, body := rest(t, node, "PUT", path, ""); status != 204 {
+			t.Fatalf("PUT %s: %d %s", path, status, body)
+		}
+	}
+	for _, scheme := range []string{"light", "dark"} {
+		tab := openDashboard(t, node.URL())
+		tab.SetColorScheme(scheme)
+		tab.WaitFor(hasRow("bob"), "the agents")
+		tab.Do(chromedp.Click(chromedp.CSS(rowSelector("bob") + " button")))
+		submit(t, tab, "#call button[type=submit]", map[string]string{"call-type": "GetScore", "call-data": `{"level": 3}`})
+		tab.WaitFor(textContains("call-result", "200 OK"), "the reply")
+		guest := dialAgent(t, node, "guest-"+scheme, nil)
+		guest.send("Chat", `{"text": "gg"}`)
+		agents["alice"].send("Move", `{"x": 3, "y": -1}`)
+		agents["carol"].send("Chat", `{"text": "who is up for another round?"}`)
+		guest.close()
+		tab.WaitFor(`document.querySelectorAll("#events-body tr").length === 5`, "the events")
+		browsertest.Eval[bool](tab, `(scrollTo(0, 0), document.activeElement.blur(), true)`)
+		tab.Screenshot(filepath.Join(dir, "dashboard-"+scheme+".png"))
+		tab.Do(chromedp.EmulateViewport(390, 844))
+		tab.Screenshot(filepath.Join(dir, "dashboard-"+scheme+"-phone.png"))
+		browsertest.Eval[bool](tab, `(document.getElementById("events-heading").scrollIntoView(), true)`)
+		tab.Screenshot(filepath.Join(dir, "dashboard-"+scheme+"-phone-events.png"))
+	}
 }
