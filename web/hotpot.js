@@ -5,6 +5,7 @@
 //   hp.on("connect", (welcome) => console.log("I am", welcome.id, "on", welcome.node));
 //   hp.on("Chat", (data) => console.log("chat", data));
 //   hp.onCall("Add", ({ a, b }) => a + b);   // POST /agents/alice/call {"type":"Add",...}
+//   hp.onCall("*", (data, msg) => ({ echo: data })); // every other call type
 //   hp.send("Move", { dx: 1 });              // an agent.message event on /events
 //
 // The client answers Pings, replies to calls, notices a silent connection
@@ -114,7 +115,8 @@ export class Client {
    * Answers the node's calls of one type. fn gets (data, message); what it returns
    * (or its promise resolves to) is the Reply's data. If it throws, the call fails
    * with the error's code (a non-zero integer, default 500) and message.
-   * A call of a type with no handler fails with code 404.
+   * The type "*" answers every call whose type has no handler of its own;
+   * a call that neither answers fails with code 404.
    * @param {string} type
    * @param {(data: any, message: object) => any} fn
    */
@@ -211,7 +213,7 @@ export class Client {
    * @param {any} msg
    */
   async answer(msg) {
-    const fn = this.callHandlers.get(msg.type);
+    const fn = this.callHandlers.get(msg.type) || this.callHandlers.get("*");
     const reply = { type: "Reply", id: msg.id };
     if (!fn) {
       reply.code = 404;

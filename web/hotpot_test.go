@@ -102,6 +102,23 @@ func TestHotpotJSAnswersCalls(t *testing.T) {
 	}
 }
 
+// A "*" handler answers the calls of every type without a handler of its
+// own.
+func TestHotpotJSAnswersAnyCallType(t *testing.T) {
+	node := servertest.Start(t)
+	tab := openClient(t, node, "bea")
+	browsertest.Eval[any](tab, `hp.onCall("*", (data, msg) => ({ any: msg.type, data }))`)
+	for _, tc := range []struct{ body, want string }{
+		{`{"type":"Add","data":{"a":2,"b":3}}`, `{"data":5}`},
+		{`{"type":"Whatever","data":[1]}`, `{"data":{"any":"Whatever","data":[1]}}`},
+		{`{"type":"Unknown"}`, `{"data":{"any":"Unknown"}}`},
+	} {
+		if status, body := rest(t, node, "POST", "/agents/bea/call", tc.body); status != 200 || strings.TrimSpace(body) != tc.want {
+			t.Errorf("call %s: %d %s, want 200 %s", tc.body, status, body, tc.want)
+		}
+	}
+}
+
 // The client answers the node's Pings, so a quiet page keeps its session
 // well past the keepalive limit.
 func TestHotpotJSAnswersPings(t *testing.T) {
