@@ -41,6 +41,12 @@
  */
 
 /**
+ * @typedef {object} Connecting
+ * @property {string} url the WebSocket URL, without the token.
+ * @property {number} attempt 0 for the first try, then how many tries have failed since the last Welcome.
+ */
+
+/**
  * @typedef {object} Frame
  * @property {"in" | "out"} direction received or sent.
  * @property {string} text the frame as it went over the wire.
@@ -91,13 +97,14 @@ export class Client {
     this.ws = null;
     this.retryTimer = 0;
     this.silenceTimer = 0;
-    this.open();
+    queueMicrotask(() => this.open()); // after the caller's listeners are on
   }
 
   /**
    * Listens for messages of one type from the node ("Welcome", "Kicked", a call or
    * event type of the backend), or for the client's own happenings:
-   * "connect" (the Welcome's data), "disconnect" ({@link Disconnect}),
+   * "connecting" ({@link Connecting}, as each attempt starts), "connect" (the Welcome's data),
+   * "disconnect" ({@link Disconnect}),
    * "frame" ({@link Frame}, every frame both ways) and "error" (a frame that is not JSON).
    * A message's listener gets (data, message).
    * @param {string} type
@@ -160,6 +167,9 @@ export class Client {
     }
     if (this.closedByUser) return;
     this.state = "connecting";
+    const shown = new URL(url);
+    shown.searchParams.delete("token");
+    this.emit("connecting", { url: shown.toString(), attempt: this.attempt });
     const WS = o.WebSocket || globalThis.WebSocket;
     const ws = new WS(url.toString(), "hotpot.json");
     this.ws = ws;

@@ -48,8 +48,9 @@ func openClient(t *testing.T, node *servertest.Process, id string) *browsertest.
 	tab.Navigate(node.URL() + "/playground")
 	browsertest.Eval[bool](tab, `(async () => {
 		const { connect, CallError } = await import("/hotpot.js");
-		window.seen = { connects: [], disconnects: [], chats: [], frames: 0 };
+		window.seen = { connectings: [], connects: [], disconnects: [], chats: [], frames: 0 };
 		const hp = connect({ id: "`+id+`", minDelayMs: 50, maxDelayMs: 200 });
+		hp.on("connecting", (c) => seen.connectings.push(c));
 		hp.on("connect", (w) => seen.connects.push(w));
 		hp.on("disconnect", (d) => seen.disconnects.push(d));
 		hp.on("Chat", (data) => seen.chats.push(data));
@@ -142,6 +143,16 @@ func TestHotpotJSReconnects(t *testing.T) {
 	tab.WaitFor(`seen.connects.length === 2`, "a reconnection after a transient kick")
 	if d := browsertest.Eval[map[string]any](tab, `seen.disconnects[0]`); d["reason"] != "slow consumer" || d["reconnecting"] != true {
 		t.Errorf("disconnect %v", d)
+	}
+	wantURL := "ws://" + node.HTTPAddr + "/ws?id=carol"
+	connectings := browsertest.Eval[[]map[string]any](tab, `seen.connectings`)
+	if len(connectings) != 2 {
+		t.Errorf("%d connecting events, want 2: %v", len(connectings), connectings)
+	}
+	for i, c := range connectings {
+		if c["url"] != wantURL || c["attempt"] != float64(i) {
+			t.Errorf("connecting event %d: %v, want url %s, attempt %d", i, c, wantURL, i)
+		}
 	}
 
 	if status, _ := rest(t, node, "DELETE", "/agents/carol", ""); status != 204 {
