@@ -189,6 +189,16 @@ func TestPlaygroundAnswersCalls(t *testing.T) {
 	if !strings.Contains(replies[3], "error reply to call ") || !strings.Contains(replies[3], `"code":7,"msg":"not today"`) {
 		t.Errorf("error reply line %q", replies[3])
 	}
+
+	tab.Do(chromedp.Click("#pretty"))
+	if got := logLines(t, tab, ".out.reply pre")[2]; !strings.HasPrefix(got, "{\n  \"type\": \"Reply\",\n") ||
+		!strings.HasSuffix(got, "\n  \"data\": {\n    \"score\": 1200\n  }\n}") {
+		t.Errorf("pretty reply:\n%s", got)
+	}
+	tab.Do(chromedp.Click("#clear-log"))
+	if n := len(logLines(t, tab, ".line")); n != 0 || !browsertest.Eval[bool](tab, `document.querySelector("#log-empty").offsetParent !== null`) {
+		t.Errorf("after Clear: %d lines, and the empty log's hint is not shown", n)
+	}
 }
 
 // sseEvent is one event of /events.
@@ -311,6 +321,15 @@ func TestPlaygroundShowsPingPong(t *testing.T) {
 	lines := logLines(t, tab, ".keepalive")
 	if !strings.Contains(lines[0], `Ping{"type":"Ping","data":{}}`) || !strings.Contains(lines[1], `Pong{"type":"Pong"}`) {
 		t.Errorf("keepalive lines %q", lines[:2])
+	}
+	// The log follows the newest line at the bottom, unless the user scrolled up.
+	tab.WaitFor(`(() => { const s = document.querySelector("#log-scroll");
+		return s.scrollHeight > s.clientHeight + 100 && s.scrollHeight - s.scrollTop - s.clientHeight < 2; })()`,
+		"the log to overflow, scrolled to the bottom")
+	browsertest.Eval[any](tab, `document.querySelector("#log-scroll").scrollTop = 0; window.linesThen = document.querySelectorAll("#log .line").length`)
+	tab.WaitFor(`document.querySelectorAll("#log .line").length >= linesThen + 3`, "more lines")
+	if top := browsertest.Eval[float64](tab, `document.querySelector("#log-scroll").scrollTop`); top != 0 {
+		t.Errorf("the log scrolled to %v while the user looked at the top", top)
 	}
 	hidden := `[...document.querySelectorAll("#log .line")].filter((e) => e.offsetParent === null).length`
 	if n := browsertest.Eval[int](tab, hidden); n != 0 {
