@@ -9,9 +9,10 @@
 //   hp.send("Move", { dx: 1 });              // an agent.message event on /events
 //
 // The client answers Pings, replies to calls, notices a silent connection
-// from the keepalive the node announces in its Welcome, and reconnects with
-// jittered exponential backoff unless the node sent it away for good
-// (Kicked "replaced" or "kicked", or a reason of the backend's own).
+// from the keepalive the node announces in its Welcome (pinging the node
+// when it has been silent a while), and reconnects with jittered exponential
+// backoff unless the node sent it away for good (Kicked "replaced" or
+// "kicked", or a reason of the backend's own).
 
 /**
  * @typedef {object} Options
@@ -255,23 +256,33 @@ export class Client {
   }
 
   /**
-   * Restarts the silence timer: a node pings an idle agent every interval, so
-   * nothing heard for the keepalive limit means the connection is dead even
-   * if the browser has not noticed.
+   * Restarts the silence timer. The node pings an agent that has sent nothing
+   * for its keepalive interval, but never one that keeps sending, and a busy
+   * node may ping late; so halfway between the interval and the limit of
+   * silence the client pings the node itself (which answers Pong), and
+   * nothing heard for the limit means the connection is dead even if the
+   * browser has not noticed.
    * @private
    */
   heard() {
     clearTimeout(this.silenceTimer);
     if (!this.welcome) return;
-    const limit = this.welcome.keepalive.limit_ms;
+    const { interval_ms: interval, limit_ms: limit } = this.welcome.keepalive;
     const ws = this.ws;
-    this.silenceTimer = setTimeout(() => {
-      if (this.ws === ws && ws) {
-        this.ws = null;
-        ws.close(4000, "silent node");
-        this.dropped(1006, "nothing heard for " + limit + " ms");
+    const since = Date.now();
+    const check = () => {
+      if (this.ws !== ws || !ws) return;
+      const quiet = Date.now() - since;
+      if (quiet < limit) {
+        this.sendMessage({ type: "Ping" });
+        this.silenceTimer = setTimeout(check, limit - quiet);
+        return;
       }
-    }, limit);
+      this.ws = null;
+      ws.close(4000, "silent node");
+      this.dropped(1006, "nothing heard for " + limit + " ms");
+    };
+    this.silenceTimer = setTimeout(check, (interval + limit) / 2);
   }
 
   /**

@@ -131,6 +131,19 @@ func TestHotpotJSAnswersPings(t *testing.T) {
 	}
 }
 
+// A client that keeps sending is never idle, so the node does not ping it;
+// the client itself asks, and keeps its session past the keepalive limit.
+func TestHotpotJSKeepsABusySender(t *testing.T) {
+	node := servertest.Start(t, "--keepalive-interval", "100ms", "--keepalive-limit", "300ms")
+	tab := openClient(t, node, "busy")
+	browsertest.Eval[any](tab, `window.sent = 0; window.sender = setInterval(() => hp.send("Move", { n: ++sent }), 20)`)
+	tab.WaitFor(`sent >= 50`, "a second of sending") // more than three keepalive limits
+	browsertest.Eval[any](tab, `clearInterval(sender)`)
+	if got := browsertest.Eval[int](tab, `seen.disconnects.length`); got != 0 {
+		t.Errorf("%d disconnects: %v", got, browsertest.Eval[any](tab, `seen.disconnects`))
+	}
+}
+
 // After a transient close the client connects again; after a kick or a
 // replacement it stays away; after close() it stays closed.
 func TestHotpotJSReconnects(t *testing.T) {

@@ -318,9 +318,9 @@ func TestPlaygroundShowsPingPong(t *testing.T) {
 	waitText(t, tab, "#log .highlight .summary", "keepalive 100 ms / 300 ms")
 	tab.WaitFor(`document.querySelectorAll("#log .in.keepalive").length >= 3 &&
 		document.querySelectorAll("#log .out.keepalive").length >= 3`, "three Pings and Pongs in the log")
-	lines := logLines(t, tab, ".keepalive")
-	if !strings.Contains(lines[0], `Ping{"type":"Ping","data":{}}`) || !strings.Contains(lines[1], `Pong{"type":"Pong"}`) {
-		t.Errorf("keepalive lines %q", lines[:2])
+	// Mostly the node pings and the page answers; a late node is pinged by the page.
+	if lines := strings.Join(logLines(t, tab, ".keepalive"), "\n"); !strings.Contains(lines, `Ping{"type":"Ping"`) || !strings.Contains(lines, `Pong{"type":"Pong"`) {
+		t.Errorf("keepalive lines:\n%s", lines)
 	}
 	// The log follows the newest line at the bottom, unless the user scrolled up.
 	tab.WaitFor(`(() => { const s = document.querySelector("#log-scroll");
