@@ -188,7 +188,9 @@ func TestHotpotJSReconnects(t *testing.T) {
 func TestHotpotJSReconnectsToARestartedNode(t *testing.T) {
 	node := servertest.Start(t)
 	tab := openClient(t, node, "dave")
-	tab.AllowConsoleError(`WebSocket connection to .* failed`) // while the node is down
+	// While the node is down, the WebSocket fails, and so does a late fetch of the page's icon.
+	tab.AllowConsoleError(`WebSocket connection to .* failed`)
+	tab.AllowConsoleError(`Failed to load resource: net::ERR_CONNECTION_REFUSED .*/favicon.svg`)
 	addr := node.HTTPAddr
 	node.Kill()
 	tab.WaitFor(`seen.disconnects.length >= 1`, "the dropped connection")
