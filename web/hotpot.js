@@ -1,4 +1,4 @@
-// hotpot.js: a browser client for hotpot nodes (JSON codec over WebSocket).
+// hotpot.js: a browser client for hotpot nodes (WebSocket, JSON or msgpack).
 //
 //   import { connect } from "/hotpot.js";
 //   const hp = connect({ id: "alice" });
@@ -14,12 +14,16 @@
 // backoff unless the node sent it away for good (Kicked "replaced" or
 // "kicked", or a reason of the backend's own).
 
+import { decode, encode } from "./msgpack.js";
+
 /**
  * @typedef {object} Options
  * @property {string} [url] WebSocket URL; default ws:// or wss:// of the page's own host, path /ws.
  * @property {string} [id] agent id, sent as ?id= (a node without --jwt-secret takes it).
  * @property {string | (() => string | Promise<string>)} [token] JWT, or a function that
  *   returns a fresh one before every (re)connection; sent as ?token=.
+ * @property {"json" | "msgpack"} [codec] the wire format; default "json" (text frames);
+ *   "msgpack" sends binary frames (see msgpack.js for how its values map onto JSON's).
  * @property {boolean} [reconnect] reconnect after a transient close; default true.
  * @property {number} [minDelayMs] first reconnect delay; default 500.
  * @property {number} [maxDelayMs] largest reconnect delay; default 15000.
@@ -50,12 +54,45 @@
 /**
  * @typedef {object} Frame
  * @property {"in" | "out"} direction received or sent.
- * @property {string} text the frame as it went over the wire.
+ * @property {string} text the frame as it went over the wire (JSON), or for msgpack its JSON rendering.
  * @property {Date} time when.
  */
 
 /** Kick reasons after which reconnecting is right: the next session will do. */
 const transientReasons = new Set(["keepalive timeout", "slow consumer", "token expired", "rate limited", "shutdown"]);
+
+/**
+ * The codecs: the subprotocol that asks the node for one, and how a frame
+ * reads (null for a frame of the other kind, text or binary) and writes.
+ * @type {Record<string, {subprotocol: string, read: (data: any) => ({text: string, msg?: any, error?: Error} | null), write: (msg: object) => string | Uint8Array}>}
+ */
+const codecs = {
+  json: {
+    subprotocol: "hotpot.json",
+    read(data) {
+      if (typeof data !== "string") return null;
+      try {
+        return { text: data, msg: JSON.parse(data) };
+      } catch (error) {
+        return { text: data, error };
+      }
+    },
+    write: (msg) => JSON.stringify(msg),
+  },
+  msgpack: {
+    subprotocol: "hotpot.msgpack",
+    read(data) {
+      if (!(data instanceof ArrayBuffer)) return null;
+      try {
+        const msg = decode(new Uint8Array(data));
+        return { text: JSON.stringify(msg), msg };
+      } catch (error) {
+        return { text: "(" + data.byteLength + " bytes that are not msgpack)", error };
+      }
+    },
+    write: (msg) => encode(msg),
+  },
+};
 
 /** Error thrown by a call handler to fail the call with a code of its own. */
 export class CallError extends Error {
@@ -83,7 +120,9 @@ export function connect(options = {}) {
 export class Client {
   /** @param {Options} options */
   constructor(options) {
-    this.options = { reconnect: true, minDelayMs: 500, maxDelayMs: 15000, ...options };
+    this.options = { codec: "json", reconnect: true, minDelayMs: 500, maxDelayMs: 15000, ...options };
+    this.codec = codecs[this.options.codec];
+    if (!this.codec) throw new Error("hotpot.js: unknown codec " + this.options.codec + ": want json or msgpack");
     /** @type {"connecting" | "open" | "closed"} */
     this.state = "connecting";
     /** @type {Welcome | null} the current session's Welcome. */
@@ -106,7 +145,8 @@ export class Client {
    * event type of the backend), or for the client's own happenings:
    * "connecting" ({@link Connecting}, as each attempt starts), "connect" (the Welcome's data),
    * "disconnect" ({@link Disconnect}),
-   * "frame" ({@link Frame}, every frame both ways) and "error" (a frame that is not JSON).
+   * "frame" ({@link Frame}, every frame both ways) and "error" (a frame that is not a
+   * message, or a token function that failed).
    * A message's listener gets (data, message).
    * @param {string} type
    * @param {(data: any, message?: object) => void} fn
@@ -172,18 +212,18 @@ export class Client {
     shown.searchParams.delete("token");
     this.emit("connecting", { url: shown.toString(), attempt: this.attempt });
     const WS = o.WebSocket || globalThis.WebSocket;
-    const ws = new WS(url.toString(), "hotpot.json");
+    const ws = new WS(url.toString(), this.codec.subprotocol);
+    ws.binaryType = "arraybuffer";
     this.ws = ws;
     let kickedReason = "";
     ws.onmessage = (ev) => {
-      if (typeof ev.data !== "string") return; // the JSON codec uses text frames only
+      const frame = this.codec.read(ev.data);
+      if (!frame) return; // a codec uses one kind of frame only
       this.heard();
-      this.emit("frame", { direction: "in", text: ev.data, time: new Date() });
-      let msg;
-      try {
-        msg = JSON.parse(ev.data);
-      } catch (err) {
-        this.emit("error", err);
+      this.emit("frame", { direction: "in", text: frame.text, time: new Date() });
+      const msg = frame.msg;
+      if (frame.error || msg === null || typeof msg !== "object") {
+        this.emit("error", frame.error || new Error("a frame that is not a message: " + frame.text));
         return;
       }
       if (msg.type === "Kicked") kickedReason = (msg.data && msg.data.reason) || "";
@@ -249,9 +289,9 @@ export class Client {
   sendMessage(msg) {
     const ws = this.ws;
     if (!ws || ws.readyState !== 1 || this.state !== "open") return false;
-    const text = JSON.stringify(msg);
-    ws.send(text);
-    this.emit("frame", { direction: "out", text, time: new Date() });
+    const wire = this.codec.write(msg);
+    ws.send(wire);
+    this.emit("frame", { direction: "out", text: typeof wire === "string" ? wire : JSON.stringify(msg), time: new Date() });
     return true;
   }
 
