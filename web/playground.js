@@ -34,8 +34,9 @@ $("connect-form").addEventListener("submit", (e) => {
   $("agent-id").removeAttribute("aria-invalid");
   forget();
   const token = $("token").value.trim();
-  client = connect({ id: id || undefined, token: token || undefined, reconnect: $("reconnect").checked });
-  follow(client);
+  const codec = $("codec").value;
+  client = connect({ id: id || undefined, token: token || undefined, codec, reconnect: $("reconnect").checked });
+  follow(client, codec);
   client.onCall("*", (data, msg) => answers.answer(data, msg));
   showControls();
 });
@@ -52,8 +53,9 @@ $("disconnect").addEventListener("click", () => {
 /**
  * Shows what client does: its frames in the log, its connection in the state line.
  * @param {import("/hotpot.js").Client} hp
+ * @param {string} codec
  */
-function follow(hp) {
+function follow(hp, codec) {
   let welcomed = false; // in the current attempt
   let attempts = 0;
   unlisten = [
@@ -62,7 +64,7 @@ function follow(hp) {
       welcomed = false;
       attempts++;
       setState("connecting", "connecting to " + url + "…");
-      log.note("connecting to " + url + (attempt > 0 ? " (retry " + attempt + ")" : ""));
+      log.note("connecting to " + url + " with " + codec + (attempt > 0 ? " (retry " + attempt + ")" : ""));
     }),
     hp.on("connect", (w) => {
       welcomed = true;

@@ -201,6 +201,26 @@ func TestPlaygroundAnswersCalls(t *testing.T) {
 	}
 }
 
+// With the msgpack codec the page speaks binary frames and shows them as JSON.
+func TestPlaygroundSpeaksMsgpack(t *testing.T) {
+	node := servertest.Start(t)
+	tab := openPlayground(t, node)
+	setField(t, tab, "#codec", "msgpack")
+	connectAs(t, tab, "gina", "")
+	if status, body := rest(t, node, "GET", "/agents/gina", ""); status != 200 || !strings.Contains(body, `"codec":"msgpack"`) {
+		t.Errorf("GET /agents/gina: %d %s", status, body)
+	}
+	if status, body := call(t, node, "gina", `{"type":"Hello","data":{"n":[1,-2.5,"✓"]}}`); status != 200 || body != `{"data":{"echo":{"n":[1,-2.5,"✓"]}}}` {
+		t.Errorf("call: %d %s", status, body)
+	}
+	if lines := logLines(t, tab, ".in.call pre"); len(lines) != 1 || !strings.HasSuffix(lines[0], `,"data":{"n":[1,-2.5,"✓"]}}`) {
+		t.Errorf("call lines %q", lines)
+	}
+	if lines := logLines(t, tab, ".note"); !strings.HasSuffix(lines[0], "/ws?id=gina with msgpack") {
+		t.Errorf("notes %q", lines)
+	}
+}
+
 // sseEvent is one event of /events.
 type sseEvent struct {
 	Type string
