@@ -17,10 +17,13 @@ export class Answers {
   /**
    * @param {HTMLElement} list where the rules are shown.
    * @param {HTMLTemplateElement} template one rule's markup.
+   * @param {HTMLButtonElement} addButton adds a rule for one call type.
    */
-  constructor(list, template) {
+  constructor(list, template, addButton) {
     this.list = list;
     this.template = template;
+    this.addButton = addButton;
+    addButton.addEventListener("click", () => this.add().querySelector(".type").focus());
     this.made = 0;
     /** @type {Map<HTMLElement, number>} how many calls each rule answered. */
     this.counts = new Map();
@@ -32,7 +35,8 @@ export class Answers {
   }
 
   /**
-   * Adds a rule for one call type, replying {"echo": data} until edited.
+   * Adds a rule, replying {"echo": data} until edited.
+   * @private
    * @returns {HTMLElement} the rule.
    */
   add() {
@@ -48,6 +52,7 @@ export class Answers {
     rule.querySelector(".remove").addEventListener("click", () => {
       rule.remove();
       this.counts.delete(rule);
+      this.addButton.focus();
     });
     rule.addEventListener("input", () => this.check(rule));
     this.counts.set(rule, 0);

@@ -39,7 +39,7 @@ export class FrameLog {
     try {
       msg = JSON.parse(text);
     } catch {
-      this.append(time, direction, ["bad"], "not JSON", null, text);
+      this.append(time, direction, ["bad"], "not a message", null, text);
       return;
     }
     const kinds = [];

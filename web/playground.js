@@ -13,7 +13,7 @@ const idPattern = /^[A-Za-z0-9_.:@-]{1,128}$/;
 const $ = (id) => document.getElementById(id);
 
 const log = new FrameLog($("log"), $("log-scroll"), $("log-empty"));
-const answers = new Answers($("rules"), $("rule-template"));
+const answers = new Answers($("rules"), $("rule-template"), $("add-rule"));
 
 /** @type {import("/hotpot.js").Client | null} the client the page shows. */
 let client = null;
@@ -127,7 +127,7 @@ $("send-form").addEventListener("submit", (e) => {
   $("send-data").setAttribute("aria-invalid", String(problem !== ""));
   if (type === "") $("send-error").textContent = "A message needs a type.";
   else if (problem) $("send-error").textContent = "The data is not valid JSON, nothing was sent: " + problem;
-  else if (!client || !client.send(type, data)) $("send-error").textContent = "Not connected: connect first.";
+  else if (!client || !client.send(type, data)) $("send-error").textContent = "Not connected, nothing was sent.";
   else $("send-error").textContent = "";
 });
 
@@ -152,7 +152,6 @@ function parseData(text) {
   }
 }
 
-$("add-rule").addEventListener("click", () => answers.add().querySelector(".type").focus());
 $("pretty").addEventListener("change", (e) => log.setPretty(e.target.checked));
 $("hide-keepalive").addEventListener("change", (e) => $("log").classList.toggle("hide-keepalive", e.target.checked));
 $("clear-log").addEventListener("click", () => log.clear());

@@ -174,11 +174,19 @@ func TestPlaygroundAnswersCalls(t *testing.T) {
 	if got := text(t, tab, "#rules .rule:nth-child(2) .rule-error"); !strings.Contains(got, "not valid JSON") {
 		t.Errorf("the broken reply shows %q, want it to say it is not valid JSON", got)
 	}
+	// Without its rule, a GetScore is answered by the rule for any type.
+	tab.Do(chromedp.Click("#rules .rule:nth-child(2) .remove"))
+	if status, body := call(t, node, "bob", `{"type":"GetScore"}`); status != 502 || !strings.Contains(body, `"code":7`) {
+		t.Errorf("call after removing its rule: %d %s, want 502 with code 7", status, body)
+	}
+	if id := browsertest.Eval[string](tab, `document.activeElement.id`); id != "add-rule" {
+		t.Errorf("after removing a rule the focus is on %q, want the add button", id)
+	}
 
 	calls := logLines(t, tab, ".in.call")
 	replies := logLines(t, tab, ".out:is(.reply, .bad)")
-	if len(calls) != 7 || len(replies) != 7 {
-		t.Fatalf("%d calls and %d replies in the log, want 7 of each:\n%q\n%q", len(calls), len(replies), calls, replies)
+	if len(calls) != 8 || len(replies) != 8 {
+		t.Fatalf("%d calls and %d replies in the log, want 8 of each:\n%q\n%q", len(calls), len(replies), calls, replies)
 	}
 	if !strings.Contains(calls[2], `call GetScore (id `) || !strings.Contains(calls[2], `{"level":3}`) {
 		t.Errorf("call line %q", calls[2])
