@@ -47,7 +47,6 @@ $("disconnect").addEventListener("click", () => {
   setState("closed", "disconnected: closed by you");
   log.note("closed by you");
   showControls();
-  $("connect").focus();
 });
 
 /**
@@ -113,11 +112,15 @@ function setState(state, text) {
   $("state").textContent = text;
 }
 
-/** Enables what can be done now: editing and connecting, or disconnecting. */
+/**
+ * Enables what can be done now: editing and connecting, or disconnecting.
+ * The focus, if on a control it disables, moves to the button that undoes it.
+ */
 function showControls() {
   const live = client !== null && client.state !== "closed";
   for (const id of ["agent-id", "codec", "token", "reconnect", "connect"]) $(id).disabled = live;
   $("disconnect").disabled = !live;
+  if (document.activeElement.disabled) $(live ? "disconnect" : "connect").focus();
 }
 
 $("send-form").addEventListener("submit", (e) => {

@@ -121,6 +121,9 @@ func TestPlaygroundConnects(t *testing.T) {
 	if browsertest.Eval[bool](tab, `document.querySelector("#connect").disabled === false`) {
 		t.Error("Connect is enabled while connected")
 	}
+	if id := browsertest.Eval[string](tab, `document.activeElement.id`); id != "disconnect" {
+		t.Errorf("connected, the focus is on %q, want Disconnect: the field it was on is disabled", id)
+	}
 
 	tab.Do(chromedp.Click("#disconnect"))
 	waitText(t, tab, "#state", "disconnected: closed by you")
@@ -130,6 +133,9 @@ func TestPlaygroundConnects(t *testing.T) {
 	})
 	if browsertest.Eval[bool](tab, `document.querySelector("#connect").disabled`) {
 		t.Error("Connect is disabled after disconnecting")
+	}
+	if id := browsertest.Eval[string](tab, `document.activeElement.id`); id != "connect" {
+		t.Errorf("disconnected, the focus is on %q, want Connect", id)
 	}
 }
 
