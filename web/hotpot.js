@@ -1,16 +1,20 @@
-// hotpot.js: a browser client for hotpot nodes (JSON codec over WebSocket).
+// hotpot.js: a browser client for hotpot nodes (WebSocket, JSON or msgpack).
 //
 //   import { connect } from "/hotpot.js";
 //   const hp = connect({ id: "alice" });
 //   hp.on("connect", (welcome) => console.log("I am", welcome.id, "on", welcome.node));
 //   hp.on("Chat", (data) => console.log("chat", data));
 //   hp.onCall("Add", ({ a, b }) => a + b);   // POST /agents/alice/call {"type":"Add",...}
+//   hp.onCall("*", (data, msg) => ({ echo: data })); // every other call type
 //   hp.send("Move", { dx: 1 });              // an agent.message event on /events
 //
 // The client answers Pings, replies to calls, notices a silent connection
-// from the keepalive the node announces in its Welcome, and reconnects with
-// jittered exponential backoff unless the node sent it away for good
-// (Kicked "replaced" or "kicked", or a reason of the backend's own).
+// from the keepalive the node announces in its Welcome (pinging the node
+// when it has been silent a while), and reconnects with jittered exponential
+// backoff unless the node sent it away for good (Kicked "replaced" or
+// "kicked", or a reason of the backend's own).
+
+import { decode, encode } from "./msgpack.js";
 
 /**
  * @typedef {object} Options
@@ -18,6 +22,8 @@
  * @property {string} [id] agent id, sent as ?id= (a node without --jwt-secret takes it).
  * @property {string | (() => string | Promise<string>)} [token] JWT, or a function that
  *   returns a fresh one before every (re)connection; sent as ?token=.
+ * @property {"json" | "msgpack"} [codec] the wire format; default "json" (text frames);
+ *   "msgpack" sends binary frames (see msgpack.js for how its values map onto JSON's).
  * @property {boolean} [reconnect] reconnect after a transient close; default true.
  * @property {number} [minDelayMs] first reconnect delay; default 500.
  * @property {number} [maxDelayMs] largest reconnect delay; default 15000.
@@ -40,14 +46,53 @@
  */
 
 /**
+ * @typedef {object} Connecting
+ * @property {string} url the WebSocket URL, without the token.
+ * @property {number} attempt 0 for the first try, then how many tries have failed since the last Welcome.
+ */
+
+/**
  * @typedef {object} Frame
  * @property {"in" | "out"} direction received or sent.
- * @property {string} text the frame as it went over the wire.
+ * @property {string} text the frame as it went over the wire (JSON), or for msgpack its JSON rendering.
  * @property {Date} time when.
  */
 
 /** Kick reasons after which reconnecting is right: the next session will do. */
 const transientReasons = new Set(["keepalive timeout", "slow consumer", "token expired", "rate limited", "shutdown"]);
+
+/**
+ * The codecs: the subprotocol that asks the node for one, and how a frame
+ * reads (null for a frame of the other kind, text or binary) and writes.
+ * @type {Record<string, {subprotocol: string, read: (data: any) => ({text: string, msg?: any, error?: Error} | null), write: (msg: object) => string | Uint8Array}>}
+ */
+const codecs = {
+  json: {
+    subprotocol: "hotpot.json",
+    read(data) {
+      if (typeof data !== "string") return null;
+      try {
+        return { text: data, msg: JSON.parse(data) };
+      } catch (error) {
+        return { text: data, error };
+      }
+    },
+    write: (msg) => JSON.stringify(msg),
+  },
+  msgpack: {
+    subprotocol: "hotpot.msgpack",
+    read(data) {
+      if (!(data instanceof ArrayBuffer)) return null;
+      try {
+        const msg = decode(new Uint8Array(data));
+        return { text: JSON.stringify(msg), msg };
+      } catch (error) {
+        return { text: "(" + data.byteLength + " bytes that are not msgpack)", error };
+      }
+    },
+    write: (msg) => encode(msg),
+  },
+};
 
 /** Error thrown by a call handler to fail the call with a code of its own. */
 export class CallError extends Error {
@@ -75,7 +120,9 @@ export function connect(options = {}) {
 export class Client {
   /** @param {Options} options */
   constructor(options) {
-    this.options = { reconnect: true, minDelayMs: 500, maxDelayMs: 15000, ...options };
+    this.options = { codec: "json", reconnect: true, minDelayMs: 500, maxDelayMs: 15000, ...options };
+    this.codec = codecs[this.options.codec];
+    if (!this.codec) throw new Error("hotpot.js: unknown codec " + this.options.codec + ": want json or msgpack");
     /** @type {"connecting" | "open" | "closed"} */
     this.state = "connecting";
     /** @type {Welcome | null} the current session's Welcome. */
@@ -90,14 +137,16 @@ export class Client {
     this.ws = null;
     this.retryTimer = 0;
     this.silenceTimer = 0;
-    this.open();
+    queueMicrotask(() => this.open()); // after the caller's listeners are on
   }
 
   /**
    * Listens for messages of one type from the node ("Welcome", "Kicked", a call or
    * event type of the backend), or for the client's own happenings:
-   * "connect" (the Welcome's data), "disconnect" ({@link Disconnect}),
-   * "frame" ({@link Frame}, every frame both ways) and "error" (a frame that is not JSON).
+   * "connecting" ({@link Connecting}, as each attempt starts), "connect" (the Welcome's data),
+   * "disconnect" ({@link Disconnect}),
+   * "frame" ({@link Frame}, every frame both ways) and "error" (a frame that is not a
+   * message, or a token function that failed).
    * A message's listener gets (data, message).
    * @param {string} type
    * @param {(data: any, message?: object) => void} fn
@@ -114,7 +163,8 @@ export class Client {
    * Answers the node's calls of one type. fn gets (data, message); what it returns
    * (or its promise resolves to) is the Reply's data. If it throws, the call fails
    * with the error's code (a non-zero integer, default 500) and message.
-   * A call of a type with no handler fails with code 404.
+   * The type "*" answers every call whose type has no handler of its own;
+   * a call that neither answers fails with code 404.
    * @param {string} type
    * @param {(data: any, message: object) => any} fn
    */
@@ -158,19 +208,22 @@ export class Client {
     }
     if (this.closedByUser) return;
     this.state = "connecting";
+    const shown = new URL(url);
+    shown.searchParams.delete("token");
+    this.emit("connecting", { url: shown.toString(), attempt: this.attempt });
     const WS = o.WebSocket || globalThis.WebSocket;
-    const ws = new WS(url.toString(), "hotpot.json");
+    const ws = new WS(url.toString(), this.codec.subprotocol);
+    ws.binaryType = "arraybuffer";
     this.ws = ws;
     let kickedReason = "";
     ws.onmessage = (ev) => {
-      if (typeof ev.data !== "string") return; // the JSON codec uses text frames only
+      const frame = this.codec.read(ev.data);
+      if (!frame) return; // a codec uses one kind of frame only
       this.heard();
-      this.emit("frame", { direction: "in", text: ev.data, time: new Date() });
-      let msg;
-      try {
-        msg = JSON.parse(ev.data);
-      } catch (err) {
-        this.emit("error", err);
+      this.emit("frame", { direction: "in", text: frame.text, time: new Date() });
+      const msg = frame.msg;
+      if (frame.error || msg === null || typeof msg !== "object") {
+        this.emit("error", frame.error || new Error("a frame that is not a message: " + frame.text));
         return;
       }
       if (msg.type === "Kicked") kickedReason = (msg.data && msg.data.reason) || "";
@@ -211,7 +264,7 @@ export class Client {
    * @param {any} msg
    */
   async answer(msg) {
-    const fn = this.callHandlers.get(msg.type);
+    const fn = this.callHandlers.get(msg.type) || this.callHandlers.get("*");
     const reply = { type: "Reply", id: msg.id };
     if (!fn) {
       reply.code = 404;
@@ -236,30 +289,40 @@ export class Client {
   sendMessage(msg) {
     const ws = this.ws;
     if (!ws || ws.readyState !== 1 || this.state !== "open") return false;
-    const text = JSON.stringify(msg);
-    ws.send(text);
-    this.emit("frame", { direction: "out", text, time: new Date() });
+    const wire = this.codec.write(msg);
+    ws.send(wire);
+    this.emit("frame", { direction: "out", text: typeof wire === "string" ? wire : JSON.stringify(msg), time: new Date() });
     return true;
   }
 
   /**
-   * Restarts the silence timer: a node pings an idle agent every interval, so
-   * nothing heard for the keepalive limit means the connection is dead even
-   * if the browser has not noticed.
+   * Restarts the silence timer. The node pings an agent that has sent nothing
+   * for its keepalive interval, but never one that keeps sending, and a busy
+   * node may ping late; so halfway between the interval and the limit of
+   * silence the client pings the node itself (which answers Pong), and
+   * nothing heard for the limit means the connection is dead even if the
+   * browser has not noticed.
    * @private
    */
   heard() {
     clearTimeout(this.silenceTimer);
     if (!this.welcome) return;
-    const limit = this.welcome.keepalive.limit_ms;
+    const { interval_ms: interval, limit_ms: limit } = this.welcome.keepalive;
     const ws = this.ws;
-    this.silenceTimer = setTimeout(() => {
-      if (this.ws === ws && ws) {
-        this.ws = null;
-        ws.close(4000, "silent node");
-        this.dropped(1006, "nothing heard for " + limit + " ms");
+    const since = Date.now();
+    const check = () => {
+      if (this.ws !== ws || !ws) return;
+      const quiet = Date.now() - since;
+      if (quiet < limit) {
+        this.sendMessage({ type: "Ping" });
+        this.silenceTimer = setTimeout(check, limit - quiet);
+        return;
       }
-    }, limit);
+      this.ws = null;
+      ws.close(4000, "silent node");
+      this.dropped(1006, "nothing heard for " + limit + " ms");
+    };
+    this.silenceTimer = setTimeout(check, (interval + limit) / 2);
   }
 
   /**
