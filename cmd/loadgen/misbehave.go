@@ -145,7 +145,7 @@ type kindStats struct {
 	clients  int
 	attempts int64
 	outcomes map[string]int64
-	longest  time.Duration // the longest attempt that ended by itself
+	lengths  latencies // how long each attempt that ended by itself took
 }
 
 func newKindStats() *kindStats { return &kindStats{outcomes: map[string]int64{}} }
@@ -166,7 +166,7 @@ func (k *kindStats) saw(outcome string, n int64) {
 func (k *kindStats) took(d time.Duration) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	k.longest = max(k.longest, d)
+	k.lengths.add(d)
 }
 
 func (k *kindStats) odd(err error) { k.unexpected.add(err) }

@@ -68,7 +68,7 @@ func setupSoak(fs *flag.FlagSet) runFunc {
 	fs.DurationVar(&e.pause, "pause", 250*time.Millisecond, "how long a misbehaver waits after being refused or closed before it tries again")
 	fs.IntVar(&e.maxMessage, "max-message-bytes", 65536, "the node's --max-message-bytes: the oversize misbehavers send one byte more")
 	fs.Float64Var(&e.floodRate, "flood-rate", 1000, "messages a second a flood misbehaver sends (the node's --rate-limit is 100 by default)")
-	fs.IntVar(&e.holdConns, "hold-conns", 12, "connections each preauth-hold and slow-body misbehaver keeps open")
+	fs.IntVar(&e.holdConns, "hold-conns", 16, "connections each preauth-hold and slow-body misbehaver keeps open")
 	fs.IntVar(&e.pileCalls, "pile-calls", 272, "calls each call-pileup misbehaver keeps in flight (the node's --max-pending-calls is 256 by default)")
 	fs.StringVar(&e.preauthFrom, "preauth-from", "127.0.0.2", "source address of the preauth-hold connections, so that the node's per-address handshake limit they hit is theirs alone; empty: any")
 	r.server.register(fs)

@@ -182,8 +182,8 @@ func (res *phaseResult) report(out io.Writer) {
 		if len(k.Missing) > 0 {
 			seen = "NOT SEEN: " + strings.Join(k.Missing, "; ")
 		}
-		fmt.Fprintf(out, "  %-13s %2d clients, %5d attempts (longest %v); defence %s\n",
-			k.Kind, k.Clients, k.Attempts, roundLatency(time.Duration(k.LongestS*float64(time.Second))), seen)
+		fmt.Fprintf(out, "  %-13s %2d clients, %5d attempts (connect to close: p50 %v, max %v); defence %s\n",
+			k.Kind, k.Clients, k.Attempts, roundLatency(k.took.p50), roundLatency(k.took.max), seen)
 		fmt.Fprintf(out, "  %-13s does      %s\n", "", k.does)
 		fmt.Fprintf(out, "  %-13s expected  %s\n", "", k.expect)
 		fmt.Fprintf(out, "  %-13s got       %s\n", "", cmp.Or(k.describe, "(no outcome yet)"))
@@ -202,8 +202,10 @@ type kindResult struct {
 	Missing         []string         `json:"defences_not_seen,omitempty"`
 	Unexpected      int64            `json:"unexpected"`
 	FirstUnexpected string           `json:"first_unexpected,omitempty"`
-	LongestS        float64          `json:"longest_s"`
+	TookP50S        float64          `json:"took_p50_s"`
+	TookMaxS        float64          `json:"took_max_s"`
 
+	took                   summary
 	does, expect, describe string
 }
 
@@ -215,11 +217,12 @@ func (ms *misbehavers) results() []kindResult {
 		_, missing := k.defended(misbehaviours[i].defences)
 		k.mu.Lock()
 		r := kindResult{Kind: misbehaviours[i].name, Clients: k.clients, Attempts: k.attempts,
-			Outcomes: maps.Clone(k.outcomes), Missing: missing, LongestS: k.longest.Seconds()}
+			Outcomes: maps.Clone(k.outcomes), Missing: missing, took: summarize([]latencies{k.lengths})}
 		k.mu.Unlock()
 		if r.Clients == 0 {
 			continue
 		}
+		r.TookP50S, r.TookMaxS = r.took.p50.Seconds(), r.took.max.Seconds()
 		r.does, r.expect, r.describe = misbehaviours[i].does, misbehaviours[i].expect, k.describe()
 		r.Unexpected = k.unexpected.count()
 		r.FirstUnexpected = errString(&k.unexpected)
