@@ -93,6 +93,9 @@ func (r *soakRun) runPhase(ctx context.Context, g *goodAgents, number int, misbe
 		res.Name, res.Misbehavers = "misbehaving", r.m
 		log.Info("misbehavers starting", "misbehavers", r.m, "warmup", r.warmup)
 		ms = startMisbehavers(ctx, &r.misbehave, r.m, r.kinds)
+		e := &r.misbehave
+		res.settings = fmt.Sprintf("pause %v after each close, flood %g/s, hold-conns %d, pile-calls %d (timeout %v), max-message-bytes %d, preauth from %q",
+			e.pause, e.floodRate, e.holdConns, e.pileCalls, pileTimeout, e.maxMessage, e.preauthFrom)
 		sleep(ctx, r.warmup)
 	}
 	drops, unexpected, replyErrs := g.drops.count(), g.unexpected.count(), g.replyErrs.count()

@@ -74,6 +74,7 @@ type phaseResult struct {
 
 	call, delay         summary
 	metricsErr          string
+	settings            string // the misbehavers' flags
 	firstErrs           []string
 	meterErr            string
 	callRate, bcastRate float64
@@ -177,6 +178,7 @@ func (res *phaseResult) report(out io.Writer) {
 		return
 	}
 	fmt.Fprintf(out, "misbehaviour (what the node did to the misbehavers; a defence is the outcome that shows it held)\n")
+	fmt.Fprintf(out, "  settings     %s\n", res.settings)
 	for _, k := range res.Misbehaviour {
 		seen := "seen"
 		if len(k.Missing) > 0 {
@@ -241,6 +243,10 @@ type verdict struct {
 	DelayP99DeltaMS float64 `json:"delivery_p99_delta_ms"`
 	DelayAllowedMS  float64 `json:"delivery_allowed_ms"`
 	NoExtraDelay    bool    `json:"no_extra_delay"`
+	// Saturated holds when the machine was 90 % busy or more in either
+	// phase: then the phases' delays tell how CPU was shared out among
+	// the processes more than anything about the node.
+	Saturated bool `json:"machine_saturated"`
 	// NothingLost holds when both phases are clean (phaseResult.clean).
 	NothingLost bool `json:"nothing_lost"`
 	// DefencesSeen holds when every misbehaviour met its defence.
@@ -264,6 +270,7 @@ func (r *soakRun) verdict(base, mis *phaseResult, after settled) verdict {
 		After:           after,
 	}
 	v.NoExtraDelay = v.CallP99DeltaMS <= v.CallAllowedMS && v.DelayP99DeltaMS <= v.DelayAllowedMS
+	v.Saturated = max(base.MachineBusyPct, mis.MachineBusyPct) >= 90*float64(base.Cores)
 	for _, k := range mis.Misbehaviour {
 		if len(k.Missing) > 0 {
 			v.DefencesSeen = false
@@ -298,6 +305,9 @@ func (v verdict) report(out io.Writer, base, mis *phaseResult) {
 		says = append(says, "no extra delay beyond noise")
 	} else {
 		says = append(says, "EXTRA DELAY beyond noise")
+	}
+	if v.Saturated {
+		says[0] += " (but the machine was saturated, see the machine lines: delay there is mostly CPU shared with other processes)"
 	}
 	if v.NothingLost {
 		says = append(says, "nothing lost, no well-behaved agent closed")
