@@ -41,7 +41,7 @@ type misbehaviour struct {
 // misbehaver i does the (i mod k)-th of the k a run asks for (all by
 // default).
 var misbehaviours = []misbehaviour{
-	{"slow-consumer", "WebSocket with a 4 KiB receive buffer that never reads, asking for 8 KiB Echoes at 80/s",
+	{"slow-consumer", "WebSocket with a 4 KiB receive buffer that never reads, asking for -echo-bytes Echoes at 80/s",
 		"closed (send queue full, or its writes time out)", []string{outClosedUnread},
 		(*misbehaver).slowConsumer},
 	{"flood", "WebSocket sending -flood-rate messages a second, beyond the rate limit",
@@ -89,6 +89,8 @@ type misbehaveEnv struct {
 	// maxMessage is the node's --max-message-bytes.
 	maxMessage int
 	floodRate  float64
+	// echoBytes is the size of the Echoes a slow consumer asks for.
+	echoBytes int
 	// holdConns is how many connections each preauth-hold and slow-body
 	// misbehaver keeps open; pileCalls how many calls each call-pileup
 	// misbehaver keeps in flight.

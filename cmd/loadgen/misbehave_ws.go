@@ -68,11 +68,12 @@ func (s tcpSession) watch(ctx context.Context) <-chan frameTally {
 	return done
 }
 
-// slowConsumer connects and never reads, while asking for 8 KiB Echoes at
-// 80 a second (under the default rate limit): the node's writes to it
-// back up until it is closed as a slow consumer, or its writes time out.
+// slowConsumer connects and never reads, while asking for Echoes of
+// echoBytes at 80 a second (under the default rate limit): the node's
+// writes to it back up until it is closed as a slow consumer, or its
+// writes time out.
 func (m *misbehaver) slowConsumer(ctx context.Context) {
-	frame, err := echoFrame(codec.JSON, min(8<<10, m.env.maxMessage/2))
+	frame, err := echoFrame(codec.JSON, min(m.env.echoBytes, m.env.maxMessage))
 	if err != nil {
 		m.odd(ctx, "echo frame: %w", err)
 		return

@@ -68,6 +68,7 @@ func setupSoak(fs *flag.FlagSet) runFunc {
 	fs.DurationVar(&e.pause, "pause", 250*time.Millisecond, "how long a misbehaver waits after being refused or closed before it tries again")
 	fs.IntVar(&e.maxMessage, "max-message-bytes", 65536, "the node's --max-message-bytes: the oversize misbehavers send one byte more")
 	fs.Float64Var(&e.floodRate, "flood-rate", 1000, "messages a second a flood misbehaver sends (the node's --rate-limit is 100 by default)")
+	fs.IntVar(&e.echoBytes, "echo-bytes", 8<<10, "size of the Echo frames a slow-consumer misbehaver asks for (at most -max-message-bytes)")
 	fs.IntVar(&e.holdConns, "hold-conns", 16, "connections each preauth-hold and slow-body misbehaver keeps open")
 	fs.IntVar(&e.pileCalls, "pile-calls", 272, "calls each call-pileup misbehaver keeps in flight (the node's --max-pending-calls is 256 by default)")
 	fs.StringVar(&e.preauthFrom, "preauth-from", "127.0.0.2", "source address of the preauth-hold connections, so that the node's per-address handshake limit they hit is theirs alone; empty: any")
@@ -97,9 +98,9 @@ func (r *soakRun) check() error {
 		return fmt.Errorf("-tcp-len-bytes %d: want 2 or 4", r.tcpLen)
 	case !(r.noise >= 0) || r.noiseMin < 0:
 		return fmt.Errorf("-noise %v, -noise-min %v: must not be negative", r.noise, r.noiseMin)
-	case e.pause <= 0 || e.maxMessage < 64 || !(e.floodRate > 0) || e.holdConns < 1 || e.pileCalls < 1:
-		return fmt.Errorf("-pause %v, -max-message-bytes %d, -flood-rate %v, -hold-conns %d, -pile-calls %d: out of range",
-			e.pause, e.maxMessage, e.floodRate, e.holdConns, e.pileCalls)
+	case e.pause <= 0 || e.maxMessage < 64 || !(e.floodRate > 0) || e.holdConns < 1 || e.pileCalls < 1 || e.echoBytes < 64:
+		return fmt.Errorf("-pause %v, -max-message-bytes %d, -flood-rate %v, -hold-conns %d, -pile-calls %d, -echo-bytes %d: out of range",
+			e.pause, e.maxMessage, e.floodRate, e.holdConns, e.pileCalls, e.echoBytes)
 	}
 	return nil
 }

@@ -94,8 +94,8 @@ func (r *soakRun) runPhase(ctx context.Context, g *goodAgents, number int, misbe
 		log.Info("misbehavers starting", "misbehavers", r.m, "warmup", r.warmup)
 		ms = startMisbehavers(ctx, &r.misbehave, r.m, r.kinds)
 		e := &r.misbehave
-		res.settings = fmt.Sprintf("pause %v after each close, flood %g/s, hold-conns %d, pile-calls %d (timeout %v), max-message-bytes %d, preauth from %q",
-			e.pause, e.floodRate, e.holdConns, e.pileCalls, pileTimeout, e.maxMessage, e.preauthFrom)
+		res.settings = fmt.Sprintf("pause %v after each close, echo-bytes %d, flood %g/s, hold-conns %d, pile-calls %d (timeout %v), max-message-bytes %d, preauth from %q",
+			e.pause, min(e.echoBytes, e.maxMessage), e.floodRate, e.holdConns, e.pileCalls, pileTimeout, e.maxMessage, e.preauthFrom)
 		sleep(ctx, r.warmup)
 	}
 	drops, unexpected, replyErrs := g.drops.count(), g.unexpected.count(), g.replyErrs.count()
@@ -126,6 +126,9 @@ func (r *soakRun) runPhase(ctx context.Context, g *goodAgents, number int, misbe
 			res.Kicks = m1.labelled(m0, "hotpot_kicks_total", "reason")
 			for _, n := range m1.labelled(m0, "hotpot_frames_rate_limited_total", "transport") {
 				res.RateLimited += n
+			}
+			for _, n := range m1.labelled(m0, "hotpot_frames_in_total", "transport") {
+				res.FramesIn += n
 			}
 			res.Holding = m1.holdings()
 		}

@@ -63,10 +63,11 @@ type phaseResult struct {
 	MachineBusyPct float64 `json:"machine_busy_pct,omitempty"`
 	Cores          int     `json:"cores"`
 
-	// What the node's /metrics said: agents it closed, by reason, and
-	// frames it refused over the rate limit, during the phase; what it
-	// held at the phase's end.
+	// What the node's /metrics said: agents it closed, by reason, frames
+	// it received from all agents and those it refused over the rate
+	// limit, during the phase; what it held at the phase's end.
 	Kicks       map[string]int64 `json:"kicks,omitempty"`
+	FramesIn    int64            `json:"frames_in"`
 	RateLimited int64            `json:"rate_limited_frames"`
 	Holding     holdings         `json:"holding"`
 
@@ -161,8 +162,8 @@ func (res *phaseResult) report(out io.Writer) {
 	if res.metricsErr != "" {
 		fmt.Fprintf(out, "node         /metrics not read: %s\n", res.metricsErr)
 	} else {
-		fmt.Fprintf(out, "node         kicked %s; %d frames refused over the rate limit; holds at the end %s\n",
-			describeCounts(res.Kicks), res.RateLimited, res.Holding)
+		fmt.Fprintf(out, "node         kicked %s; %d frames in, %d of them refused over the rate limit; holds at the end %s\n",
+			describeCounts(res.Kicks), res.FramesIn, res.RateLimited, res.Holding)
 	}
 	fmt.Fprintf(out, "loadgen      %.0f %% of a core\n", res.LoadgenCPUPct)
 	if res.MachineBusyPct > 0 {
