@@ -29,18 +29,6 @@ func (e *misbehaveEnv) dialRaw(ctx context.Context, addr, from string) (net.Conn
 	return conn, bufio.NewReader(conn), nil
 }
 
-// readFrames reads framed frames from conn until it ends, ctx ends, or
-// nothing arrives for closeWait, and tallies them; pong, when not nil,
-// answers Pings.
-func readFrames(ctx context.Context, conn net.Conn, br *bufio.Reader, f tcpFraming, pong func()) frameTally {
-	stop := context.AfterFunc(ctx, func() { conn.Close() })
-	defer stop()
-	return readAll(func() ([]byte, error) {
-		conn.SetReadDeadline(time.Now().Add(closeWait))
-		return f.read(br)
-	}, pong)
-}
-
 // garbage returns what a tcp-garbage misbehaver sends on attempt i: an
 // HTTP request, the start of a TLS ClientHello, random bytes, or an empty
 // frame.

@@ -23,21 +23,6 @@ import (
 // connection it should close.
 const closeWait = 15 * time.Second
 
-// watchWS reads ws on a goroutine of its own, answering Pings, until the
-// connection ends; the tally comes on the channel returned. The caller
-// must receive it before it returns.
-func watchWS(ctx context.Context, ws *websocket.Conn) <-chan frameTally {
-	pong, _ := codec.JSON.Encode(codec.Envelope{Type: "Pong"})
-	done := make(chan frameTally, 1)
-	go func() {
-		done <- readAll(func() ([]byte, error) {
-			_, b, err := ws.Read(ctx)
-			return b, err
-		}, func() { ws.Write(ctx, websocket.MessageText, pong) })
-	}()
-	return done
-}
-
 // tcpSession is a misbehaver's authenticated TCP connection.
 type tcpSession struct {
 	*tcpAgent
@@ -79,7 +64,7 @@ func (m *misbehaver) slowConsumer(ctx context.Context) {
 		return
 	}
 	m.again(ctx, func(int) {
-		ws, err := m.env.dialWS(ctx, m.id(0), true)
+		ws, err := m.env.dialWS(ctx, m.id(), true)
 		if err != nil {
 			m.odd(ctx, "dial: %w", err)
 			return
@@ -110,7 +95,7 @@ func (m *misbehaver) flood(ctx context.Context) {
 	frame := []byte(`{"type":"Chatter","data":{"say":"spam"}}`)
 	perTick := max(1, int(m.env.floodRate/100))
 	m.again(ctx, func(int) {
-		ws, err := m.env.dialWS(ctx, m.id(0), false)
+		ws, err := m.env.dialWS(ctx, m.id(), false)
 		if err != nil {
 			m.odd(ctx, "dial: %w", err)
 			return
@@ -169,7 +154,7 @@ func (m *misbehaver) oversize(ctx context.Context) {
 	}
 	m.again(ctx, func(i int) {
 		if tcpToo && i%2 == 1 {
-			s, err := m.env.dialTCP(ctx, m.id(0))
+			s, err := m.env.dialTCP(ctx, m.id())
 			if err != nil {
 				m.odd(ctx, "tcp dial: %w", err)
 				return
@@ -182,7 +167,7 @@ func (m *misbehaver) oversize(ctx context.Context) {
 			s.conn.Close()
 			return
 		}
-		ws, err := m.env.dialWS(ctx, m.id(0), false)
+		ws, err := m.env.dialWS(ctx, m.id(), false)
 		if err != nil {
 			m.odd(ctx, "ws dial: %w", err)
 			return
@@ -218,14 +203,14 @@ func (m *misbehaver) malformed(ctx context.Context) {
 		var done <-chan frameTally
 		var abort func() error
 		if useTCP {
-			s, err := m.env.dialTCP(ctx, m.id(0))
+			s, err := m.env.dialTCP(ctx, m.id())
 			if err != nil {
 				m.odd(ctx, "tcp dial: %w", err)
 				return
 			}
 			write, done, abort = s.write, s.watch(ctx), s.conn.Close
 		} else {
-			ws, err := m.env.dialWS(ctx, m.id(0), false)
+			ws, err := m.env.dialWS(ctx, m.id(), false)
 			if err != nil {
 				m.odd(ctx, "ws dial: %w", err)
 				return
@@ -261,7 +246,7 @@ func (m *misbehaver) malformed(ctx context.Context) {
 // badToken presents a bad token, another each time, on a WebSocket
 // handshake or, every other time, in a TCP Auth frame.
 func (m *misbehaver) badToken(ctx context.Context) {
-	bad, err := m.env.minter.badTokens(m.id(0))
+	bad, err := m.env.minter.badTokens(m.id())
 	if err != nil {
 		m.odd(ctx, "%w", err)
 		return
@@ -308,7 +293,7 @@ const pileTimeout = 3 * time.Second
 // --max-pending-calls of them until they time out (504) and refuses the
 // rest (429).
 func (m *misbehaver) callPileup(ctx context.Context) {
-	id := m.id(0)
+	id := m.id()
 	ready := make(chan struct{})
 	var once sync.Once
 	var wg sync.WaitGroup
