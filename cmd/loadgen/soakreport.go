@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"math"
 	"strings"
 	"time"
 )
@@ -234,6 +235,11 @@ func (ms *misbehavers) results() []kindResult {
 	return out
 }
 
+// noisyShare is how much more or less of the machine, in % of a core,
+// other processes may use in one phase than in the other before the
+// delay comparison counts as uneven.
+const noisyShare = 25
+
 // verdict is the comparison of the two phases.
 type verdict struct {
 	Rule string `json:"rule"`
@@ -245,9 +251,12 @@ type verdict struct {
 	DelayAllowedMS  float64 `json:"delivery_allowed_ms"`
 	NoExtraDelay    bool    `json:"no_extra_delay"`
 	// Saturated holds when the machine was 90 % busy or more in either
-	// phase: then the phases' delays tell how CPU was shared out among
-	// the processes more than anything about the node.
+	// phase, Uneven when other processes used the machine unevenly (by
+	// more than noisyShare of a core between the phases): then the
+	// phases' delays tell how CPU was shared out among the processes more
+	// than anything about the node.
 	Saturated bool `json:"machine_saturated"`
+	Uneven    bool `json:"machine_uneven"`
 	// NothingLost holds when both phases are clean (phaseResult.clean).
 	NothingLost bool `json:"nothing_lost"`
 	// DefencesSeen holds when every misbehaviour met its defence.
@@ -272,6 +281,7 @@ func (r *soakRun) verdict(base, mis *phaseResult, after settled) verdict {
 	}
 	v.NoExtraDelay = v.CallP99DeltaMS <= v.CallAllowedMS && v.DelayP99DeltaMS <= v.DelayAllowedMS
 	v.Saturated = max(base.MachineBusyPct, mis.MachineBusyPct) >= 90*float64(base.Cores)
+	v.Uneven = base.MachineBusyPct > 0 && mis.MachineBusyPct > 0 && math.Abs(base.otherPct()-mis.otherPct()) > noisyShare
 	for _, k := range mis.Misbehaviour {
 		if len(k.Missing) > 0 {
 			v.DefencesSeen = false
@@ -307,8 +317,12 @@ func (v verdict) report(out io.Writer, base, mis *phaseResult) {
 	} else {
 		says = append(says, "EXTRA DELAY beyond noise")
 	}
-	if v.Saturated {
+	switch {
+	case v.Saturated:
 		says[0] += " (but the machine was saturated, see the machine lines: delay there is mostly CPU shared with other processes)"
+	case v.Uneven:
+		says[0] += fmt.Sprintf(" (but other processes used %.0f %% of a core, then %.0f %%: the comparison is mostly their noise)",
+			base.otherPct(), mis.otherPct())
 	}
 	if v.NothingLost {
 		says = append(says, "nothing lost, no well-behaved agent closed")
