@@ -260,7 +260,14 @@ func (r *broadcastRun) sendOne(ctx context.Context, c *http.Client, tl *tally, i
 // broadcast sends broadcast seq, stamped now, and returns the node's
 // answer.
 func (r *broadcastRun) broadcast(ctx context.Context, c *http.Client, seq int) (broadcastResult, error) {
-	req, err := r.api.post(ctx, "/broadcast", stampedEvent(benchType, int64(seq)))
+	return postBroadcast(ctx, &r.api, c, benchType, seq)
+}
+
+// postBroadcast sends broadcast seq of type typ, stamped now, through
+// api's POST /broadcast and returns the node's answer; an answer other
+// than 200 is an error.
+func postBroadcast(ctx context.Context, api *apiFlags, c *http.Client, typ string, seq int) (broadcastResult, error) {
+	req, err := api.post(ctx, "/broadcast", stampedEvent(typ, int64(seq)))
 	if err != nil {
 		return broadcastResult{}, err
 	}

@@ -10,6 +10,7 @@
 //	loadgen push -url ws://127.0.0.1:8848/ws -api http://127.0.0.1:8848 -agents 100 -c 32 -d 10s
 //	loadgen broadcast -url ws://127.0.0.1:8848/ws -api http://127.0.0.1:8848 -n 10000 -every 100ms -d 10s
 //	loadgen broadcast -url ws://127.0.0.1:8848/ws,ws://127.0.0.1:8858/ws -api http://127.0.0.1:8848 -n 10000 -rate 2000 -per-sec 10 -d 15s
+//	loadgen soak -url ws://127.0.0.1:8848/ws -tcp 127.0.0.1:8849 -api http://127.0.0.1:8848 -jwt-secret … -n 5000 -m 50 -d 30s
 //
 // The first argument picks a subcommand; each has its own flags (loadgen
 // <subcommand> -h lists them). -url takes one WebSocket URL or several,
@@ -29,6 +30,12 @@
 // echo and call clients each send far more than a node's default
 // --rate-limit (100 frames a second per agent): start the node with
 // --rate-limit 0, as bench/ does, or they are refused with Error 429.
+// soak is the opposite: it keeps within the node's default limits, needs
+// the node's --jwt-secret (it mints the well-behaved agents' tokens) and
+// measures two phases, a baseline and the same load with misbehavers
+// alongside, ending with a verdict and a "json" line for both (see
+// bench/soak.sh); it fails when a well-behaved agent lost anything or
+// was closed.
 // SIGINT or SIGTERM ends a run early: agents are closed and what was
 // measured so far is reported. The exit status is 0 for a clean run, 1 when
 // something failed (the failures are reported), 2 for bad usage.
@@ -65,6 +72,7 @@ var commands = []command{
 	{"call", "measure REST calls answered by WebSocket agents", setupCall},
 	{"push", "measure events pushed through REST to one WebSocket agent each", setupPush},
 	{"broadcast", "measure how fast broadcasts reach many WebSocket agents", setupBroadcast},
+	{"soak", "hold well-behaved agents under calls and broadcasts, then misbehavers alongside", setupSoak},
 }
 
 func main() {
