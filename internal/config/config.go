@@ -56,6 +56,9 @@ type Config struct {
 	// SendQueue is how many frames may wait for one agent before it counts
 	// as a slow consumer.
 	SendQueue int
+	// SendQueueBytes is how many bytes of frames may wait for one agent
+	// before it counts as a slow consumer.
+	SendQueueBytes int
 	// MaxConns bounds WebSocket and TCP connections together.
 	MaxConns int
 	// RateLimit is how many frames per second each agent may send on
@@ -118,6 +121,7 @@ func Default() Config {
 		KeepaliveLimit:      12 * time.Second,
 		MaxMessageBytes:     65536,
 		SendQueue:           256,
+		SendQueueBytes:      1 << 20,
 		MaxConns:            100000,
 		RateLimit:           100,
 		RateBurst:           200,
@@ -162,6 +166,7 @@ func Load(args []string, lookupEnv func(string) (string, bool), usage io.Writer)
 	fs.Var((*duration)(&c.KeepaliveLimit), "keepalive-limit", "close agents idle longer than this (a `duration`)")
 	fs.IntVar(&c.MaxMessageBytes, "max-message-bytes", c.MaxMessageBytes, "largest frame, WebSocket and TCP")
 	fs.IntVar(&c.SendQueue, "send-queue", c.SendQueue, "frames queued per agent before it counts as a slow consumer")
+	fs.IntVar(&c.SendQueueBytes, "send-queue-bytes", c.SendQueueBytes, "bytes of frames queued per agent before it counts as a slow consumer")
 	fs.IntVar(&c.MaxConns, "max-conns", c.MaxConns, "WebSocket and TCP connections together")
 	fs.Float64Var(&c.RateLimit, "rate-limit", c.RateLimit, "frames per second each agent may send on average (more: Error 429); 0 = no limit")
 	fs.IntVar(&c.RateBurst, "rate-burst", c.RateBurst, "frames an agent may send at once; more refused than this before its bucket refills closes it")
@@ -253,6 +258,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("--max-message-bytes %d: must be at least 64", c.MaxMessageBytes)
 	case c.SendQueue < 1:
 		return fmt.Errorf("--send-queue %d: must be at least 1", c.SendQueue)
+	case c.SendQueueBytes < c.MaxMessageBytes:
+		return fmt.Errorf("--send-queue-bytes %d: must be at least --max-message-bytes %d", c.SendQueueBytes, c.MaxMessageBytes)
 	case c.MaxConns < 1:
 		return fmt.Errorf("--max-conns %d: must be at least 1", c.MaxConns)
 	case c.MaxHandshakesPerIP < 1:

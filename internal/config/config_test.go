@@ -154,6 +154,7 @@ func TestLoadRejects(t *testing.T) {
 		{[]string{"--keepalive-interval", "5"}, nil, "keepalive-interval"},
 		{[]string{"--keepalive-limit", "1s"}, nil, "keepalive-limit"},
 		{[]string{"--send-queue", "0"}, nil, "send-queue"},
+		{[]string{"--send-queue-bytes", "1000"}, nil, "send-queue-bytes"},
 		{[]string{"--max-conns", "0"}, nil, "max-conns"},
 		{[]string{"--max-message-bytes", "10"}, nil, "max-message-bytes"},
 		{[]string{"--tls-cert", "c.pem"}, nil, "tls"},

@@ -29,6 +29,7 @@ func TestEveryVariableTakesEffect(t *testing.T) {
 		"keepalive-limit":       {"HOTPOT_KEEPALIVE_LIMIT": "30s"},
 		"max-message-bytes":     {"HOTPOT_MAX_MESSAGE_BYTES": "1000"},
 		"send-queue":            {"HOTPOT_SEND_QUEUE": "3"},
+		"send-queue-bytes":      {"HOTPOT_SEND_QUEUE_BYTES": "70000"},
 		"max-conns":             {"HOTPOT_MAX_CONNS": "3"},
 		"rate-limit":            {"HOTPOT_RATE_LIMIT": "3"},
 		"rate-burst":            {"HOTPOT_RATE_BURST": "3"},

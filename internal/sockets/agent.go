@@ -100,8 +100,8 @@ type agent struct {
 	bucket bucket
 
 	mu sync.Mutex // guards the fields below
-	// queue holds encoded frames waiting for the writer; nil when empty.
-	queue [][]byte
+	// queue holds encoded frames waiting for the writer.
+	queue frameQueue
 	// writing is true while a writer runs: the writer goroutine, or a
 	// sender writing without blocking (see send).
 	writing bool
@@ -255,7 +255,7 @@ func (a *agent) finish() {
 		ch <- callResult{gone: true}
 		delete(a.calls, id)
 	}
-	a.queue = nil
+	a.queue.clear()
 	a.mu.Unlock()
 	// After gone is set, so that an Expire that watches the agent again
 	// (under a.mu) cannot come after this.

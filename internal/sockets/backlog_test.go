@@ -7,6 +7,7 @@ import (
 
 	"github.com/hotpot-rt/hotpot/internal/codec"
 	"github.com/hotpot-rt/hotpot/internal/config"
+	"github.com/hotpot-rt/hotpot/internal/events"
 )
 
 // backlogged connects a TCP agent whose client does not read, and pushes
@@ -18,7 +19,7 @@ func backlogged(t *testing.T, n *testNode) (*tcpClient, *agent) {
 	queued := func() int {
 		a.mu.Lock()
 		defer a.mu.Unlock()
-		return len(a.queue)
+		return a.queue.len()
 	}
 	big := codec.Payload{JSON: []byte(`"` + strings.Repeat("x", 30000) + `"`)}
 	deadline := time.Now().Add(10 * time.Second)
@@ -44,7 +45,7 @@ func TestPingGoesAheadOfQueuedData(t *testing.T) {
 	n := startNode(t, func(cfg *config.Config) { cfg.SendQueue = 10000 })
 	cl, a := backlogged(t, n)
 	a.mu.Lock()
-	queued := len(a.queue)
+	queued := a.queue.len()
 	a.mu.Unlock()
 	a.Ping()
 	for e := cl.read(); e.Type != "Ping"; e = cl.read() {
@@ -85,4 +86,31 @@ func TestNoKeepaliveTimeoutWhileTheNodeIsBehind(t *testing.T) {
 		t.Fatalf("closed with %q after it answered", a.closeReason)
 	}
 	a.mu.Unlock()
+}
+
+// TestSlowConsumerByBytes: an agent is a slow consumer once the frames
+// waiting for it pass --send-queue-bytes, however few they are.
+func TestSlowConsumerByBytes(t *testing.T) {
+	const limit = 256 << 10
+	n := startNode(t, func(cfg *config.Config) { cfg.SendQueue = 10000; cfg.SendQueueBytes = limit })
+	cl, a := backlogged(t, n)
+	a.mu.Lock()
+	queuedBytes := a.queue.bytes
+	a.mu.Unlock()
+	big := codec.Payload{JSON: []byte(`"` + strings.Repeat("x", 30000) + `"`)}
+	pushed := 0
+	for ; pushed < 100; pushed++ {
+		if err := n.srv.Push(cl.id, "Data", big); err != nil {
+			if err != ErrQueueFull {
+				t.Fatalf("push: %v, want ErrQueueFull", err)
+			}
+			break
+		}
+	}
+	if most := (limit-queuedBytes)/30000 + 1; pushed > most {
+		t.Fatalf("%d more frames of 30 KB queued behind %d bytes, want at most %d under --send-queue-bytes %d", pushed, queuedBytes, most, limit)
+	}
+	n.events.waitFor(t, func(e events.Event) bool {
+		return e.Type == events.Disconnected && e.Agent == cl.id && e.Reason == ReasonSlowConsumer
+	})
 }

@@ -31,9 +31,9 @@ func (a *agent) sendFrame(frame []byte, urgent bool) error {
 	case a.closeReason != "":
 		a.mu.Unlock()
 		return ErrAgentGone
-	case len(a.queue) >= a.srv.cfg.SendQueue:
-		a.srv.log.Info("closing slow consumer", "agent", a.id, "queued", len(a.queue))
-		a.queue = nil // they would not get through; Kicked goes first
+	case a.queue.len() >= a.srv.cfg.SendQueue || a.queue.len() > 0 && a.queue.bytes+len(frame) > a.srv.cfg.SendQueueBytes:
+		a.srv.log.Info("closing slow consumer", "agent", a.id, "queued", a.queue.len(), "queued_bytes", a.queue.bytes)
+		a.queue.clear() // they would not get through; Kicked goes first
 		a.closeLocked(ReasonSlowConsumer)
 		a.mu.Unlock()
 		return ErrQueueFull
@@ -61,13 +61,13 @@ func (a *agent) writeNow(frame []byte) {
 	if result == tryBusy {
 		// The writer goroutine may wait for the connection; this one must
 		// not. The frame goes first: frames queued meanwhile came later.
-		a.queue = append([][]byte{frame}, a.queue...)
+		a.queue.pushFront(frame)
 		a.mu.Unlock()
 		go a.writeLoop()
 		return
 	}
 	a.stats.framesOut.Inc()
-	if result == tryDone && len(a.queue) == 0 && a.closeReason == "" {
+	if result == tryDone && a.queue.len() == 0 && a.closeReason == "" {
 		a.writing = false
 		a.mu.Unlock()
 		a.writer.Done()
@@ -90,7 +90,7 @@ func (a *agent) holdWelcome() {
 		return
 	}
 	a.mu.Lock()
-	a.queue = append(a.queue, frame)
+	a.queue.push(frame)
 	a.writing = true
 	a.writer.Add(1)
 	a.mu.Unlock()
@@ -112,7 +112,8 @@ func (a *agent) sendWelcome() {
 func (a *agent) dropWelcome() {
 	a.mu.Lock()
 	held := a.writing
-	a.queue, a.writing = nil, false
+	a.queue.clear()
+	a.writing = false
 	a.mu.Unlock()
 	if held {
 		a.writer.Done()
@@ -147,9 +148,9 @@ func (a *agent) closeLocked(reason string) {
 // writer runs.
 func (a *agent) enqueueLocked(frame []byte, urgent bool) {
 	if urgent {
-		a.queue = slices.Insert(a.queue, 0, frame)
+		a.queue.pushFront(frame)
 	} else {
-		a.queue = append(a.queue, frame)
+		a.queue.push(frame)
 	}
 	if !a.writing {
 		a.writing = true
@@ -169,8 +170,7 @@ func (a *agent) writeLoop() {
 	}
 	for {
 		a.mu.Lock()
-		batch := a.queue
-		a.queue = nil
+		batch := a.queue.take()
 		if len(batch) == 0 {
 			a.writing = false
 			a.caughtUp.Store(time.Now().UnixNano())
@@ -198,7 +198,40 @@ func (a *agent) writeFailed(err error) {
 	a.srv.log.Debug("write failed", "agent", a.id, "err", err)
 	a.link.abort()
 	a.mu.Lock()
-	a.queue = nil
+	a.queue.clear()
 	a.writing = false
 	a.mu.Unlock()
 }
+
+// frameQueue is an agent's queue of encoded frames, with their bytes
+// counted: --send-queue bounds the frames and --send-queue-bytes the
+// bytes, so a client that stops reading cannot make the node hold
+// --send-queue frames of the largest size.
+type frameQueue struct {
+	frames [][]byte // nil when empty
+	bytes  int
+}
+
+func (q *frameQueue) len() int { return len(q.frames) }
+
+// push queues frame last.
+func (q *frameQueue) push(frame []byte) {
+	q.frames = append(q.frames, frame)
+	q.bytes += len(frame)
+}
+
+// pushFront queues frame first.
+func (q *frameQueue) pushFront(frame []byte) {
+	q.frames = slices.Insert(q.frames, 0, frame)
+	q.bytes += len(frame)
+}
+
+// take returns every queued frame and empties the queue.
+func (q *frameQueue) take() [][]byte {
+	frames := q.frames
+	q.clear()
+	return frames
+}
+
+// clear empties the queue.
+func (q *frameQueue) clear() { q.frames, q.bytes = nil, 0 }
