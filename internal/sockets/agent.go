@@ -156,7 +156,11 @@ func (a *agent) expireToken() {
 func (a *agent) run() {
 	start := time.Now()
 	a.lastReceive.Store(start.UnixNano())
-	a.bucket = a.srv.rateLimit.fill(start.Sub(a.srv.epoch))
+	if kept, ok := a.srv.spent.take(a.id, start.Sub(a.srv.epoch)); ok {
+		a.bucket = kept // reconnecting does not refill it
+	} else {
+		a.bucket = a.srv.rateLimit.fill(start.Sub(a.srv.epoch))
+	}
 	a.srv.keepalive.Add(a)
 	// agent.connected before Welcome, so that it precedes every later
 	// event of this id, a replacement's included.
@@ -237,6 +241,7 @@ func (a *agent) handle(frame []byte) {
 // fails pending calls, unregisters the agent and announces its departure.
 func (a *agent) finish() {
 	a.link.abort()
+	a.srv.spent.keep(a.id, a.bucket, time.Since(a.srv.epoch))
 	if a.expiry != nil {
 		a.expiry.Stop()
 	}

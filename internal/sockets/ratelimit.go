@@ -2,6 +2,7 @@ package sockets
 
 import (
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/hotpot-rt/hotpot/internal/config"
@@ -95,4 +96,83 @@ func (a *agent) withinRateLimit(now time.Time) bool {
 		a.close(ReasonRateLimited)
 	}
 	return false
+}
+
+// spentBuckets keeps, by agent id, the buckets of agents that left before
+// theirs was full again, until it would be: an agent that reconnects gets
+// its bucket back, so a flooder kicked for its rate cannot refill it by
+// reconnecting. Its methods are safe for concurrent use.
+type spentBuckets struct {
+	limit rateLimit
+
+	mu sync.Mutex // guards the fields below
+	// byID holds each kept bucket with when it is full again.
+	byID map[string]spentBucket
+	// order holds the ids in the order they were kept, to forget them
+	// once full; an id kept again is in it twice, and byID tells.
+	order []spentID
+}
+
+// spentBucket is a kept bucket and when it is full again.
+type spentBucket struct {
+	b    bucket
+	full time.Duration
+}
+
+// spentID is an id in the order it was kept.
+type spentID struct {
+	id   string
+	full time.Duration
+}
+
+func newSpentBuckets(l rateLimit) *spentBuckets {
+	return &spentBuckets{limit: l, byID: make(map[string]spentBucket)}
+}
+
+// keep keeps b, the bucket of the agent id that leaves at now, if it is
+// not full by then.
+func (s *spentBuckets) keep(id string, b bucket, now time.Duration) {
+	if !s.limit.on() {
+		return
+	}
+	tokens := b.tokens + float64(now-b.last)*s.limit.perNs
+	if tokens >= float64(s.limit.burst) {
+		return
+	}
+	full := now + time.Duration((float64(s.limit.burst)-tokens)/s.limit.perNs)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.forgetFullLocked(now)
+	s.byID[id] = spentBucket{b: b, full: full}
+	s.order = append(s.order, spentID{id, full})
+}
+
+// take returns the kept bucket of id, if any is still short of full at
+// now, and forgets it. Its refused frames start again from zero.
+func (s *spentBuckets) take(id string, now time.Duration) (bucket, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.forgetFullLocked(now)
+	kept, ok := s.byID[id]
+	if !ok {
+		return bucket{}, false
+	}
+	delete(s.byID, id)
+	kept.b.refused = 0
+	return kept.b, true
+}
+
+// forgetFullLocked forgets the buckets full again by now, oldest first.
+// Buckets refill at one rate, so they are full in about the order they
+// were kept.
+func (s *spentBuckets) forgetFullLocked(now time.Duration) {
+	n := 0
+	for ; n < len(s.order) && s.order[n].full <= now; n++ {
+		if kept, ok := s.byID[s.order[n].id]; ok && kept.full <= now {
+			delete(s.byID, s.order[n].id)
+		}
+	}
+	if n > 0 {
+		s.order = append(s.order[:0], s.order[n:]...)
+	}
 }

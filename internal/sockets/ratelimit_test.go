@@ -228,3 +228,66 @@ func TestRateLimitOff(t *testing.T) {
 		}
 	}
 }
+
+// TestRateLimitSurvivesReconnecting: an agent that reconnects gets its
+// spent bucket back, not a full one — a flooder kicked for its rate does
+// not refill it by dialing again — until the bucket would be full anyway.
+func TestRateLimitSurvivesReconnecting(t *testing.T) {
+	n := startLimitedNode(t)
+	cl := dialWS(t, n, "/ws?id=again")
+	for range testBurst {
+		cl.write(codec.Envelope{Type: "Ping"})
+	}
+	for range testBurst {
+		if e := cl.read(); e.Type != "Pong" {
+			t.Fatalf("got %s %d %q, want Pong", e.Type, e.Code, e.Msg)
+		}
+	}
+	leave := func(cl *wsClient, times int) { // closes cl, and waits for the node to see it
+		t.Helper()
+		cl.conn.Close(websocket.StatusNormalClosure, "")
+		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+			seen := 0
+			for _, e := range n.events.snapshot() {
+				if e.Type == events.Disconnected && e.Agent == "again" {
+					seen++
+				}
+			}
+			if seen == times {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%d disconnects of again, want %d", seen, times)
+			}
+		}
+	}
+	leave(cl, 1)
+
+	cl = dialWS(t, n, "/ws?id=again")
+	cl.write(codec.Envelope{Type: "Ping"})
+	if e := cl.read(); e.Type == "Pong" {
+		// The bucket may have earned a token meanwhile (one per 100 ms): then
+		// the next frame at once must find it empty.
+		cl.write(codec.Envelope{Type: "Ping"})
+		cl.write(codec.Envelope{Type: "Ping"})
+		if e := cl.read(); e.Type == "Pong" {
+			expectRateLimited(t, cl)
+		} else if e.Type != "Error" || e.Code != 429 {
+			t.Fatalf("got %s %d %q, want Error 429", e.Type, e.Code, e.Msg)
+		}
+	} else if e.Type != "Error" || e.Code != 429 {
+		t.Fatalf("got %s %d %q after reconnecting with a spent bucket, want Error 429", e.Type, e.Code, e.Msg)
+	}
+	leave(cl, 2)
+
+	waitForTokens(testBurst) // full again: forgotten
+	cl = dialWS(t, n, "/ws?id=again")
+	for range testBurst {
+		cl.write(codec.Envelope{Type: "Ping"})
+	}
+	for range testBurst {
+		if e := cl.read(); e.Type != "Pong" {
+			t.Fatalf("got %s %d %q after the bucket refilled, want Pong", e.Type, e.Code, e.Msg)
+		}
+	}
+}

@@ -63,6 +63,8 @@ type Server struct {
 	fixed map[codec.Codec]*fixedFrames
 	// rateLimit is the limit on the frames each agent sends.
 	rateLimit rateLimit
+	// spent keeps the buckets of agents that left with them short of full.
+	spent *spentBuckets
 	// epoch is when the server started; agents' buckets count time from
 	// it on the monotonic clock.
 	epoch time.Time
@@ -137,6 +139,7 @@ func New(cfg config.Config, opts Options) *Server {
 		fixed:         newFixedFrames(rateLimitedMessage(cfg)),
 		handshakes:    newHandshakes(cfg.MaxHandshakesPerIP),
 		rateLimit:     newRateLimit(cfg),
+		spent:         newSpentBuckets(newRateLimit(cfg)),
 		epoch:         time.Now(),
 		agents:        make(map[string]*agent),
 		ordered:       newAgentIndex(),
