@@ -21,7 +21,7 @@ type agentLoad struct {
 	agents  int
 	workers int
 	dur     time.Duration
-	server  serverMeter
+	meter   meter
 }
 
 // register defines the flags on fs; agentsDoc says what the agents do.
@@ -31,7 +31,7 @@ func (l *agentLoad) register(fs *flag.FlagSet, agentsDoc string) {
 	fs.IntVar(&l.agents, "agents", 100, agentsDoc)
 	fs.IntVar(&l.workers, "c", 32, "HTTP workers (connections), each with one request in flight")
 	fs.DurationVar(&l.dur, "d", 10*time.Second, "how long to send, once all agents have connected")
-	l.server.register(fs)
+	l.meter.register(fs)
 }
 
 // check reports flags out of range.

@@ -34,7 +34,7 @@ type broadcastRun struct {
 	perSec  float64
 	dur     time.Duration
 	stalled int
-	server  serverMeter
+	meter   meter
 }
 
 // maxInFlight bounds the broadcasts of an open loop waiting for their
@@ -51,7 +51,7 @@ func setupBroadcast(fs *flag.FlagSet) runFunc {
 	fs.Float64Var(&r.perSec, "per-sec", 0, fmt.Sprintf("open loop: broadcasts per second, each POST on its own goroutine whatever the answers (at most %d in flight, each limited to %v); 0 uses -every", maxInFlight, apiTimeout))
 	fs.DurationVar(&r.dur, "d", 10*time.Second, "how long to broadcast (at most d/interval broadcasts, the first at once), once all agents have connected")
 	fs.IntVar(&r.stalled, "stalled", 0, "of the agents, how many stop reading after their first frame (clients stuck on a full socket); the figures are the others'")
-	r.server.register(fs)
+	r.meter.register(fs)
 	return r.run
 }
 
@@ -144,8 +144,7 @@ func (r *broadcastRun) run(ctx context.Context, out io.Writer, log *slog.Logger)
 		return ctx.Err()
 	}
 	agents := st.open.Load() - int64(min(r.stalled, r.n)) // those that read
-	log.Info("measuring", "cpu_s", processCPU().Seconds(), "loop", r.loop(), "for", r.dur, "agents", agents)
-	if err := r.server.begin(); err != nil {
+	if err := r.meter.begin(log, "loop", r.loop(), "for", r.dur, "agents", agents); err != nil {
 		cancel()
 		wg.Wait()
 		return err
@@ -155,8 +154,7 @@ func (r *broadcastRun) run(ctx context.Context, out io.Writer, log *slog.Logger)
 	sending := r.send(ctx, interval, tl)
 	// Events still queued on the nodes keep arriving for a while.
 	awaitArrivals(ctx, tl.received, agents*int64(tl.sentCount()), 3*time.Second)
-	serverCPU, serverErr := r.server.end()
-	log.Info("measured", "cpu_s", processCPU().Seconds())
+	serverCPU, serverErr := r.meter.end(log)
 	cancel()
 	wg.Wait()
 	if serverErr != nil {

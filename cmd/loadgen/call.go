@@ -62,19 +62,17 @@ func (r *callRun) run(ctx context.Context, out io.Writer, log *slog.Logger) erro
 		}
 	}, &errs)
 
-	log.Info("measuring", "cpu_s", processCPU().Seconds(), "for", r.dur, "workers", r.workers)
-	if err := r.server.begin(); err != nil {
+	if err := r.meter.begin(log, "for", r.dur, "workers", r.workers); err != nil {
 		return err
 	}
 	window, stopCalls := context.WithTimeout(ctx, r.dur)
 	defer stopCalls()
 	p := r.poster(ids, "call", func() []byte { return callBody }, http.StatusOK, &errs, &errs)
 	parts, elapsed := p.run(ctx, window, r.workers)
-	serverCPU, err := r.server.end()
+	serverCPU, err := r.meter.end(log)
 	if err != nil {
 		return err
 	}
-	log.Info("measured", "cpu_s", processCPU().Seconds())
 	cancel()
 	served.Wait()
 

@@ -22,7 +22,7 @@ type echoRun struct {
 	clients int
 	dur     time.Duration
 	size    int
-	server  serverMeter
+	meter   meter
 }
 
 func setupEcho(fs *flag.FlagSet) runFunc {
@@ -31,7 +31,7 @@ func setupEcho(fs *flag.FlagSet) runFunc {
 	fs.IntVar(&r.clients, "c", 100, "clients, each with one Echo in flight")
 	fs.DurationVar(&r.dur, "d", 10*time.Second, "how long to send, once all clients have connected")
 	fs.IntVar(&r.size, "size", 100, "approximate size of one Echo frame in bytes")
-	r.server.register(fs)
+	r.meter.register(fs)
 	return r.run
 }
 
@@ -56,13 +56,12 @@ func (r *echoRun) run(ctx context.Context, out io.Writer, log *slog.Logger) erro
 		return err
 	}
 
-	log.Info("sending", "for", r.dur, "frame_bytes", len(frame))
 	window, cancel := context.WithTimeout(ctx, r.dur)
 	defer cancel()
 	parts := make([]latencies, len(agents))
 	var errs failures
 	var wg sync.WaitGroup
-	if err := r.server.begin(); err != nil {
+	if err := r.meter.begin(log, "for", r.dur, "frame_bytes", len(frame)); err != nil {
 		return err
 	}
 	start := time.Now()
@@ -71,7 +70,7 @@ func (r *echoRun) run(ctx context.Context, out io.Writer, log *slog.Logger) erro
 	}
 	<-window.Done()
 	elapsed := time.Since(start)
-	serverCPU, err := r.server.end()
+	serverCPU, err := r.meter.end(log)
 	wg.Wait()
 	if err != nil {
 		return err

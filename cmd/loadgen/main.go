@@ -26,7 +26,8 @@
 // measured span, which holds no dialing or closing: the figure that stays
 // put when the machine is faster or slower on another day. They also log
 // "measuring" and "measured" around that span, with the CPU seconds
-// loadgen has used so far (cpu_s).
+// loadgen has used so far (cpu_s), and -cpuprofile writes loadgen's own
+// CPU profile over it.
 // echo and call clients each send far more than a node's default
 // --rate-limit (100 frames a second per agent): start the node with
 // --rate-limit 0, as bench/ does, or they are refused with Error 429.

@@ -70,8 +70,7 @@ func (r *pushRun) run(ctx context.Context, out io.Writer, log *slog.Logger) erro
 		}
 	}, &drops)
 
-	log.Info("measuring", "cpu_s", processCPU().Seconds(), "for", r.dur, "workers", r.workers)
-	if err := r.server.begin(); err != nil {
+	if err := r.meter.begin(log, "for", r.dur, "workers", r.workers); err != nil {
 		return err
 	}
 	window, stopPushes := context.WithTimeout(ctx, r.dur)
@@ -83,11 +82,10 @@ func (r *pushRun) run(ctx context.Context, out io.Writer, log *slog.Logger) erro
 	ans := summarize(answers)
 	accepted := int64(ans.count)
 	awaitArrivals(ctx, received.Load, accepted, 2*time.Second)
-	serverCPU, err := r.server.end()
+	serverCPU, err := r.meter.end(log)
 	if err != nil {
 		return err
 	}
-	log.Info("measured", "cpu_s", processCPU().Seconds())
 	cancel()
 	served.Wait()
 

@@ -2,10 +2,13 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -15,17 +18,24 @@ import (
 // /proc/PID/stat (100 on every architecture Go supports).
 const clockTicksPerSecond = 100
 
-// serverMeter measures the CPU time the server's processes (-pid: nodes,
-// redis-server) use over the measured span of a run, so that a run can
-// report server CPU-µs per operation: the figure that stays put when the
-// machine is faster or slower on another day.
-type serverMeter struct {
+// meter measures a run's measured span, which holds no dialing or
+// closing: the CPU time the server's processes (-pid: nodes, redis-server)
+// use in it, so that a run can report server CPU-µs per operation (the
+// figure that stays put when the machine is faster or slower on another
+// day); loadgen's own CPU time, logged as cpu_s on the "measuring" and
+// "measured" lines that bound the span; and, with -cpuprofile, loadgen's
+// CPU profile over the span.
+type meter struct {
 	pids  []int
 	start []time.Duration
+	// profile is the -cpuprofile file's name; out is that file while the
+	// profile runs.
+	profile string
+	out     *os.File
 }
 
-// register defines -pid on fs.
-func (m *serverMeter) register(fs *flag.FlagSet) {
+// register defines -pid and -cpuprofile on fs.
+func (m *meter) register(fs *flag.FlagSet) {
 	fs.Func("pid", "comma-separated PIDs of the server's processes (nodes, redis-server) whose CPU time is reported per operation", func(s string) error {
 		m.pids = nil
 		for _, f := range strings.Split(s, ",") {
@@ -37,31 +47,67 @@ func (m *serverMeter) register(fs *flag.FlagSet) {
 		}
 		return nil
 	})
+	fs.StringVar(&m.profile, "cpuprofile", "", "write loadgen's own CPU profile over the measured span (soak: its last phase's) to `file` (go tool pprof)")
 }
 
-// begin starts the measured span.
-func (m *serverMeter) begin() error {
-	m.start = make([]time.Duration, len(m.pids))
+// begin starts the measured span: it logs "measuring" with attrs and
+// loadgen's CPU time so far, reads the server's, and starts the profile.
+// Once it returns nil, end must follow; an end after a failed begin only
+// logs and says so.
+func (m *meter) begin(log *slog.Logger, attrs ...any) error {
+	log.Info("measuring", append([]any{"cpu_s", processCPU().Seconds()}, attrs...)...)
+	m.start = nil
+	start := make([]time.Duration, len(m.pids))
 	for i, pid := range m.pids {
 		cpu, err := processCPUOf(pid)
 		if err != nil {
 			return err
 		}
-		m.start[i] = cpu
+		start[i] = cpu
 	}
+	if m.profile != "" {
+		f, err := os.Create(m.profile)
+		if err != nil {
+			return fmt.Errorf("-cpuprofile: %w", err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			f.Close()
+			return fmt.Errorf("-cpuprofile: %w", err)
+		}
+		m.out = f
+	}
+	m.start = start
 	return nil
 }
 
-// end closes the measured span and returns the CPU time each process used
-// in it; none without -pid.
-func (m *serverMeter) end() ([]time.Duration, error) {
+// end closes the measured span: it logs "measured" with attrs and
+// loadgen's CPU time so far, writes the profile and returns the CPU time
+// each server process used in the span; none without -pid, and an error
+// when begin failed.
+func (m *meter) end(log *slog.Logger, attrs ...any) ([]time.Duration, error) {
+	log.Info("measured", append([]any{"cpu_s", processCPU().Seconds()}, attrs...)...)
+	if m.start == nil {
+		return nil, errors.New("the measured span did not begin")
+	}
+	var errs []error
+	if m.out != nil {
+		pprof.StopCPUProfile()
+		if err := m.out.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("-cpuprofile: %w", err))
+		}
+		m.out = nil
+	}
 	used := make([]time.Duration, len(m.pids))
 	for i, pid := range m.pids {
 		cpu, err := processCPUOf(pid)
 		if err != nil {
-			return nil, err
+			errs = append(errs, err)
+			continue
 		}
 		used[i] = cpu - m.start[i]
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
 	}
 	return used, nil
 }

@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -37,8 +39,9 @@ func TestEveryModeAgainstARealNode(t *testing.T) {
 	}()
 	ws := "ws" + strings.TrimPrefix(hs.URL, "http") + "/ws"
 	pid := strconv.Itoa(os.Getpid())
+	profile := filepath.Join(t.TempDir(), "echo.pprof")
 	for _, args := range [][]string{
-		{"echo", "-url", ws, "-c", "4", "-d", "300ms", "-pid", pid},
+		{"echo", "-url", ws, "-c", "4", "-d", "300ms", "-pid", pid, "-cpuprofile", profile},
 		{"call", "-url", ws, "-api", hs.URL, "-agents", "4", "-c", "2", "-d", "300ms", "-pid", pid},
 		{"push", "-url", ws, "-api", hs.URL, "-agents", "4", "-c", "2", "-d", "300ms", "-pid", pid},
 		{"broadcast", "-url", ws, "-api", hs.URL, "-n", "20", "-per-sec", "20", "-d", "300ms", "-pid", pid},
@@ -56,7 +59,15 @@ func TestEveryModeAgainstARealNode(t *testing.T) {
 			if r.Mode != args[0] || r.Ops == 0 || r.Lost != 0 || r.Duplicates != 0 || r.Failed != 0 || !strings.Contains(out.String(), "server cpu") {
 				t.Fatalf("result %+v\n%s", r, &out)
 			}
+			for _, span := range []string{"measuring", "measured"} {
+				if !regexp.MustCompile(`msg=` + span + ` .*cpu_s=`).MatchString(errs.String()) {
+					t.Errorf("no %q line with cpu_s in the log:\n%s", span, &errs)
+				}
+			}
 		})
+	}
+	if fi, err := os.Stat(profile); err != nil || fi.Size() == 0 {
+		t.Errorf("-cpuprofile wrote no profile: %v", err)
 	}
 }
 

@@ -43,7 +43,7 @@ type soakRun struct {
 	kindList  string
 	kinds     []int
 	misbehave misbehaveEnv
-	server    serverMeter
+	meter     meter
 }
 
 func setupSoak(fs *flag.FlagSet) runFunc {
@@ -72,7 +72,7 @@ func setupSoak(fs *flag.FlagSet) runFunc {
 	fs.IntVar(&e.holdConns, "hold-conns", 16, "connections each preauth-hold and slow-body misbehaver keeps open")
 	fs.IntVar(&e.pileCalls, "pile-calls", 272, "calls each call-pileup misbehaver keeps in flight (the node's --max-pending-calls is 256 by default)")
 	fs.StringVar(&e.preauthFrom, "preauth-from", "127.0.0.2", "source address of the preauth-hold connections, so that the node's per-address handshake limit they hit is theirs alone; empty: any")
-	r.server.register(fs)
+	r.meter.register(fs)
 	return r.run
 }
 

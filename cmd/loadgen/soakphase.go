@@ -103,9 +103,8 @@ func (r *soakRun) runPhase(ctx context.Context, g *goodAgents, number int, misbe
 	mc := r.api.client(1)
 	defer mc.CloseIdleConnections()
 	m0, metricsErr := r.api.scrapeMetrics(ctx, mc)
-	log.Info("measuring", "phase", res.Name, "cpu_s", processCPU().Seconds(), "for", r.dur)
-	meterErr := r.server.begin()
-	rss := startRSS(r.server.pids)
+	meterErr := r.meter.begin(log, "phase", res.Name, "for", r.dur)
+	rss := startRSS(r.meter.pids)
 	cpu0, busy0, start := processCPU(), machineBusy(), time.Now()
 	window, cancel := context.WithTimeout(ctx, r.dur)
 	var loops sync.WaitGroup
@@ -114,9 +113,9 @@ func (r *soakRun) runPhase(ctx context.Context, g *goodAgents, number int, misbe
 	loops.Wait()
 	cancel()
 	awaitArrivals(ctx, p.tl.received, int64(r.n)*int64(p.tl.sentCount()), 3*time.Second)
-	var serverCPU []time.Duration
+	serverCPU, endErr := r.meter.end(log, "phase", res.Name)
 	if meterErr == nil {
-		serverCPU, meterErr = r.server.end()
+		meterErr = endErr
 	}
 	elapsed, cpu, busy := time.Since(start), processCPU()-cpu0, machineBusy()-busy0
 	res.RSSMiB, res.RSSPeakMiB = rss.stop()
@@ -136,7 +135,6 @@ func (r *soakRun) runPhase(ctx context.Context, g *goodAgents, number int, misbe
 	if metricsErr != nil {
 		res.metricsErr = metricsErr.Error()
 	}
-	log.Info("measured", "phase", res.Name, "cpu_s", processCPU().Seconds())
 	if ms != nil {
 		ms.stop()
 		res.Misbehaviour = ms.results()
