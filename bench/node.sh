@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Measures one hotpot node alone (no Redis) with the load generator on the
 # same machine, as BENCHMARKS.md reports it: each scenario prints
-# loadgen's result with the node's CPU-µs per operation (loadgen -pid).
+# loadgen's result with the node's CPU-µs per operation (loadgen -pid),
+# and loadgen's own CPU-µs per operation over the same span.
 #
 # Scenarios:
 #   call        REST call answered by WebSocket agents: 100 agents, 32 connections, 10 s
@@ -40,6 +41,12 @@ for s in $SCENARIOS; do
 	esac
 	echo "=== $s"
 	echo "\$ loadgen ${args[*]} -pid <node>"
-	"$BIN/loadgen" "${args[@]}" -pid "$NODE" 2>>"$BIN/loadgen.log" || echo "(loadgen reported failures)"
+	"$BIN/loadgen" "${args[@]}" -pid "$NODE" >"$BIN/out" 2>"$BIN/log" || echo "(loadgen reported failures)"
+	cat "$BIN/out"
+	# loadgen's own CPU over the measured span, from its log (cpu_s=…):
+	# beside the node on one machine, it is CPU the node did not get.
+	awk '/msg=measur/ {for (i = 1; i <= NF; i++) if ($i ~ /^cpu_s=/) {split($i, kv, "="); cpu[$3] = kv[2]}}
+		/^json/ {match($0, /"ops":[0-9]+/); ops = substr($0, RSTART + 6, RLENGTH - 6)}
+		END {s = cpu["msg=measured"] - cpu["msg=measuring"]; if (ops > 0) printf "loadgen cpu  %.1f CPU-µs/op (%.2f CPU-s over %d ops)\n", s * 1e6 / ops, s, ops}' "$BIN/log" "$BIN/out"
 	echo
 done
