@@ -312,7 +312,7 @@ func (a *agent) readLoop(handle func(env codec.Envelope, frame []byte)) error {
 		if err != nil {
 			return err
 		}
-		env, err := a.proto.codec.Decode(frame)
+		env, err := a.proto.decode(frame)
 		if err != nil {
 			return fmt.Errorf("frame from node: %w", err)
 		}

@@ -3,6 +3,9 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"math"
+	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -63,5 +66,92 @@ func TestAwaitArrivals(t *testing.T) {
 	cancel()
 	if d := took(ctx, func() int64 { return 0 }, 5); d > quiet/2 {
 		t.Errorf("canceled: waited %v, want no wait", d)
+	}
+}
+
+// TestQuickStamp: the data as stampedEvent writes it is read directly;
+// any other form falls back to encoding/json and reads the same.
+func TestQuickStamp(t *testing.T) {
+	tests := []struct {
+		data  string
+		quick bool // read directly
+		want  stamp
+	}{
+		{`{"t":1764467000123456789,"seq":0}`, true, stamp{1764467000123456789, 0}},
+		{`{"t":0,"seq":123}`, true, stamp{0, 123}},
+		{`{"t":-5,"seq":-1}`, true, stamp{-5, -1}},
+		{`{"t":9223372036854775807,"seq":-9223372036854775808}`, true, stamp{math.MaxInt64, math.MinInt64}},
+		{`{"t":9223372036854775808,"seq":7}`, false, stamp{}},
+		{`{"t":99999999999999999999,"seq":7}`, false, stamp{}},
+		{`{"seq":7,"t":42}`, false, stamp{42, 7}},
+		{`{ "t": 42, "seq": 7 }`, false, stamp{42, 7}},
+		{`{"t":42,"seq":7,"x":1}`, false, stamp{42, 7}},
+		{`{"t":42,"seq":7}}`, false, stamp{}},
+		{`{"t":042,"seq":7}`, false, stamp{}},
+		{`{"t":,"seq":7}`, false, stamp{}},
+		{`{"t":-,"seq":7}`, false, stamp{}},
+		{`{"t":4.2,"seq":7}`, false, stamp{}},
+	}
+	for _, tt := range tests {
+		got, ok := quickStamp([]byte(tt.data))
+		if ok != tt.quick || ok && got != tt.want {
+			t.Errorf("quickStamp(%s) = %+v, %v; want %+v, %v", tt.data, got, ok, tt.want, tt.quick)
+		}
+		var want stamp
+		wantErr := json.Unmarshal([]byte(tt.data), &want)
+		got, err := stampOf(codec.JSON, []byte(tt.data))
+		if (err != nil) != (wantErr != nil) || err == nil && got != want {
+			t.Errorf("stampOf(%s) = %+v, %v; encoding/json reads %+v, %v", tt.data, got, err, want, wantErr)
+		}
+	}
+	if got, ok := quickStamp(stampedEventData(t, 42)); !ok || got.Seq != 42 {
+		t.Errorf("the data of stampedEvent is not read directly: %+v, %v", got, ok)
+	}
+}
+
+// stampedEventData returns the data of a stampedEvent with seq, as the
+// node passes it on to a JSON agent.
+func stampedEventData(t *testing.T, seq int64) []byte {
+	t.Helper()
+	var req struct{ Data json.RawMessage }
+	if err := json.Unmarshal(stampedEvent(benchType, seq), &req); err != nil {
+		t.Fatal(err)
+	}
+	return req.Data
+}
+
+// TestQuickStamped: a JSON frame of a stamped event, as the node writes
+// it, is read directly, and decodes as codec.JSON decodes it; any other
+// frame goes through codec.JSON.
+func TestQuickStamped(t *testing.T) {
+	stamped := string(stampedEventData(t, 42))
+	tests := []struct {
+		frame string
+		quick bool
+	}{
+		{`{"type":"BroadcastBench","data":` + stamped + `}`, true},
+		{`{"type":"Push_Bench.v-2","data":{"t":1,"seq":2}}`, true},
+		{`{"type":"Ping"}`, false},
+		{`{"type":"Welcome","data":{"id":"x"}}`, false},
+		{`{"type":"BroadcastBench","data":{"t":1,"seq":2},"id":"7"}`, false},
+		{`{"type":"Broadcast\u0042ench","data":{"t":1,"seq":2}}`, false},
+		{`{"type":"","data":{"t":1,"seq":2}}`, false},
+		{`{"type":"` + strings.Repeat("x", codec.MaxTypeBytes) + `","data":{"t":1,"seq":2}}`, true},
+		{`{"type":"` + strings.Repeat("x", codec.MaxTypeBytes+1) + `","data":{"t":1,"seq":2}}`, false},
+		{`{"type":"BroadcastBench","data":{"t":1,"seq":2}`, false},
+		{`{"type":"BroadcastBench","data":{"t":1,"seq":2}} `, false},
+		{`{"type":"BroadcastBench", "data":{"t":1,"seq":2}}`, false},
+	}
+	p := &protocol{codec: codec.JSON}
+	for _, tt := range tests {
+		_, quick := quickStamped([]byte(tt.frame))
+		if quick != tt.quick {
+			t.Errorf("quickStamped(%.60s…) read it: %v, want %v", tt.frame, quick, tt.quick)
+		}
+		got, err := p.decode([]byte(tt.frame))
+		want, wantErr := codec.JSON.Decode([]byte(tt.frame))
+		if (err != nil) != (wantErr != nil) || !reflect.DeepEqual(got, want) {
+			t.Errorf("decode(%.60s…) = %+v, %v; codec.JSON decodes %+v, %v", tt.frame, got, err, want, wantErr)
+		}
 	}
 }
