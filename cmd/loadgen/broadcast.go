@@ -97,45 +97,51 @@ func (r *broadcastRun) run(ctx context.Context, out io.Writer, log *slog.Logger)
 	defer cancel()
 
 	tl := newTally(max(int(r.dur/interval), 1))
-	// Each agent records into its own delays and lastArrival, on its own
-	// read goroutine; they are read once every agent is closed.
+	// Each agent records into its own delays, lastArrival and seen, on
+	// the goroutine that reads it; they are read once every agent is
+	// closed.
 	delays := make([]latencies, r.n)
 	lastArrival := make([]time.Time, r.n)
 	// seen marks, per agent, the broadcasts it got: one got twice is a
 	// duplicate.
 	seen := make([][]uint64, r.n)
+	for i := r.stalled; i < r.n; i++ {
+		seen[i] = make([]uint64, (tl.capacity()+63)/64)
+	}
 	var badData failures
 	var duplicates atomic.Int64
-	handler := func(i int) func(env codec.Envelope, _ []byte) {
+	handle := func(i int, env codec.Envelope) bool {
 		if i < r.stalled {
-			return func(codec.Envelope, []byte) { <-stop.Done() } // reads no more
+			return false // reads no more
 		}
-		seen[i] = make([]uint64, (tl.capacity()+63)/64)
-		return func(env codec.Envelope, _ []byte) {
-			if env.Type != benchType {
-				return
-			}
-			s, err := stampOf(proto.codec, env.Data)
-			if err != nil {
-				badData.add(err)
-				return
-			}
-			if s.Seq >= 0 && int(s.Seq) < tl.capacity() {
-				word, bit := &seen[i][s.Seq/64], uint64(1)<<(s.Seq%64)
-				if *word&bit != 0 {
-					duplicates.Add(1)
-					return
-				}
-				*word |= bit
-			}
-			lastArrival[i] = time.Now()
-			delays[i].add(lastArrival[i].Sub(time.Unix(0, s.T)))
-			tl.arrived(s.Seq)
+		if env.Type != benchType {
+			return true
 		}
+		s, err := stampOf(proto.codec, env.Data)
+		if err != nil {
+			badData.add(err)
+			return true
+		}
+		if s.Seq >= 0 && int(s.Seq) < tl.capacity() {
+			word, bit := &seen[i][s.Seq/64], uint64(1)<<(s.Seq%64)
+			if *word&bit != 0 {
+				duplicates.Add(1)
+				return true
+			}
+			*word |= bit
+		}
+		lastArrival[i] = time.Now()
+		delays[i].add(lastArrival[i].Sub(time.Unix(0, s.T)))
+		tl.arrived(s.Seq)
+		return true
 	}
 	var wg sync.WaitGroup
 	log.Info("connecting", "url", r.dial.urls.String(), "agents", r.n, "rate", r.rate)
-	openAll(stop, proto, r.n, r.rate, st, log, &wg, handler)
+	if err := openAll(stop, proto, r.n, r.rate, st, log, &wg, handle); err != nil {
+		cancel()
+		wg.Wait()
+		return err
+	}
 	select {
 	case <-st.ready:
 	case <-ctx.Done():

@@ -100,6 +100,15 @@ type protocol struct {
 	pongs atomic.Int64
 }
 
+// opcode returns the WebSocket opcode of the protocol's frames: text or
+// binary, by codec.
+func (p *protocol) opcode() byte {
+	if p.codec.Binary() {
+		return opBinary
+	}
+	return opText
+}
+
 // url returns the URL that agent i dials: the agents are spread over the
 // URLs round robin.
 func (p *protocol) url(i int) string { return p.urls[i%len(p.urls)] }

@@ -79,7 +79,11 @@ func (r *idleRun) run(ctx context.Context, out io.Writer, log *slog.Logger) erro
 
 	start := time.Now()
 	log.Info("connecting", "url", r.dial.urls.String(), "agents", r.n, "rate", r.rate)
-	openAll(stop, proto, r.n, r.rate, st, log, &wg, nil)
+	if err := openAll(stop, proto, r.n, r.rate, st, log, &wg, nil); err != nil {
+		cancel()
+		wg.Wait()
+		return err
+	}
 	select {
 	case <-st.ready:
 		fmt.Fprintf(out, "ready %d agents in %v (dial failures: %s)\n",
@@ -103,51 +107,47 @@ func (r *idleRun) run(ctx context.Context, out io.Writer, log *slog.Logger) erro
 	return nil
 }
 
-// openAll starts n agents, rate per second, each on its own goroutine
-// counted by wg, until all are started or stop ends; agent i dials
-// p.url(i). handler, when not nil, gives agent i the function its frames
-// other than Ping go to.
-func openAll(stop context.Context, p *protocol, n, rate int, st *idleState, log *slog.Logger, wg *sync.WaitGroup,
-	handler func(i int) func(env codec.Envelope, frame []byte)) {
+// agentHandler gets agent i's messages other than Ping, on the goroutine
+// that reads it (see herd), so it must not block. It returns false to
+// have agent i read no more until the run ends, as a client stuck on a
+// full socket.
+type agentHandler func(i int, env codec.Envelope) bool
+
+// openAll starts n agents, rate per second, each dialed on its own
+// goroutine counted by wg and then read by a herd, until all are started
+// or stop ends; agent i dials p.url(i). handle, when not nil, gets their
+// messages other than Ping. The agents are closed once stop ends, and
+// the herd's goroutines, counted by wg, end when they are.
+func openAll(stop context.Context, p *protocol, n, rate int, st *idleState, log *slog.Logger, wg *sync.WaitGroup, handle agentHandler) error {
+	for _, u := range p.urls {
+		if _, err := rawURL(u); err != nil {
+			return err
+		}
+	}
+	add, err := startHerd(stop, p, n, st, log, handle, wg)
+	if err != nil {
+		return err
+	}
 	start := time.Now()
 	for i := range n {
 		due := start.Add(time.Duration(int64(i) * int64(time.Second) / int64(rate)))
 		// Sleeping below a millisecond costs more than it paces.
 		if wait := time.Until(due); wait > time.Millisecond && !sleep(stop, wait) {
-			return
+			return nil
 		}
-		var handle func(env codec.Envelope, frame []byte)
-		if handler != nil {
-			handle = handler(i)
-		}
-		wg.Go(func() { runIdleAgent(stop, p, p.url(i), st, log, handle) })
+		wg.Go(func() {
+			d, err := dialRaw(stop, p, p.url(i))
+			if err == nil {
+				err = add(i, d)
+			}
+			// A dial cut short by the end of the run is no failure.
+			if err != nil && stop.Err() == nil && st.dialErrs.add(err) {
+				log.Warn("dial failed (only the first is logged)", "err", err)
+			}
+			st.settle()
+		})
 	}
-}
-
-// runIdleAgent opens one agent to addr and serves it, handing its frames to
-// handle (which may be nil), until stop ends or its connection does.
-func runIdleAgent(stop context.Context, p *protocol, addr string, st *idleState, log *slog.Logger, handle func(env codec.Envelope, frame []byte)) {
-	a, err := dialAgent(stop, p, addr)
-	if err != nil {
-		// A dial cut short by the end of the run is no failure.
-		if stop.Err() == nil && st.dialErrs.add(err) {
-			log.Warn("dial failed (only the first is logged)", "err", err)
-		}
-		st.settle()
-		return
-	}
-	st.open.Add(1)
-	st.settle()
-	err = a.serve(stop, handle)
-	if st.open.Add(-1) == 0 {
-		select {
-		case st.emptied <- struct{}{}:
-		default:
-		}
-	}
-	if err != nil && st.drops.add(err) {
-		log.Warn("agent closed unexpectedly (only the first is logged)", "err", err)
-	}
+	return nil
 }
 
 // hold waits for d, or until ctx ends or no agent is left open.

@@ -16,7 +16,11 @@
 // <subcommand> -h lists them). -url takes one WebSocket URL or several,
 // comma-separated: agent i dials URL i mod their count, so the agents of a
 // run are spread round robin over the nodes of a cluster (the last line
-// above puts half on each of two nodes). broadcast -every is a closed loop
+// above puts half on each of two nodes). idle and broadcast, whose
+// thousands of agents mostly listen, read them with a WebSocket client of
+// their own: a few goroutines wait with epoll on all the sockets, so that
+// the generator, beside the node on one machine, takes it little CPU; they
+// run on Linux and dial ws:// URLs only. broadcast -every is a closed loop
 // (each broadcast waits for the last one's answer); -per-sec is an open
 // loop (one every 1/R s whatever the answers), which is what shows a node
 // falling behind. Progress goes to stderr, results to stdout; echo, call,
