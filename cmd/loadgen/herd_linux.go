@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"runtime"
 	"sync"
 	"syscall"
@@ -60,6 +61,10 @@ type poller struct {
 	h     *herd
 	first int
 	epfd  int
+	// epoll is epfd in Go's netpoller, where run waits for it to be
+	// readable: a goroutine parked there costs the runtime nothing, where
+	// one blocked in epoll_wait holds a P and a thread.
+	epoll *os.File
 	wake  int // an eventfd in epfd that wakes run: the run ends, or fresh agents
 	// readyConns, events, buf and out are run's: the agents ready, epoll's
 	// answer, the read buffer and the frame being written. closing is set
@@ -124,15 +129,25 @@ func newPoller(h *herd, first int) (*poller, error) {
 	if err != nil {
 		return nil, fmt.Errorf("epoll_create1: %w", err)
 	}
+	if err := unix.SetNonblock(epfd, true); err != nil {
+		unix.Close(epfd)
+		return nil, err
+	}
 	wake, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
 	if err != nil {
 		unix.Close(epfd)
 		return nil, fmt.Errorf("eventfd: %w", err)
 	}
-	p := &poller{h: h, first: first, epfd: epfd, wake: wake, events: make([]unix.EpollEvent, 256), buf: make([]byte, 64<<10)}
+	p := &poller{h: h, first: first, epfd: epfd, epoll: os.NewFile(uintptr(epfd), "epoll"), wake: wake,
+		events: make([]unix.EpollEvent, 256), buf: make([]byte, 64<<10)}
 	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, wake, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: wakeToken}); err != nil {
 		p.shutdown()
 		return nil, fmt.Errorf("epoll_ctl: %w", err)
+	}
+	// A deadline is refused unless the file is in the netpoller.
+	if err := p.epoll.SetReadDeadline(time.Time{}); err != nil {
+		p.shutdown()
+		return nil, fmt.Errorf("epoll descriptor not pollable: %w", err)
 	}
 	return p, nil
 }
@@ -198,15 +213,36 @@ func (p *poller) signal() {
 // run serves the poller's agents until the run ends and they are closed.
 func (p *poller) run() {
 	defer p.shutdown()
-	var closeBy, swept time.Time // closeBy is set once closing
+	raw, err := p.epoll.SyscallConn()
+	if err != nil {
+		p.closeAll(err)
+		return
+	}
+	// run wakes for a sweep every second, and when closing at closeBy.
+	var closeBy, swept, deadline time.Time
 	for {
-		wait := time.Second
+		next := swept.Add(time.Second)
 		if !closeBy.IsZero() {
-			wait = min(wait, time.Until(closeBy))
+			next = closeBy
 		}
-		n, err := unix.EpollWait(p.epfd, p.events, int((max(wait, 0)+time.Millisecond-1)/time.Millisecond))
-		if err != nil && err != unix.EINTR {
-			p.closeAll(fmt.Errorf("epoll_wait: %w", err))
+		if next != deadline {
+			deadline = next
+			p.epoll.SetReadDeadline(deadline)
+		}
+		// Parked until epfd is readable, then takes what is ready.
+		n, waitErr := 0, error(nil)
+		err := raw.Read(func(fd uintptr) bool {
+			n, waitErr = unix.EpollWait(int(fd), p.events, 0)
+			return n > 0 || waitErr != nil && waitErr != unix.EINTR
+		})
+		switch {
+		case waitErr != nil && waitErr != unix.EINTR:
+			err = fmt.Errorf("epoll_wait: %w", waitErr)
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			err = nil
+		}
+		if err != nil {
+			p.closeAll(err)
 			return
 		}
 		now := time.Now()
@@ -439,5 +475,5 @@ func (p *poller) shutdown() {
 	p.refuse, p.done = true, true
 	p.mu.Unlock()
 	unix.Close(p.wake)
-	unix.Close(p.epfd)
+	p.epoll.Close()
 }
