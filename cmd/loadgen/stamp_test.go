@@ -155,3 +155,24 @@ func TestQuickStamped(t *testing.T) {
 		}
 	}
 }
+
+// FuzzQuickStamped: what is read directly decodes as codec.JSON and
+// encoding/json decode it.
+func FuzzQuickStamped(f *testing.F) {
+	f.Add([]byte(`{"type":"BroadcastBench","data":{"t":1764467000123456789,"seq":0}}`))
+	f.Add([]byte(`{"type":"X","data":{"t":-0,"seq":9223372036854775807}}`))
+	f.Fuzz(func(t *testing.T, frame []byte) {
+		if env, ok := quickStamped(frame); ok {
+			want, err := codec.JSON.Decode(frame)
+			if err != nil || !reflect.DeepEqual(env, want) {
+				t.Fatalf("quickStamped(%q) = %+v; codec.JSON decodes %+v, %v", frame, env, want, err)
+			}
+		}
+		if s, ok := quickStamp(frame); ok {
+			var want stamp
+			if err := json.Unmarshal(frame, &want); err != nil || s != want {
+				t.Fatalf("quickStamp(%q) = %+v; encoding/json reads %+v, %v", frame, s, want, err)
+			}
+		}
+	})
+}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -332,4 +333,20 @@ func TestDialRawRefuses(t *testing.T) {
 	if _, err := dialRaw(t.Context(), testProtocol(url), url); err == nil || !strings.Contains(err.Error(), `subprotocol "", want "hotpot.json"`) {
 		t.Errorf("no subprotocol: error %v", err)
 	}
+}
+
+// FuzzFrameReader: whatever a node sends, the reader does not panic, and
+// gives the same messages, or fails alike, however the bytes are split
+// over reads.
+func FuzzFrameReader(f *testing.F) {
+	f.Add(serverFrame(true, opText, []byte(`{"type":"Ping"}`), 0), uint16(3))
+	f.Add(append(serverFrame(false, opText, []byte("frag"), 0), serverFrame(true, opContinuation, []byte("ment"), 16)...), uint16(7))
+	f.Add(append(serverFrame(true, opPing, []byte("x"), 64), serverFrame(true, opClose, closePayload(websocket.StatusNormalClosure), 0)...), uint16(12))
+	f.Fuzz(func(t *testing.T, stream []byte, at uint16) {
+		whole, wholeErr := parseStream(stream)
+		split, splitErr := parseStream(stream, int(at))
+		if (wholeErr != nil) != (splitErr != nil) || !slices.Equal(whole, split) {
+			t.Fatalf("in one read: %q, %v; split at %d: %q, %v", whole, wholeErr, at, split, splitErr)
+		}
+	})
 }
