@@ -12,6 +12,9 @@
 #   broadcast5  the same at 5 broadcasts/s
 #
 #   bash bench/node.sh [scenario...]   (default: all, in that order)
+#
+# LOADGEN_FLAGS adds flags to every loadgen run, say
+# LOADGEN_FLAGS="-cpuprofile /tmp/lg.pprof" for the generator's profile.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SCENARIOS=${*:-call push echo broadcast broadcast5}
@@ -40,8 +43,9 @@ for s in $SCENARIOS; do
 		;;
 	esac
 	echo "=== $s"
-	echo "\$ loadgen ${args[*]} -pid <node>"
-	"$BIN/loadgen" "${args[@]}" -pid "$NODE" >"$BIN/out" 2>"$BIN/log" || echo "(loadgen reported failures)"
+	echo "\$ loadgen ${args[*]} -pid <node>${LOADGEN_FLAGS:+ $LOADGEN_FLAGS}"
+	# shellcheck disable=SC2086 # LOADGEN_FLAGS is split into flags
+	"$BIN/loadgen" "${args[@]}" -pid "$NODE" ${LOADGEN_FLAGS:-} >"$BIN/out" 2>"$BIN/log" || echo "(loadgen reported failures)"
 	cat "$BIN/out"
 	# loadgen's own CPU over the measured span, from its log (cpu_s=…):
 	# beside the node on one machine, it is CPU the node did not get.
