@@ -399,14 +399,15 @@ func (p *poller) drop(c *rawConn, err error) {
 	p.open--
 	p.mu.Unlock()
 	st := p.h.st
+	if err != nil && !p.closing && st.drops.add(err) {
+		p.h.log.Warn("agent closed unexpectedly (only the first is logged)", "err", err)
+	}
+	// Counted closed after its error, so that who sees none open sees why.
 	if st.open.Add(-1) == 0 {
 		select {
 		case st.emptied <- struct{}{}:
 		default:
 		}
-	}
-	if err != nil && !p.closing && st.drops.add(err) {
-		p.h.log.Warn("agent closed unexpectedly (only the first is logged)", "err", err)
 	}
 }
 
