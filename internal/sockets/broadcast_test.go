@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
@@ -113,5 +114,46 @@ func TestWelcomeComesFirst(t *testing.T) {
 	for range 100 {
 		dialWS(t, n, "/ws") // fails t unless the first frame is Welcome
 		dialTCP(t, n)
+	}
+}
+
+// TestConcurrentBroadcastsInOneOrder: broadcasts sent at once from many
+// goroutines reach every agent exactly once, and in the same order at
+// every agent — those that came while one was being delivered are
+// delivered together, in the order they came.
+func TestConcurrentBroadcastsInOneOrder(t *testing.T) {
+	n := startNode(t, nil)
+	const agents, broadcasts = 20, 60
+	clients := make([]*wsClient, agents)
+	for i := range clients {
+		clients[i] = dialWS(t, n, "/ws")
+	}
+	var wg sync.WaitGroup
+	for i := range broadcasts {
+		wg.Go(func() {
+			f := encoded(n, "Seq", codec.Payload{JSON: []byte(strconv.Itoa(i))})
+			if got := n.srv.Broadcast(f); got != agents {
+				t.Errorf("broadcast %d reached %d agents, want %d", i, got, agents)
+			}
+		})
+	}
+	wg.Wait()
+	var first []string
+	for i, cl := range clients {
+		var order []string
+		seen := make(map[string]bool)
+		for range broadcasts {
+			e := cl.read()
+			if e.Type != "Seq" || seen[string(e.Data)] {
+				t.Fatalf("agent %d got %s %s after %v", i, e.Type, e.Data, order)
+			}
+			seen[string(e.Data)] = true
+			order = append(order, string(e.Data))
+		}
+		if i == 0 {
+			first = order
+		} else if !slices.Equal(order, first) {
+			t.Fatalf("agent %d got the broadcasts in the order %v, agent 0 in %v", i, order, first)
+		}
 	}
 }

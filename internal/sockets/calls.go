@@ -5,10 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"runtime"
 	"strconv"
-	"sync"
-	"sync/atomic"
 
 	"github.com/hotpot-rt/hotpot/internal/codec"
 )
@@ -114,44 +111,15 @@ func (s *Server) EncodeFanOut(typ string, data codec.Payload) (FanOut, error) {
 }
 
 // Broadcast sends f to every agent of this node and returns how many had
-// it queued.
+// it queued. Broadcasts that come while one is being delivered are
+// delivered together (see broadcaster).
 func (s *Server) Broadcast(f FanOut) int {
-	return deliver(s.snapshot(), f)
+	return s.broadcasts.deliver(f)
 }
 
 // fanOutShard is the fewest agents a fan-out goroutine takes: below it,
 // starting one costs more than the writes it would share.
 const fanOutShard = 256
-
-// deliver queues f to each agent and returns how many had it queued.
-// Agents whose codec cannot carry the event are skipped. The agents are
-// shared out over up to GOMAXPROCS goroutines, which deliver waits for; a
-// send never waits on an agent, so no agent holds up the others.
-func deliver(agents []*agent, f FanOut) int {
-	send := func(agents []*agent) int {
-		delivered := 0
-		for _, a := range agents {
-			if frame := f.frames[a.codec]; frame != nil && a.send(frame) == nil {
-				delivered++
-			}
-		}
-		return delivered
-	}
-	workers := min(runtime.GOMAXPROCS(0), len(agents)/fanOutShard)
-	if workers <= 1 {
-		return send(agents)
-	}
-	var delivered atomic.Int64
-	var wg sync.WaitGroup
-	shard := (len(agents) + workers - 1) / workers
-	for rest := agents[shard:]; len(rest) > 0; rest = rest[min(shard, len(rest)):] {
-		part := rest[:min(shard, len(rest))]
-		wg.Go(func() { delivered.Add(int64(send(part))) })
-	}
-	delivered.Add(int64(send(agents[:shard])))
-	wg.Wait()
-	return int(delivered.Load())
-}
 
 func (a *agent) call(ctx context.Context, typ string, data codec.Payload) (codec.Payload, error) {
 	native, err := a.codec.Data(data)

@@ -16,57 +16,69 @@ const closeGrace = 2 * time.Second
 // ErrQueueFull; an agent being closed returns ErrAgentGone; a frame over
 // the agent's limit returns ErrMessageTooBig. The frame must not be
 // modified afterwards; the same frame may be sent to many agents.
-func (a *agent) send(frame []byte) error { return a.sendFrame(frame, false) }
+func (a *agent) send(frame []byte) error {
+	batch := [1][]byte{frame}
+	return a.sendFrames(batch[:], false)
+}
 
 // sendControl sends a Ping or a Pong as send does, but ahead of every
 // frame still queued: keepalive never waits behind data.
-func (a *agent) sendControl(frame []byte) error { return a.sendFrame(frame, true) }
+func (a *agent) sendControl(frame []byte) error {
+	batch := [1][]byte{frame}
+	return a.sendFrames(batch[:], true)
+}
 
-func (a *agent) sendFrame(frame []byte, urgent bool) error {
-	if len(frame) > a.maxFrame {
-		return ErrMessageTooBig
+// sendFrames sends frames, in order, as send sends one: they are written
+// together, in one write when the socket takes them, or queued together.
+// The slice is not kept; the frames are.
+func (a *agent) sendFrames(frames [][]byte, urgent bool) error {
+	size := 0
+	for _, frame := range frames {
+		if len(frame) > a.maxFrame {
+			return ErrMessageTooBig
+		}
+		size += len(frame)
 	}
 	a.mu.Lock()
 	switch {
 	case a.closeReason != "":
 		a.mu.Unlock()
 		return ErrAgentGone
-	case a.queue.len() >= a.srv.cfg.SendQueue || a.queue.len() > 0 && a.queue.bytes+len(frame) > a.srv.cfg.SendQueueBytes:
+	case a.queue.len()+len(frames) > a.srv.cfg.SendQueue || a.queue.len() > 0 && a.queue.bytes+size > a.srv.cfg.SendQueueBytes:
 		a.srv.log.Info("closing slow consumer", "agent", a.id, "queued", a.queue.len(), "queued_bytes", a.queue.bytes)
 		a.queue.clear() // they would not get through; Kicked goes first
 		a.closeLocked(ReasonSlowConsumer)
 		a.mu.Unlock()
 		return ErrQueueFull
 	case a.writing || !a.link.canTry():
-		a.enqueueLocked(frame, urgent)
+		a.enqueueLocked(frames, urgent)
 		a.mu.Unlock()
 		return nil
 	}
 	a.writing = true // this goroutine is the writer now
 	a.writer.Add(1)
 	a.mu.Unlock()
-	a.writeNow(frame)
+	a.writeNow(frames)
 	return nil
 }
 
-// writeNow writes frame from the sending goroutine, which holds the writer
-// role, without blocking; then it gives the role back, or hands it to a
-// writer goroutine when bytes or frames are left to write. Most sends to
-// an idle agent end here, with no goroutine started: a sweep pinging
+// writeNow writes frames from the sending goroutine, which holds the
+// writer role, without blocking; then it gives the role back, or hands it
+// to a writer goroutine when bytes or frames are left to write. Most sends
+// to an idle agent end here, with no goroutine started: a sweep pinging
 // thousands of agents, a broadcast, a call.
-func (a *agent) writeNow(frame []byte) {
-	batch := [1][]byte{frame}
-	result := a.link.tryFrames(batch[:])
+func (a *agent) writeNow(frames [][]byte) {
+	result := a.link.tryFrames(frames)
 	a.mu.Lock()
 	if result == tryBusy {
 		// The writer goroutine may wait for the connection; this one must
-		// not. The frame goes first: frames queued meanwhile came later.
-		a.queue.pushFront(frame)
+		// not. The frames go first: frames queued meanwhile came later.
+		a.queue.pushFront(frames...)
 		a.mu.Unlock()
 		go a.writeLoop()
 		return
 	}
-	a.stats.framesOut.Inc()
+	a.stats.framesOut.Add(float64(len(frames)))
 	if result == tryDone && a.queue.len() == 0 && a.closeReason == "" {
 		a.writing = false
 		a.mu.Unlock()
@@ -139,18 +151,18 @@ func (a *agent) closeLocked(reason string) {
 	}
 	a.srv.countKick(reason)
 	if frame, err := encodeServerMessage(a.codec, "Kicked", kickedData(reason)); err == nil {
-		a.enqueueLocked(frame, false)
+		a.enqueueLocked([][]byte{frame}, false)
 	}
 	a.closeTimer = time.AfterFunc(closeGrace, a.link.abort)
 }
 
-// enqueueLocked queues a frame, urgent ones first, and makes sure a
+// enqueueLocked queues frames, urgent ones first, and makes sure a
 // writer runs.
-func (a *agent) enqueueLocked(frame []byte, urgent bool) {
+func (a *agent) enqueueLocked(frames [][]byte, urgent bool) {
 	if urgent {
-		a.queue.pushFront(frame)
+		a.queue.pushFront(frames...)
 	} else {
-		a.queue.push(frame)
+		a.queue.push(frames...)
 	}
 	if !a.writing {
 		a.writing = true
@@ -214,16 +226,20 @@ type frameQueue struct {
 
 func (q *frameQueue) len() int { return len(q.frames) }
 
-// push queues frame last.
-func (q *frameQueue) push(frame []byte) {
-	q.frames = append(q.frames, frame)
-	q.bytes += len(frame)
+// push queues frames last, in order.
+func (q *frameQueue) push(frames ...[]byte) {
+	q.frames = append(q.frames, frames...)
+	for _, frame := range frames {
+		q.bytes += len(frame)
+	}
 }
 
-// pushFront queues frame first.
-func (q *frameQueue) pushFront(frame []byte) {
-	q.frames = slices.Insert(q.frames, 0, frame)
-	q.bytes += len(frame)
+// pushFront queues frames first, in order.
+func (q *frameQueue) pushFront(frames ...[]byte) {
+	q.frames = slices.Insert(q.frames, 0, frames...)
+	for _, frame := range frames {
+		q.bytes += len(frame)
+	}
 }
 
 // take returns every queued frame and empties the queue.

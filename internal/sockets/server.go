@@ -65,6 +65,8 @@ type Server struct {
 	rateLimit rateLimit
 	// spent keeps the buckets of agents that left with them short of full.
 	spent *spentBuckets
+	// broadcasts delivers Broadcast's events, coalescing them under load.
+	broadcasts broadcaster
 	// epoch is when the server started; agents' buckets count time from
 	// it on the monotonic clock.
 	epoch time.Time
@@ -155,6 +157,7 @@ func New(cfg config.Config, opts Options) *Server {
 			ValidID:  ValidID,
 		})
 	}
+	s.broadcasts.srv = s
 	ctx, cancel := context.WithCancel(context.Background())
 	s.stopKeepalive = cancel
 	go func() {
