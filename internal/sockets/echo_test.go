@@ -153,3 +153,62 @@ func TestWebSocketFrameLengths(t *testing.T) {
 		}
 	}
 }
+
+// nonCanonical holds, by codec, Echo frames that none of the node's
+// encoders would write: extra spaces, another key order, escapes,
+// non-minimal msgpack encodings, protobuf fields out of order, an
+// overlong length and an unknown field. Echo must send each back as it
+// came, not decode and encode it again.
+var nonCanonical = map[string][]byte{
+	"json": []byte(` { "data" : {"b" : 1.50, "a":"\u4f60\u597d"} ,"id":"\u4e03",  "type" : "\u0045cho" } `),
+	"msgpack": {
+		0xde, 0x00, 0x03, // a map16 of 3 pairs
+		0xd9, 0x04, 't', 'y', 'p', 'e', // a str8 key
+		0xda, 0x00, 0x04, 'E', 'c', 'h', 'o', // a str16 value
+		0xa2, 'i', 'd', 0xd9, 0x01, '7',
+		0xa4, 'd', 'a', 't', 'a', 0xcf, 0, 0, 0, 0, 0, 0, 0, 7, // 7 as a uint64
+	},
+	"proto": {
+		0x12, 0x02, 'h', 'i', // data before type
+		0x48, 0x01, // field 9, unknown
+		0x0a, 0x84, 0x00, 'E', 'c', 'h', 'o', // type, its length an overlong varint
+		0x1a, 0x01, '7',
+	},
+}
+
+// TestEchoIsByteForByte: Echo sends back the frame as received, in every
+// codec and on both transports, even where decoding and encoding it again
+// would change its bytes.
+func TestEchoIsByteForByte(t *testing.T) {
+	ws := startNode(t, nil)
+	for _, name := range []string{"json", "msgpack", "proto"} {
+		frame := nonCanonical[name]
+		c, _ := codec.Lookup(name)
+		e, err := c.Decode(frame)
+		if err != nil || e.Type != "Echo" {
+			t.Fatalf("%s frame decodes to %+v, %v: want an Echo", name, e, err)
+		}
+		if again, _ := c.Encode(e); bytes.Equal(again, frame) {
+			t.Fatalf("the %s frame is what the codec encodes: it cannot tell an echo from a re-encoding", name)
+		}
+		t.Run(name+"/ws", func(t *testing.T) {
+			cl := dialWS(t, ws, "/ws", "hotpot."+name)
+			typ := websocket.MessageText
+			if c.Binary() {
+				typ = websocket.MessageBinary
+			}
+			cl.writeRaw(typ, frame)
+			if got := cl.readRaw(); !bytes.Equal(got, frame) {
+				t.Fatalf("echo = %q, want %q", got, frame)
+			}
+		})
+		t.Run(name+"/tcp", func(t *testing.T) {
+			n := startNode(t, func(c *config.Config) { c.TCPCodec = name })
+			cl := dialTCP(t, n)
+			cl.writeFrame(frame)
+			if got := cl.readRaw(); !bytes.Equal(got, frame) {
+				t.Fatalf("echo = %q, want %q", got, frame)
+			}
+		})
+	}
+}
