@@ -294,3 +294,37 @@ func until(t testing.TB, what string, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// TestFrameSizeBoundary: a frame of exactly --max-message-bytes is
+// handled (an Echo of it comes back whole), one byte more closes the
+// connection, on both transports.
+func TestFrameSizeBoundary(t *testing.T) {
+	const limit = 1000
+	n := startNode(t, func(c *config.Config) { c.MaxMessageBytes = limit; c.TCPLenBytes = 4 })
+	echoOf := func(size int) []byte {
+		prefix := `{"type":"Echo","data":"`
+		return []byte(prefix + strings.Repeat("x", size-len(prefix)-2) + `"}`)
+	}
+	t.Run("ws", func(t *testing.T) {
+		cl := dialWS(t, n, "/ws")
+		cl.writeRaw(websocket.MessageText, echoOf(limit))
+		if got := cl.readRaw(); !bytes.Equal(got, echoOf(limit)) {
+			t.Fatalf("a frame of the limit came back as %d bytes", len(got))
+		}
+		cl.writeRaw(websocket.MessageText, echoOf(limit+1))
+		if code, _ := cl.expectClose(); code != websocket.StatusMessageTooBig {
+			t.Fatalf("a frame one byte over the limit: close %v, want 1009", code)
+		}
+	})
+	t.Run("tcp", func(t *testing.T) {
+		cl := dialTCP(t, n)
+		cl.writeFrame(echoOf(limit))
+		if got := cl.readRaw(); !bytes.Equal(got, echoOf(limit)) {
+			t.Fatalf("a frame of the limit came back as %d bytes", len(got))
+		}
+		cl.writeFrame(echoOf(limit + 1))
+		if reason := cl.expectClose(); reason != ReasonTooBig {
+			t.Fatalf("a frame one byte over the limit: Kicked %q, want %q", reason, ReasonTooBig)
+		}
+	})
+}
