@@ -2,11 +2,15 @@ package sockets
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"net"
+	"net/http"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -327,4 +331,44 @@ func TestFrameSizeBoundary(t *testing.T) {
 			t.Fatalf("a frame one byte over the limit: Kicked %q, want %q", reason, ReasonTooBig)
 		}
 	})
+}
+
+// TestSlowConsumerWebSocket: a WebSocket client that stops reading while
+// its queue overflows is closed as a slow consumer, with close code 1008.
+func TestSlowConsumerWebSocket(t *testing.T) {
+	n := startNode(t, func(c *config.Config) { c.SendQueue = 8 })
+	// A small receive buffer, so that little is in flight when it reads
+	// again.
+	dialer := &net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+		var serr error
+		err := rc.Control(func(fd uintptr) {
+			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
+		})
+		return errors.Join(err, serr)
+	}}
+	transport := &http.Transport{DialContext: dialer.DialContext}
+	defer transport.CloseIdleConnections()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	conn, _, err := websocket.Dial(ctx, n.wsURL("/ws?id=slow"), &websocket.DialOptions{HTTPClient: &http.Client{Transport: transport}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn.SetReadLimit(1 << 20)
+	slow := &wsClient{t: t, conn: conn, c: codec.JSON}
+	t.Cleanup(func() { conn.CloseNow() })
+
+	big := []byte(`{"blob":"` + strings.Repeat("x", 60000) + `"}`)
+	deadline := time.Now().Add(10 * time.Second)
+	for err == nil && time.Now().Before(deadline) {
+		err = n.srv.Push("slow", "Flood", codec.Payload{JSON: big})
+		time.Sleep(time.Millisecond) // paced so that a client that reads would keep up
+	}
+	if err != ErrQueueFull {
+		t.Fatalf("push error %v, want ErrQueueFull", err)
+	}
+	// It reads again: what was sent before the close, then the close.
+	if code, reason := slow.expectClose(); code != websocket.StatusPolicyViolation || reason != ReasonSlowConsumer && reason != "" {
+		t.Fatalf("closed with %v after Kicked %q, want 1008 (after %q, if any)", code, reason, ReasonSlowConsumer)
+	}
 }

@@ -2,8 +2,10 @@ package sockets
 
 import (
 	"bytes"
+	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/coder/websocket"
 
@@ -209,6 +211,63 @@ func TestEchoIsByteForByte(t *testing.T) {
 			if got := cl.readRaw(); !bytes.Equal(got, frame) {
 				t.Fatalf("echo = %q, want %q", got, frame)
 			}
+		})
+	}
+}
+
+// TestFrameTypes: JSON agents get text WebSocket frames, msgpack and proto
+// agents binary ones, whatever the node sends them: Welcome, Pong, Echo,
+// Error, an event, Kicked.
+func TestFrameTypes(t *testing.T) {
+	n := startNode(t, nil)
+	for name, want := range map[string]websocket.MessageType{
+		"json":    websocket.MessageText,
+		"msgpack": websocket.MessageBinary,
+		"proto":   websocket.MessageBinary,
+	} {
+		t.Run(name, func(t *testing.T) {
+			c, _ := codec.Lookup(name)
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			conn, _, err := websocket.Dial(ctx, n.wsURL("/ws?id=types-"+name), &websocket.DialOptions{Subprotocols: []string{"hotpot." + name}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.CloseNow()
+			expect := func(typ string) {
+				t.Helper()
+				got, frame, err := conn.Read(ctx)
+				if err != nil {
+					t.Fatalf("waiting for %s: %v", typ, err)
+				}
+				if e, err := c.Decode(frame); err != nil || e.Type != typ {
+					t.Fatalf("got %+v (%v), want %s", e, err, typ)
+				}
+				if got != want {
+					t.Errorf("%s came in a %v frame, want %v", typ, got, want)
+				}
+			}
+			write := func(frame []byte) {
+				t.Helper()
+				if err := conn.Write(ctx, want, frame); err != nil {
+					t.Fatal(err)
+				}
+			}
+			expect("Welcome")
+			ping, _ := c.Encode(codec.Envelope{Type: "Ping"})
+			write(ping)
+			expect("Pong")
+			write(nonCanonical[name])
+			expect("Echo")
+			typeless, _ := c.Encode(codec.Envelope{ID: "1"})
+			write(typeless)
+			expect("Error")
+			if err := n.srv.Push("types-"+name, "Notice", codec.Payload{JSON: []byte(`{"n":1}`)}); err != nil {
+				t.Fatal(err)
+			}
+			expect("Notice")
+			n.srv.Kick("types-"+name, ReasonKicked)
+			expect("Kicked")
 		})
 	}
 }
