@@ -271,3 +271,59 @@ func TestFrameTypes(t *testing.T) {
 		})
 	}
 }
+
+// TestTCPCodecs: each --tcp-codec carries a TCP agent's whole session:
+// Welcome, Ping and Pong, a call and its Reply, an agent.message, an Error
+// and Kicked.
+func TestTCPCodecs(t *testing.T) {
+	for _, name := range []string{"json", "msgpack", "proto"} {
+		t.Run(name, func(t *testing.T) {
+			n := startNode(t, func(c *config.Config) { c.TCPCodec = name })
+			cl := dialTCP(t, n) // its Welcome read in the codec
+			if info, err := n.srv.Agent(cl.id); err != nil || info.Codec != name || info.Transport != TransportTCP {
+				t.Fatalf("agent %+v, %v: want a TCP agent of codec %s", info, err, name)
+			}
+			cl.write(codec.Envelope{Type: "Ping"})
+			if e := cl.read(); e.Type != "Pong" {
+				t.Fatalf("got %+v, want Pong", e)
+			}
+
+			ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+			defer cancel()
+			type result struct {
+				data codec.Payload
+				err  error
+			}
+			called := make(chan result, 1)
+			go func() {
+				data, err := n.srv.Call(ctx, cl.id, "Add", codec.Payload{JSON: []byte(`{"a":1}`)})
+				called <- result{data, err}
+			}()
+			call := cl.read()
+			var args struct{ A int }
+			if cl.decodeData(call, &args); call.Type != "Add" || call.ID == "" || args.A != 1 {
+				t.Fatalf("call %+v, want Add {\"a\":1} with an id", call)
+			}
+			cl.write(codec.Envelope{Type: "Reply", ID: call.ID, Data: call.Data})
+			if r := <-called; r.err != nil || !jsonEqual(t, r.data.Raw(), []byte(`{"a":1}`)) {
+				t.Fatalf("call answered %s, %v", r.data.Raw(), r.err)
+			}
+
+			data, _ := cl.c.Data(codec.Payload{JSON: []byte(`{"n":2}`)})
+			cl.write(codec.Envelope{Type: "Chat", Data: data})
+			e := n.events.waitFor(t, func(e events.Event) bool { return e.Type == events.Message && e.Agent == cl.id })
+			if e.MessageType != "Chat" || !jsonEqual(t, e.Data.Raw(), []byte(`{"n":2}`)) {
+				t.Fatalf("event %+v", e)
+			}
+
+			cl.write(codec.Envelope{ID: "no type"})
+			if e := cl.read(); e.Type != "Error" || e.Code != 400 {
+				t.Fatalf("got %+v, want Error 400", e)
+			}
+			n.srv.Kick(cl.id, "bye")
+			if reason := cl.expectClose(); reason != "bye" {
+				t.Fatalf("Kicked %q, want bye", reason)
+			}
+		})
+	}
+}
