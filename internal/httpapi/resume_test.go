@@ -97,10 +97,10 @@ func TestEventsSlowSubscriber(t *testing.T) {
 	calm.answerCalls(echoReply)
 	flood := dialWS(t, n, "?id=flood")
 
-	// Calls go on while the flood runs; the slowest must still be quick.
+	// Calls go on while the flood runs, and are answered: none waits for
+	// the subscriber that does not read.
 	stop := make(chan struct{})
 	var calls sync.WaitGroup
-	var slowest time.Duration
 	calls.Go(func() {
 		for {
 			select {
@@ -108,13 +108,11 @@ func TestEventsSlowSubscriber(t *testing.T) {
 				return
 			case <-time.After(20 * time.Millisecond):
 			}
-			start := time.Now()
 			res, err := c.CallAgentWithResponse(t.Context(), "calm", client.CallRequest{Type: "Q", TimeoutMs: ptr(10000)})
 			if err != nil || res.JSON200 == nil {
 				t.Errorf("call during the flood: %v %v", err, res.Status())
 				return
 			}
-			slowest = max(slowest, time.Since(start))
 		}
 	})
 	pad := strings.Repeat("x", 4096)
@@ -127,9 +125,6 @@ func TestEventsSlowSubscriber(t *testing.T) {
 	}
 	close(stop)
 	calls.Wait()
-	if slowest > 2*time.Second {
-		t.Errorf("a call took %v during the flood", slowest)
-	}
 
 	slow.start()
 	lastID, tooSlow := "", false
@@ -156,11 +151,14 @@ func TestEventsSlowSubscriber(t *testing.T) {
 	}
 
 	// The resumed stream replays what is kept after lastID, up to the last
-	// Tick, then goes on live. The next event is sent only once the replay
-	// is read: internal/events cuts a subscriber catching up on a replay
-	// longer than half the retention when any event arrives between two of
-	// its reads (a known bug).
+	// Tick, then goes on live: events that arrive while it replays come
+	// after the replay, none missing (internal/events pins that they do not
+	// cut it off, whenever they arrive).
 	resumed := openEvents(t, n, &client.StreamEventsParams{LastEventID: &lastID})
+	const during = 5
+	for i := range during {
+		flood.send(msg{Type: "During", ID: strconv.Itoa(i)})
+	}
 	readUntil := func(last func(client.AgentEvent) bool) {
 		t.Helper()
 		for i := 0; ; i++ {
@@ -184,6 +182,20 @@ func TestEventsSlowSubscriber(t *testing.T) {
 		}
 	}
 	readUntil(func(d client.AgentEvent) bool { return strings.HasPrefix(string(d.Data), `{"i":1999,`) })
-	flood.send(msg{Type: "After"})
-	readUntil(func(d client.AgentEvent) bool { return d.Type != nil && *d.Type == "After" })
+	next := 0
+	readUntil(func(d client.AgentEvent) bool {
+		if d.Type == nil || *d.Type != "During" || d.ID == nil || *d.ID != strconv.Itoa(next) {
+			t.Fatalf("after the replay: %s %s, want During %d", ptrOr(d.Type), ptrOr(d.ID), next)
+		}
+		next++
+		return next == during
+	})
+}
+
+// ptrOr returns *p, or "<none>" when p is nil.
+func ptrOr(p *string) string {
+	if p == nil {
+		return "<none>"
+	}
+	return *p
 }
