@@ -168,6 +168,22 @@ func TestEventsPing(t *testing.T) {
 	}
 }
 
+// TestEventsPingDefault: an idle stream gets ": ping" every 15 s, the
+// default a node is built with; the one test that waits that long.
+func TestEventsPingDefault(t *testing.T) {
+	t.Parallel()
+	n := startNode(t, nil)
+	start := time.Now()
+	s := openEvents(t, n, nil)
+	ev, ok := s.next(25 * time.Second)
+	if !ok || ev.Comment != "ping" {
+		t.Fatalf("got %+v, want a ping comment 15 s into an idle stream", ev)
+	}
+	if d := time.Since(start); d < 15*time.Second {
+		t.Fatalf("the first ping came %v into the stream, before 15 s", d)
+	}
+}
+
 // TestEventsEndOnShutdown: a stopping node's streams end, after every
 // agent's agent.disconnected with reason shutdown.
 func TestEventsEndOnShutdown(t *testing.T) {
