@@ -25,7 +25,14 @@ import (
 // serverBin is the server built once for the tests in this file.
 var serverBin string
 
+// noFlagsServerEnv names the variable that makes the test binary run
+// noFlagsChild with the server it holds, instead of the tests.
+const noFlagsServerEnv = "NOFLAGS_TEST_SERVER"
+
 func TestMain(m *testing.M) {
+	if bin, ok := os.LookupEnv(noFlagsServerEnv); ok {
+		os.Exit(noFlagsChild(bin))
+	}
 	dir, err := os.MkdirTemp("", "hotpot-server-test")
 	if err != nil {
 		panic(err)
