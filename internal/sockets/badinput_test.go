@@ -357,6 +357,9 @@ func TestSlowConsumerWebSocket(t *testing.T) {
 	conn.SetReadLimit(1 << 20)
 	slow := &wsClient{t: t, conn: conn, c: codec.JSON}
 	t.Cleanup(func() { conn.CloseNow() })
+	if w := slow.read(); w.Type != "Welcome" { // it is registered
+		t.Fatalf("first message %+v, want Welcome", w)
+	}
 
 	big := []byte(`{"blob":"` + strings.Repeat("x", 60000) + `"}`)
 	deadline := time.Now().Add(10 * time.Second)
