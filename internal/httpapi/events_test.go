@@ -10,6 +10,7 @@ import (
 
 	"github.com/hotpot-rt/hotpot/client"
 	"github.com/hotpot-rt/hotpot/internal/config"
+	"github.com/hotpot-rt/hotpot/internal/events"
 )
 
 func TestEventsLifecycle(t *testing.T) {
@@ -112,6 +113,11 @@ func TestEventsFilters(t *testing.T) {
 	y.roundTrip() // a kicked agent's messages in flight are dropped
 	c.KickAgentWithResponse(t.Context(), "y", nil)
 	y.expectClose()
+	// y's departure is published after its connection ends: wait for it,
+	// so that it comes before x's.
+	eventually(t, "y's agent.disconnected is in the log", func() bool {
+		return len(n.logged(events.Filter{Types: []string{events.Disconnected}, Agent: "y"})) > 0
+	})
 	x.send(msg{Type: "M3"})
 	x.roundTrip()
 	c.KickAgentWithResponse(t.Context(), "x", nil)

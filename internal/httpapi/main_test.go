@@ -17,6 +17,7 @@ import (
 
 	"github.com/hotpot-rt/hotpot/client"
 	"github.com/hotpot-rt/hotpot/internal/config"
+	"github.com/hotpot-rt/hotpot/internal/events"
 	"github.com/hotpot-rt/hotpot/internal/node"
 	"github.com/hotpot-rt/hotpot/internal/pubsub"
 )
@@ -242,6 +243,26 @@ func eventually(t testing.TB, what string, cond func() bool) {
 			t.Fatalf("timed out waiting until %s", what)
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// logged returns the SSE frames of the events in the node's log that f
+// matches, oldest first: what a stream with those filters would replay.
+func (n *testNode) logged(f events.Filter) []byte {
+	sub, _ := n.node.Events().Subscribe(f, "0-0") // an unknown id: from the oldest kept
+	defer sub.Close()
+	var all []byte
+	for {
+		buf, more, err := sub.Read(all)
+		if err != nil {
+			return all
+		}
+		all = buf
+		select {
+		case <-more:
+		default:
+			return all
+		}
 	}
 }
 

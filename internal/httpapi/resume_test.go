@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"fmt"
 	"net"
 	"net/http"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/hotpot-rt/hotpot/client"
 	"github.com/hotpot-rt/hotpot/internal/config"
+	"github.com/hotpot-rt/hotpot/internal/events"
 )
 
 // TestEventsResume: Last-Event-ID replays exactly what came after it,
@@ -125,6 +127,11 @@ func TestEventsSlowSubscriber(t *testing.T) {
 	}
 	close(stop)
 	calls.Wait()
+	// Every Tick is published too: a replay that raced the flood's tail
+	// would rightly be cut as too slow.
+	eventually(t, "the last Tick is in the log", func() bool {
+		return bytes.Contains(n.logged(events.Filter{Agent: "flood"}), []byte(`{"i":1999,`))
+	})
 
 	slow.start()
 	lastID, tooSlow := "", false
