@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"os"
 	"slices"
@@ -239,6 +240,9 @@ func TestClusterBroadcast(t *testing.T) {
 	hung := nodes["c"].cmd.Process
 	hung.Signal(syscall.SIGSTOP)
 	t.Cleanup(func() { hung.Signal(syscall.SIGCONT) })
+	// A stop takes effect when the process's threads are next scheduled:
+	// on a loaded machine, c could still answer the next broadcast.
+	eventually(t, 5*time.Second, "c is stopped", func() bool { return stopped(hung.Pid) })
 	start := time.Now()
 	res, err = nodes["b"].api(t).BroadcastWithResponse(t.Context(), nil, client.EventRequest{Type: "Tick"})
 	if err != nil || res.JSON200 == nil {
@@ -254,6 +258,18 @@ func TestClusterBroadcast(t *testing.T) {
 
 // ptr returns a pointer to v.
 func ptr[T any](v T) *T { return &v }
+
+// stopped reports whether process pid is stopped by a signal, as
+// /proc/pid/stat says; where there is no /proc it trusts the signal.
+func stopped(pid int) bool {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return true
+	}
+	// The state follows the command name, which is in parentheses.
+	_, after, _ := bytes.Cut(stat, []byte(") "))
+	return len(after) > 0 && after[0] == 'T'
+}
 
 // sseStream reads a node's /events.
 type sseStream struct {
