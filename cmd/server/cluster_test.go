@@ -22,7 +22,8 @@ import (
 )
 
 // startCluster starts one node process per id, joined through redisURL,
-// and waits until each of them lists all of them in /nodes.
+// and waits until each of them is ready (subscribed to Redis: a node
+// says it is ready to serve before that) and lists all of them in /nodes.
 func startCluster(t *testing.T, redisURL string, ids ...string) map[string]*process {
 	t.Helper()
 	nodes := make(map[string]*process, len(ids))
@@ -30,7 +31,11 @@ func startCluster(t *testing.T, redisURL string, ids ...string) map[string]*proc
 		nodes[id] = startProcess(t, "--node-id", id, "--redis", redisURL)
 	}
 	for _, p := range nodes {
-		eventually(t, 10*time.Second, "every node lists the whole cluster", func() bool {
+		eventually(t, 10*time.Second, "every node is ready and lists the whole cluster", func() bool {
+			ready, err := p.api(t).ReadyzWithResponse(t.Context())
+			if err != nil || ready.StatusCode() != http.StatusOK {
+				return false
+			}
 			res, err := p.api(t).ListNodesWithResponse(t.Context())
 			return err == nil && res.JSON200 != nil && len(res.JSON200.Items) == len(ids)
 		})
