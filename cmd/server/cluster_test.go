@@ -349,6 +349,7 @@ func TestClusterEvents(t *testing.T) {
 	redis := redistest.Start(t)
 	nodes := startCluster(t, redis.URL(), "a", "b", "c")
 	onB := openEvents(t, nodes["b"], "")
+	liveOnC := openEvents(t, nodes["c"], "")
 	player := dialAgent(t, nodes["a"], "player-1")
 	connected := onB.next(10 * time.Second)
 	if connected.Type != "agent.connected" || connected.Data.Agent != "player-1" || connected.Data.Node != "a" {
@@ -365,6 +366,10 @@ func TestClusterEvents(t *testing.T) {
 		t.Fatalf("b saw %+v, want player-1 leaving", gone)
 	}
 
+	// c's log follows the cluster's stream a little behind; an id it has
+	// not seen yet counts as unknown there. Resume once it has.
+	for ev := liveOnC.next(10 * time.Second); ev.ID != gone.ID; ev = liveOnC.next(10 * time.Second) {
+	}
 	onC := openEvents(t, nodes["c"], connected.ID)
 	for _, want := range []sseEvent{message, gone} {
 		if got := onC.next(10 * time.Second); got.ID != want.ID || got.Type != want.Type {
