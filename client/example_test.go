@@ -13,6 +13,10 @@ import (
 	"github.com/hotpot-rt/hotpot/client"
 )
 
+// nodeURL is the node the examples talk to: one started with
+// go run ./cmd/server, or, when they run as tests, the one TestMain starts.
+var nodeURL = "http://127.0.0.1:8848"
+
 // bearer returns a client option that sends key as the API key.
 func bearer(key string) client.ClientOption {
 	return client.WithRequestEditorFn(func(ctx context.Context, req *http.Request) error {
@@ -23,7 +27,7 @@ func bearer(key string) client.ClientOption {
 
 func ExampleClientWithResponses_CallAgentWithResponse() {
 	ctx := context.Background()
-	c, err := client.NewClientWithResponses("http://127.0.0.1:8848", bearer(os.Getenv("HOTPOT_API_KEY")))
+	c, err := client.NewClientWithResponses(nodeURL, bearer(os.Getenv("HOTPOT_API_KEY")))
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -53,11 +57,12 @@ func ExampleClientWithResponses_CallAgentWithResponse() {
 	default:
 		fmt.Printf("%s: %s\n", res.Status(), res.Body)
 	}
+	// Output: score: 1200
 }
 
 func ExampleClient_StreamEvents() {
 	ctx := context.Background()
-	c, err := client.NewClient("http://127.0.0.1:8848", bearer(os.Getenv("HOTPOT_API_KEY")))
+	c, err := client.NewClient(nodeURL, bearer(os.Getenv("HOTPOT_API_KEY")))
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -72,7 +77,8 @@ func ExampleClient_StreamEvents() {
 	}
 	// One field per line; a blank line ends an event; lines starting with
 	// ":" are comments (the 15 s ping). Remember the last id to resume with
-	// Last-Event-ID after a disconnection.
+	// Last-Event-ID after a disconnection. Here a client, p1, comes and
+	// goes.
 	var event, lastID string
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 0, 64<<10), 1<<20) // a data line can exceed bufio's default 64 KiB
@@ -89,8 +95,14 @@ func ExampleClient_StreamEvents() {
 			if err := json.Unmarshal([]byte(value), &e); err != nil {
 				log.Fatal(err)
 			}
-			fmt.Println(event, e.Agent, e.Node, e.TS)
+			fmt.Println(event, e.Agent, e.Node)
+			if event == string(client.EventTypeAgentDisconnected) && e.Agent == "p1" {
+				return // enough for the example; a service reads on
+			}
 		}
 	}
 	log.Printf("stream ended after event %q: %v", lastID, sc.Err())
+	// Output:
+	// agent.connected p1 example-node
+	// agent.disconnected p1 example-node
 }

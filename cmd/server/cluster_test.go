@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"os"
 	"slices"
@@ -21,7 +22,8 @@ import (
 )
 
 // startCluster starts one node process per id, joined through redisURL,
-// and waits until each of them lists all of them in /nodes.
+// and waits until each of them is ready (subscribed to Redis: a node
+// says it is ready to serve before that) and lists all of them in /nodes.
 func startCluster(t *testing.T, redisURL string, ids ...string) map[string]*process {
 	t.Helper()
 	nodes := make(map[string]*process, len(ids))
@@ -29,7 +31,11 @@ func startCluster(t *testing.T, redisURL string, ids ...string) map[string]*proc
 		nodes[id] = startProcess(t, "--node-id", id, "--redis", redisURL)
 	}
 	for _, p := range nodes {
-		eventually(t, 10*time.Second, "every node lists the whole cluster", func() bool {
+		eventually(t, 10*time.Second, "every node is ready and lists the whole cluster", func() bool {
+			ready, err := p.api(t).ReadyzWithResponse(t.Context())
+			if err != nil || ready.StatusCode() != http.StatusOK {
+				return false
+			}
 			res, err := p.api(t).ListNodesWithResponse(t.Context())
 			return err == nil && res.JSON200 != nil && len(res.JSON200.Items) == len(ids)
 		})
@@ -239,6 +245,9 @@ func TestClusterBroadcast(t *testing.T) {
 	hung := nodes["c"].cmd.Process
 	hung.Signal(syscall.SIGSTOP)
 	t.Cleanup(func() { hung.Signal(syscall.SIGCONT) })
+	// A stop takes effect when the process's threads are next scheduled:
+	// on a loaded machine, c could still answer the next broadcast.
+	eventually(t, 5*time.Second, "c is stopped", func() bool { return stopped(hung.Pid) })
 	start := time.Now()
 	res, err = nodes["b"].api(t).BroadcastWithResponse(t.Context(), nil, client.EventRequest{Type: "Tick"})
 	if err != nil || res.JSON200 == nil {
@@ -254,6 +263,18 @@ func TestClusterBroadcast(t *testing.T) {
 
 // ptr returns a pointer to v.
 func ptr[T any](v T) *T { return &v }
+
+// stopped reports whether process pid is stopped by a signal, as
+// /proc/pid/stat says; where there is no /proc it trusts the signal.
+func stopped(pid int) bool {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return true
+	}
+	// The state follows the command name, which is in parentheses.
+	_, after, _ := bytes.Cut(stat, []byte(") "))
+	return len(after) > 0 && after[0] == 'T'
+}
 
 // sseStream reads a node's /events.
 type sseStream struct {
@@ -328,6 +349,7 @@ func TestClusterEvents(t *testing.T) {
 	redis := redistest.Start(t)
 	nodes := startCluster(t, redis.URL(), "a", "b", "c")
 	onB := openEvents(t, nodes["b"], "")
+	liveOnC := openEvents(t, nodes["c"], "")
 	player := dialAgent(t, nodes["a"], "player-1")
 	connected := onB.next(10 * time.Second)
 	if connected.Type != "agent.connected" || connected.Data.Agent != "player-1" || connected.Data.Node != "a" {
@@ -344,6 +366,10 @@ func TestClusterEvents(t *testing.T) {
 		t.Fatalf("b saw %+v, want player-1 leaving", gone)
 	}
 
+	// c's log follows the cluster's stream a little behind; an id it has
+	// not seen yet counts as unknown there. Resume once it has.
+	for ev := liveOnC.next(10 * time.Second); ev.ID != gone.ID; ev = liveOnC.next(10 * time.Second) {
+	}
 	onC := openEvents(t, nodes["c"], connected.ID)
 	for _, want := range []sseEvent{message, gone} {
 		if got := onC.next(10 * time.Second); got.ID != want.ID || got.Type != want.Type {

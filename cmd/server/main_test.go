@@ -25,7 +25,14 @@ import (
 // serverBin is the server built once for the tests in this file.
 var serverBin string
 
+// noFlagsServerEnv names the variable that makes the test binary run
+// noFlagsChild with the server it holds, instead of the tests.
+const noFlagsServerEnv = "NOFLAGS_TEST_SERVER"
+
 func TestMain(m *testing.M) {
+	if bin, ok := os.LookupEnv(noFlagsServerEnv); ok {
+		os.Exit(noFlagsChild(bin))
+	}
 	dir, err := os.MkdirTemp("", "hotpot-server-test")
 	if err != nil {
 		panic(err)
@@ -49,6 +56,42 @@ func TestMain(m *testing.M) {
 type process struct {
 	cmd               *exec.Cmd
 	httpAddr, tcpAddr string
+	log               *processLog
+}
+
+// processLog is what a process has logged so far, as JSON lines.
+type processLog struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *processLog) add(line []byte) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.b.Write(line)
+	l.b.WriteByte('\n')
+}
+
+func (l *processLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// logLine is a line of a process's log.
+type logLine struct {
+	Level, Msg string
+}
+
+// logged reports whether a line the process has logged so far matches.
+func (p *process) logged(match func(logLine) bool) bool {
+	for line := range strings.Lines(p.log.String()) {
+		var l logLine
+		if json.Unmarshal([]byte(line), &l) == nil && match(l) {
+			return true
+		}
+	}
+	return false
 }
 
 // startProcess runs the server with args plus ephemeral loopback ports and
@@ -63,28 +106,22 @@ func startProcess(t *testing.T, args ...string) *process {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	var logMu sync.Mutex
-	var log strings.Builder
+	log := &processLog{}
 	t.Cleanup(func() {
 		cmd.Process.Kill()
 		cmd.Wait()
 		if t.Failed() {
-			logMu.Lock()
 			t.Logf("log of %v:\n%s", args, log.String())
-			logMu.Unlock()
 		}
 	})
 	ready := make(chan *process, 1)
 	go func() {
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
-			logMu.Lock()
-			log.Write(sc.Bytes())
-			log.WriteByte('\n')
-			logMu.Unlock()
+			log.add(sc.Bytes())
 			var line struct{ Msg, HTTP, TCP string }
 			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "hotpot ready" {
-				ready <- &process{cmd: cmd, httpAddr: line.HTTP, tcpAddr: line.TCP}
+				ready <- &process{cmd: cmd, httpAddr: line.HTTP, tcpAddr: line.TCP, log: log}
 			}
 		}
 		io.Copy(io.Discard, stderr)
@@ -196,6 +233,18 @@ func TestEnvConfiguresServer(t *testing.T) {
 	}
 }
 
+// TestDevModeIsLogged: without --jwt-secret the node warns that any
+// client may pick any agent id; with one it does not.
+func TestDevModeIsLogged(t *testing.T) {
+	devMode := func(l logLine) bool { return l.Level == "WARN" && strings.Contains(l.Msg, "anonymous dev mode") }
+	if p := startProcess(t); !p.logged(devMode) {
+		t.Errorf("no dev-mode warning without --jwt-secret; the log:\n%s", p.log)
+	}
+	if p := startProcess(t, "--jwt-secret", strings.Repeat("s", 32)); p.logged(devMode) {
+		t.Errorf("a dev-mode warning with --jwt-secret; the log:\n%s", p.log)
+	}
+}
+
 // TestTCPCanBeDisabled: with --tcp "" the node serves WebSocket alone.
 func TestTCPCanBeDisabled(t *testing.T) {
 	p := startProcess(t, "--tcp", "")
@@ -243,6 +292,16 @@ func TestDrainKeepsServingRESTAndRefusesAgents(t *testing.T) {
 	_, resp, err := websocket.Dial(t.Context(), "ws://"+p.httpAddr+"/ws?id=late", nil)
 	if err == nil || resp == nil || resp.StatusCode != http.StatusServiceUnavailable {
 		t.Fatalf("a new agent while draining: %v %v, want 503", err, resp)
+	}
+	// A new TCP agent is refused too: no connection, or one closed
+	// without a Welcome.
+	if tcp, err := net.DialTimeout("tcp", p.tcpAddr, 5*time.Second); err == nil {
+		tcp.SetReadDeadline(time.Now().Add(5 * time.Second))
+		got, err := io.ReadAll(tcp)
+		tcp.Close()
+		if err != nil || strings.Contains(string(got), "Welcome") {
+			t.Fatalf("a new TCP agent while draining: %q, %v; want it refused", got, err)
+		}
 	}
 	if status := <-calling; status != http.StatusServiceUnavailable {
 		t.Fatalf("the call still unanswered when the drain ended: %d, want 503", status)

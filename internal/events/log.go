@@ -107,8 +107,8 @@ func (l *Log) Subscribers() int {
 // Subscribe opens a subscription to the events that match f. With an
 // empty lastEventID it starts with the next event appended. Otherwise it
 // starts right after that event; when the id is unknown or older than the
-// oldest event kept, it starts with the oldest kept and replayedFromOldest
-// is true. The caller must Close the subscription.
+// oldest event kept, it starts with the oldest kept when it first reads
+// and replayedFromOldest is true. The caller must Close the subscription.
 func (l *Log) Subscribe(f Filter, lastEventID string) (s *Subscription, replayedFromOldest bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -118,7 +118,7 @@ func (l *Log) Subscribe(f Filter, lastEventID string) (s *Subscription, replayed
 		if abs, ok := l.findLocked(lastEventID); ok {
 			s.cursor = abs + 1
 		} else {
-			s.cursor, replayedFromOldest = l.first, true
+			s.cursor, s.fromOldest, replayedFromOldest = l.first, true, true
 		}
 	}
 	s.maxLag = l.next - s.cursor + l.halfRetention()

@@ -164,6 +164,28 @@ func TestResumeFromOldest(t *testing.T) {
 	}
 }
 
+// TestResumeFromOldestWhileEventsArrive: a subscriber whose Last-Event-ID
+// is older than the log, or unknown, replays from the oldest event kept
+// when it first reads, even when events arrived since it subscribed and
+// pushed out the oldest it would have had. Cutting it off then, as too
+// slow, would send it back with the same id to the same fate for as long
+// as events keep coming.
+func TestResumeFromOldestWhileEventsArrive(t *testing.T) {
+	l := NewLog(10, testMaxBytes)
+	appendN(l, 10, "a")
+	s, fromOldest := l.Subscribe(Filter{}, "unknown")
+	defer s.Close()
+	appendN(l, 3, "b") // the three oldest are dropped
+	buf, _, err := s.Read(nil)
+	if !fromOldest || err != nil {
+		t.Fatalf("fromOldest=%v, first read: %v; want a replay from the oldest kept", fromOldest, err)
+	}
+	got := frames(buf)
+	if len(got) != 10 || !strings.Contains(got[0], `"agent":"a"`) || !strings.Contains(got[9], `"agent":"b"`) {
+		t.Fatalf("replayed %d events, from %q to %q; want the 10 kept", len(got), got[0], got[len(got)-1])
+	}
+}
+
 func TestSlowSubscriberIsCutOff(t *testing.T) {
 	l := NewLog(100, testMaxBytes)
 	slow, _ := l.Subscribe(Filter{}, "")

@@ -40,7 +40,11 @@ type Subscription struct {
 	// Read: half the retention further behind than after its last Read
 	// (or than where it started).
 	maxLag uint64
-	closed bool
+	// fromOldest is set, until its first Read, on a subscription that
+	// replays from the oldest event kept: that Read starts at whatever is
+	// oldest then, whatever was dropped since it subscribed.
+	fromOldest bool
+	closed     bool
 }
 
 // Read appends to buf the SSE frames of the matching events that arrived
@@ -55,6 +59,9 @@ func (s *Subscription) Read(buf []byte) ([]byte, <-chan struct{}, error) {
 	l := s.log
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if s.fromOldest {
+		s.cursor, s.fromOldest = max(s.cursor, l.first), false
+	}
 	if s.cursor < l.first || l.next-s.cursor > s.maxLag {
 		return buf, nil, ErrTooSlow
 	}

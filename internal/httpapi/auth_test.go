@@ -122,6 +122,9 @@ func TestWebUINeedsNoKey(t *testing.T) {
 	}
 }
 
+// TestClientTokens: a valid token names the agent and its groups; any
+// other is refused with 401 at the handshake, a token signed with the
+// right secret but HS384 or HS512 included.
 func TestClientTokens(t *testing.T) {
 	t.Parallel()
 	const secret = "jwt-secret-for-tests-of-32-bytes"
@@ -172,6 +175,8 @@ func TestClientTokens(t *testing.T) {
 		"expired":      sign(jwt.SigningMethodHS256, []byte(secret), jwt.MapClaims{"sub": "u1", "exp": time.Now().Add(-time.Minute).Unix()}),
 		"alg none":     sign(jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, jwt.MapClaims{"sub": "u1", "exp": hour}),
 		"RS256":        sign(jwt.SigningMethodRS256, rsaKey, jwt.MapClaims{"sub": "u1", "exp": hour}),
+		"HS384":        sign(jwt.SigningMethodHS384, []byte(secret), jwt.MapClaims{"sub": "u1", "exp": hour}),
+		"HS512":        sign(jwt.SigningMethodHS512, []byte(secret), jwt.MapClaims{"sub": "u1", "exp": hour}),
 		"wrong secret": sign(jwt.SigningMethodHS256, []byte("not the secret"), jwt.MapClaims{"sub": "u1", "exp": hour}),
 		"bad sub":      sign(jwt.SigningMethodHS256, []byte(secret), jwt.MapClaims{"sub": "a b", "exp": hour}),
 		"garbage":      "not.a.jwt",

@@ -10,6 +10,7 @@ import (
 
 	"github.com/hotpot-rt/hotpot/client"
 	"github.com/hotpot-rt/hotpot/internal/config"
+	"github.com/hotpot-rt/hotpot/internal/events"
 )
 
 func TestEventsLifecycle(t *testing.T) {
@@ -112,6 +113,11 @@ func TestEventsFilters(t *testing.T) {
 	y.roundTrip() // a kicked agent's messages in flight are dropped
 	c.KickAgentWithResponse(t.Context(), "y", nil)
 	y.expectClose()
+	// y's departure is published after its connection ends: wait for it,
+	// so that it comes before x's.
+	eventually(t, "y's agent.disconnected is in the log", func() bool {
+		return len(n.logged(events.Filter{Types: []string{events.Disconnected}, Agent: "y"})) > 0
+	})
 	x.send(msg{Type: "M3"})
 	x.roundTrip()
 	c.KickAgentWithResponse(t.Context(), "x", nil)
@@ -165,6 +171,22 @@ func TestEventsPing(t *testing.T) {
 		if !ok || ev.Comment != "ping" {
 			t.Fatalf("got %+v, want a ping comment", ev)
 		}
+	}
+}
+
+// TestEventsPingDefault: an idle stream gets ": ping" every 15 s, the
+// default a node is built with; the one test that waits that long.
+func TestEventsPingDefault(t *testing.T) {
+	t.Parallel()
+	n := startNode(t, nil)
+	start := time.Now()
+	s := openEvents(t, n, nil)
+	ev, ok := s.next(25 * time.Second)
+	if !ok || ev.Comment != "ping" {
+		t.Fatalf("got %+v, want a ping comment 15 s into an idle stream", ev)
+	}
+	if d := time.Since(start); d < 15*time.Second {
+		t.Fatalf("the first ping came %v into the stream, before 15 s", d)
 	}
 }
 

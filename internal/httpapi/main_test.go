@@ -17,6 +17,7 @@ import (
 
 	"github.com/hotpot-rt/hotpot/client"
 	"github.com/hotpot-rt/hotpot/internal/config"
+	"github.com/hotpot-rt/hotpot/internal/events"
 	"github.com/hotpot-rt/hotpot/internal/node"
 	"github.com/hotpot-rt/hotpot/internal/pubsub"
 )
@@ -38,13 +39,32 @@ type testNode struct {
 	transport *http.Transport
 }
 
-// nodeOption changes the API before it serves, for what Config does not
-// hold.
-type nodeOption func(*API)
+// nodeOptions are what a test may set beyond Config.
+type nodeOptions struct {
+	// pingInterval, when set, replaces the 15 s between SSE pings.
+	pingInterval time.Duration
+	// bodyTimeout, when set, replaces how long a request body may take.
+	bodyTimeout time.Duration
+	// broker, when set, replaces the node's in-memory broker.
+	broker pubsub.Broker
+}
+
+// nodeOption sets one of the nodeOptions.
+type nodeOption func(*nodeOptions)
 
 // withPingInterval makes idle SSE streams get ": ping" every d.
 func withPingInterval(d time.Duration) nodeOption {
-	return func(a *API) { a.pingInterval = d }
+	return func(o *nodeOptions) { o.pingInterval = d }
+}
+
+// withBodyTimeout gives request bodies d to arrive.
+func withBodyTimeout(d time.Duration) nodeOption {
+	return func(o *nodeOptions) { o.bodyTimeout = d }
+}
+
+// withBroker makes the node use b, which must serve the node "test-node".
+func withBroker(b pubsub.Broker) nodeOption {
+	return func(o *nodeOptions) { o.broker = b }
 }
 
 // startNode starts a node alone, whose config is the test default
@@ -68,15 +88,25 @@ func startNodeOn(t testing.TB, hub *pubsub.MemoryHub, tweak func(*config.Config)
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	var broker pubsub.Broker = pubsub.NewMemory(cfg.NodeID, cfg.EventRetention, cfg.EventRetentionBytes)
-	if hub != nil {
-		broker = hub.Join(cfg.NodeID)
+	var o nodeOptions
+	for _, opt := range opts {
+		opt(&o)
 	}
-	nd := node.New(cfg, node.Options{Broker: broker})
+	switch {
+	case o.broker != nil:
+	case hub != nil:
+		o.broker = hub.Join(cfg.NodeID)
+	default:
+		o.broker = pubsub.NewMemory(cfg.NodeID, cfg.EventRetention, cfg.EventRetentionBytes)
+	}
+	nd := node.New(cfg, node.Options{Broker: o.broker})
 	nd.Start()
 	a := New(cfg, nd, slog.New(slog.DiscardHandler))
-	for _, opt := range opts {
-		opt(a)
+	if o.pingInterval != 0 {
+		a.pingInterval = o.pingInterval
+	}
+	if o.bodyTimeout != 0 {
+		a.bodyTimeout = o.bodyTimeout
 	}
 	hs := httptest.NewUnstartedServer(a.Router())
 	hs.Config.ConnState = a.ConnState
@@ -213,6 +243,26 @@ func eventually(t testing.TB, what string, cond func() bool) {
 			t.Fatalf("timed out waiting until %s", what)
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// logged returns the SSE frames of the events in the node's log that f
+// matches, oldest first: what a stream with those filters would replay.
+func (n *testNode) logged(f events.Filter) []byte {
+	sub, _ := n.node.Events().Subscribe(f, "0-0") // an unknown id: from the oldest kept
+	defer sub.Close()
+	var all []byte
+	for {
+		buf, more, err := sub.Read(all)
+		if err != nil {
+			return all
+		}
+		all = buf
+		select {
+		case <-more:
+		default:
+			return all
+		}
 	}
 }
 

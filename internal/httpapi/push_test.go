@@ -2,15 +2,19 @@ package httpapi
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/coder/websocket"
 
 	"github.com/hotpot-rt/hotpot/client"
 	"github.com/hotpot-rt/hotpot/internal/config"
+	"github.com/hotpot-rt/hotpot/internal/pubsub"
 )
 
 func TestPushEvent(t *testing.T) {
@@ -242,6 +246,57 @@ func TestBroadcast(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestBroadcastAsyncAnswersFirst: POST /broadcast?async=true answers 202
+// before the broadcast is delivered. Here the node's survey of the other
+// nodes is held until the 202 has come: one that delivered first would
+// not answer at all.
+func TestBroadcastAsyncAnswersFirst(t *testing.T) {
+	t.Parallel()
+	cfg := config.Default()
+	held := &heldSurveys{Memory: pubsub.NewMemory("test-node", cfg.EventRetention, cfg.EventRetentionBytes), release: make(chan struct{})}
+	n := startNode(t, nil, withBroker(held))
+	var once sync.Once
+	release := func() { once.Do(func() { close(held.release) }) }
+	t.Cleanup(release) // before the node stops, which waits for the broadcast
+	cli := dialWS(t, n, "")
+
+	answered := make(chan int, 1)
+	go func() {
+		res, err := n.client(t).BroadcastWithResponse(context.Background(), &client.BroadcastParams{Async: ptr(true)}, client.EventRequest{Type: "Later"})
+		if err != nil {
+			answered <- 0
+			return
+		}
+		answered <- res.StatusCode()
+	}()
+	select {
+	case status := <-answered:
+		if status != http.StatusAccepted {
+			t.Fatalf("async broadcast answered %d, want 202", status)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no answer to an async broadcast while its delivery is held")
+	}
+	release()
+	if m := cli.recv(); m.Type != "Later" {
+		t.Fatalf("the client got %+v, want the broadcast", m)
+	}
+}
+
+// heldSurveys is a node's in-memory broker whose surveys of other nodes
+// wait until release is closed, past any deadline: a broadcast whose
+// delivery is held for as long as a test likes.
+type heldSurveys struct {
+	*pubsub.Memory
+	release chan struct{}
+}
+
+// Survey waits for release, then surveys as the Memory broker does.
+func (b *heldSurveys) Survey(ctx context.Context, msg []byte, expect []string) (map[string][]byte, error) {
+	<-b.release
+	return b.Memory.Survey(ctx, msg, expect)
 }
 
 // TestFanOutRefusesWhatAClientCouldNotTake: a broadcast or group push that

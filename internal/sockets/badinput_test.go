@@ -2,11 +2,15 @@ package sockets
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"net"
+	"net/http"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -292,5 +296,82 @@ func until(t testing.TB, what string, cond func() bool) {
 			t.Fatalf("timed out waiting until %s", what)
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestFrameSizeBoundary: a frame of exactly --max-message-bytes is
+// handled (an Echo of it comes back whole), one byte more closes the
+// connection, on both transports.
+func TestFrameSizeBoundary(t *testing.T) {
+	const limit = 1000
+	n := startNode(t, func(c *config.Config) { c.MaxMessageBytes = limit; c.TCPLenBytes = 4 })
+	echoOf := func(size int) []byte {
+		prefix := `{"type":"Echo","data":"`
+		return []byte(prefix + strings.Repeat("x", size-len(prefix)-2) + `"}`)
+	}
+	t.Run("ws", func(t *testing.T) {
+		cl := dialWS(t, n, "/ws")
+		cl.writeRaw(websocket.MessageText, echoOf(limit))
+		if got := cl.readRaw(); !bytes.Equal(got, echoOf(limit)) {
+			t.Fatalf("a frame of the limit came back as %d bytes", len(got))
+		}
+		cl.writeRaw(websocket.MessageText, echoOf(limit+1))
+		if code, _ := cl.expectClose(); code != websocket.StatusMessageTooBig {
+			t.Fatalf("a frame one byte over the limit: close %v, want 1009", code)
+		}
+	})
+	t.Run("tcp", func(t *testing.T) {
+		cl := dialTCP(t, n)
+		cl.writeFrame(echoOf(limit))
+		if got := cl.readRaw(); !bytes.Equal(got, echoOf(limit)) {
+			t.Fatalf("a frame of the limit came back as %d bytes", len(got))
+		}
+		cl.writeFrame(echoOf(limit + 1))
+		if reason := cl.expectClose(); reason != ReasonTooBig {
+			t.Fatalf("a frame one byte over the limit: Kicked %q, want %q", reason, ReasonTooBig)
+		}
+	})
+}
+
+// TestSlowConsumerWebSocket: a WebSocket client that stops reading while
+// its queue overflows is closed as a slow consumer, with close code 1008.
+func TestSlowConsumerWebSocket(t *testing.T) {
+	n := startNode(t, func(c *config.Config) { c.SendQueue = 8 })
+	// A small receive buffer, so that little is in flight when it reads
+	// again.
+	dialer := &net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+		var serr error
+		err := rc.Control(func(fd uintptr) {
+			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
+		})
+		return errors.Join(err, serr)
+	}}
+	transport := &http.Transport{DialContext: dialer.DialContext}
+	defer transport.CloseIdleConnections()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	conn, _, err := websocket.Dial(ctx, n.wsURL("/ws?id=slow"), &websocket.DialOptions{HTTPClient: &http.Client{Transport: transport}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn.SetReadLimit(1 << 20)
+	slow := &wsClient{t: t, conn: conn, c: codec.JSON}
+	t.Cleanup(func() { conn.CloseNow() })
+	if w := slow.read(); w.Type != "Welcome" { // it is registered
+		t.Fatalf("first message %+v, want Welcome", w)
+	}
+
+	big := []byte(`{"blob":"` + strings.Repeat("x", 60000) + `"}`)
+	deadline := time.Now().Add(10 * time.Second)
+	for err == nil && time.Now().Before(deadline) {
+		err = n.srv.Push("slow", "Flood", codec.Payload{JSON: big})
+		time.Sleep(time.Millisecond) // paced so that a client that reads would keep up
+	}
+	if err != ErrQueueFull {
+		t.Fatalf("push error %v, want ErrQueueFull", err)
+	}
+	// It reads again: what was sent before the close, then the close.
+	if code, reason := slow.expectClose(); code != websocket.StatusPolicyViolation || reason != ReasonSlowConsumer && reason != "" {
+		t.Fatalf("closed with %v after Kicked %q, want 1008 (after %q, if any)", code, reason, ReasonSlowConsumer)
 	}
 }

@@ -100,13 +100,12 @@ func TestListAndAgent(t *testing.T) {
 	}
 }
 
-// TestDrain: on shutdown, a call answered within --drain-timeout
-// completes; one still unanswered then fails with ErrShuttingDown, and
-// new calls are refused.
+// TestDrain: on shutdown, new calls are refused at once, and a pending
+// call may still be answered within --drain-timeout; the drain ends as
+// soon as no call is left.
 func TestDrain(t *testing.T) {
-	n := startNode(t, func(c *config.Config) { c.DrainTimeout = 300 * time.Millisecond })
+	n := startNode(t, func(c *config.Config) { c.DrainTimeout = time.Minute })
 	answers := dialWS(t, n, "/ws")
-	silent := dialWS(t, n, "/ws")
 	ctx := context.Background()
 
 	answered := make(chan error, 1)
@@ -114,27 +113,50 @@ func TestDrain(t *testing.T) {
 		_, err := n.srv.Call(ctx, answers.id, "Work", codec.Payload{})
 		answered <- err
 	}()
-	unanswered := make(chan error, 1)
-	go func() {
-		_, err := n.srv.Call(ctx, silent.id, "Work", codec.Payload{})
-		unanswered <- err
-	}()
 	call := answers.read()
-	silent.read()
 
 	shutdown := make(chan error, 1)
 	go func() { shutdown <- n.srv.Shutdown(ctx) }()
-	time.Sleep(100 * time.Millisecond) // draining now
-	if _, err := n.srv.Call(ctx, answers.id, "Late", codec.Payload{}); !errors.Is(err, ErrShuttingDown) {
-		t.Fatalf("new call while draining: %v", err)
+	until(t, "the drain begins", n.srv.draining)
+	late, cancel := context.WithTimeout(ctx, 5*time.Second) // refused at once, or never
+	defer cancel()
+	if _, err := n.srv.Call(late, answers.id, "Late", codec.Payload{}); !errors.Is(err, ErrShuttingDown) {
+		t.Fatalf("new call while draining: %v, want ErrShuttingDown", err)
 	}
 	answers.write(codec.Envelope{Type: "Reply", ID: call.ID})
 	if err := <-answered; err != nil {
 		t.Fatalf("call answered while draining: %v", err)
 	}
+	answers.expectClose()
+	if err := <-shutdown; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestDrainTimeout: a call still unanswered when --drain-timeout ends
+// fails with ErrShuttingDown then, not before.
+func TestDrainTimeout(t *testing.T) {
+	const drain = 100 * time.Millisecond
+	n := startNode(t, func(c *config.Config) { c.DrainTimeout = drain })
+	silent := dialWS(t, n, "/ws")
+	ctx := context.Background()
+
+	unanswered := make(chan error, 1)
+	go func() {
+		_, err := n.srv.Call(ctx, silent.id, "Work", codec.Payload{})
+		unanswered <- err
+	}()
+	silent.read()
+	start := time.Now()
+	shutdown := make(chan error, 1)
+	go func() { shutdown <- n.srv.Shutdown(ctx) }()
 	if err := <-unanswered; !errors.Is(err, ErrShuttingDown) {
 		t.Fatalf("unanswered call: %v, want ErrShuttingDown", err)
 	}
+	if took := time.Since(start); took < drain {
+		t.Fatalf("the unanswered call failed %v into the drain, before its %v end", took, drain)
+	}
+	silent.expectClose()
 	if err := <-shutdown; err != nil {
 		t.Fatal(err)
 	}

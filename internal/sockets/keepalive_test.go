@@ -12,7 +12,8 @@ import (
 )
 
 // TestKeepaliveTimeline pins the seed's keepalive rules with a 200ms
-// interval and a 600ms limit.
+// interval and a 600ms limit. Only the lower bounds are timed: a loaded
+// machine may make the node late, never early.
 func TestKeepaliveTimeline(t *testing.T) {
 	const interval, limit = 200 * time.Millisecond, 600 * time.Millisecond
 	n := startNode(t, func(c *config.Config) {
@@ -29,16 +30,16 @@ func TestKeepaliveTimeline(t *testing.T) {
 		if ping.Type != "Ping" || string(ping.Data) != "{}" {
 			t.Fatalf("got %+v, want Ping {}", ping)
 		}
-		if pingAt < interval || pingAt > 2*interval+150*time.Millisecond {
-			t.Errorf("Ping after %v, want between %v and %v", pingAt, interval, 2*interval)
+		if pingAt < interval {
+			t.Errorf("Ping after %v, want it after the %v interval", pingAt, interval)
 		}
 		code, reason := cl.expectClose()
 		closedAt := time.Since(start)
 		if code != websocket.StatusNormalClosure || reason != ReasonKeepaliveTimeout {
 			t.Fatalf("closed with %v after Kicked %q, want 1000 after %q", code, reason, ReasonKeepaliveTimeout)
 		}
-		if closedAt < limit || closedAt > limit+interval+300*time.Millisecond {
-			t.Errorf("closed after %v, want between %v and %v", closedAt, limit, limit+interval)
+		if closedAt < limit {
+			t.Errorf("closed after %v, want it after the %v limit", closedAt, limit)
 		}
 		n.events.waitFor(t, func(e events.Event) bool {
 			return e.Type == events.Disconnected && e.Agent == "silent" && e.Reason == ReasonKeepaliveTimeout
@@ -79,4 +80,66 @@ func TestKeepaliveTimeline(t *testing.T) {
 			t.Fatal("active client was dropped")
 		}
 	})
+}
+
+// TestEveryFrameCountsAsActivity: any frame a client sends refreshes its
+// last receive time, the one keepalive goes by: a frame that fails to
+// decode and an empty TCP frame too.
+func TestEveryFrameCountsAsActivity(t *testing.T) {
+	n := startNode(t, nil)
+	ws := dialWS(t, n, "/ws")
+	tcp := dialTCP(t, n)
+	for _, tc := range []struct {
+		name string
+		id   string
+		send func()
+		read func() codec.Envelope
+	}{
+		{"undecodable WebSocket frame", ws.id, func() { ws.writeRaw(websocket.MessageText, []byte(`{"type":`)) }, ws.read},
+		{"undecodable TCP frame", tcp.id, func() { tcp.writeFrame([]byte{0xff}) }, tcp.read},
+		{"empty TCP frame", tcp.id, func() { tcp.writeRaw([]byte{0, 0}) }, tcp.read},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a := n.srv.lookup(tc.id)
+			before := a.lastReceive.Load()
+			tc.send()
+			if e := tc.read(); e.Type != "Error" || e.Code != 400 {
+				t.Fatalf("got %+v, want Error 400", e)
+			}
+			if after := a.lastReceive.Load(); after <= before {
+				t.Fatalf("last receive time %v after the frame, %v before it: the frame did not count", time.Unix(0, after), time.Unix(0, before))
+			}
+		})
+	}
+}
+
+// TestKeepaliveKickIsLogged: an agent closed for keepalive is logged with
+// its id and the time of the last frame it sent.
+func TestKeepaliveKickIsLogged(t *testing.T) {
+	const limit = 150 * time.Millisecond
+	n := startNode(t, func(c *config.Config) {
+		c.KeepaliveInterval = 50 * time.Millisecond
+		c.KeepaliveLimit = limit
+	})
+	cl := dialTCP(t, n)
+	sent := time.Now()
+	cl.write(codec.Envelope{Type: "Pong"}) // the last frame it sends: nothing answers it
+	if reason := cl.expectClose(); reason != ReasonKeepaliveTimeout {
+		t.Fatalf("Kicked %q, want %q", reason, ReasonKeepaliveTimeout)
+	}
+	kicked := time.Now()
+	rec := n.logs.waitFor(t, func(r logRecord) bool { return r["msg"] == "closing idle agent" })
+	if rec["agent"] != cl.id {
+		t.Errorf("logged agent %v, want %s", rec["agent"], cl.id)
+	}
+	s, _ := rec["last_receive"].(string)
+	last, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		t.Fatalf("last_receive %v: %v", rec["last_receive"], err)
+	}
+	// The last frame came after sent, and the agent was idle for the limit
+	// before it was kicked.
+	if last.Before(sent) || last.After(kicked.Add(-limit)) {
+		t.Errorf("logged last receive %v, want the Pong's, sent at %v (kicked at %v)", last, sent, kicked)
+	}
 }

@@ -169,19 +169,22 @@ func TestHandshakeRefusals(t *testing.T) {
 func TestRemoteAddr(t *testing.T) {
 	trusted := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("::1/128")}
 	for _, tc := range []struct {
-		name, peer, xff, realIP, want string
+		name, peer string
+		xff        []string // X-Forwarded-For lines, in order
+		realIP     string
+		want       string
 	}{
-		{"untrusted peer keeps its address", "203.0.113.9:5000", "1.2.3.4", "", "203.0.113.9:5000"},
-		{"trusted peer, one hop", "10.0.0.2:5000", "198.51.100.7", "", "198.51.100.7"},
-		{"rightmost untrusted wins", "10.0.0.2:5000", "1.1.1.1, 198.51.100.7, 10.0.0.3", "", "198.51.100.7"},
-		{"several headers", "[::1]:5000", "", "", "[::1]:5000"},
-		{"X-Real-IP when no XFF", "10.0.0.2:5000", "", "198.51.100.8", "198.51.100.8"},
-		{"garbage XFF falls back", "10.0.0.2:5000", "not-an-ip", "", "10.0.0.2:5000"},
+		{"untrusted peer keeps its address", "203.0.113.9:5000", []string{"1.2.3.4"}, "", "203.0.113.9:5000"},
+		{"trusted peer, one hop", "10.0.0.2:5000", []string{"198.51.100.7"}, "", "198.51.100.7"},
+		{"rightmost untrusted wins", "10.0.0.2:5000", []string{"1.1.1.1, 198.51.100.7, 10.0.0.3"}, "", "198.51.100.7"},
+		{"several headers read as one list", "[::1]:5000", []string{"1.1.1.1", "198.51.100.7, 10.0.0.3"}, "", "198.51.100.7"},
+		{"X-Real-IP when no XFF", "10.0.0.2:5000", nil, "198.51.100.8", "198.51.100.8"},
+		{"garbage XFF falls back", "10.0.0.2:5000", []string{"not-an-ip"}, "", "10.0.0.2:5000"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := &http.Request{RemoteAddr: tc.peer, Header: http.Header{}}
-			if tc.xff != "" {
-				r.Header.Set("X-Forwarded-For", tc.xff)
+			for _, line := range tc.xff {
+				r.Header.Add("X-Forwarded-For", line)
 			}
 			if tc.realIP != "" {
 				r.Header.Set("X-Real-IP", tc.realIP)
@@ -193,6 +196,40 @@ func TestRemoteAddr(t *testing.T) {
 	}
 	if got := remoteAddr(&http.Request{RemoteAddr: "10.0.0.2:1", Header: http.Header{"X-Forwarded-For": {"1.2.3.4"}}}, nil); got != "10.0.0.2:1" {
 		t.Fatalf("no trusted proxies: %q", got)
+	}
+}
+
+// TestSameOriginByDefault: without --allowed-origins, a browser page may
+// open a WebSocket only from the node's own host; any other Origin gets
+// 403 at the handshake. Clients that send no Origin are not browsers, and
+// are let in.
+func TestSameOriginByDefault(t *testing.T) {
+	n := startNode(t, nil)
+	host := strings.TrimPrefix(n.httpURL, "http://")
+	for _, tc := range []struct {
+		origin string
+		status int
+	}{
+		{"http://" + host, http.StatusSwitchingProtocols},
+		{"", http.StatusSwitchingProtocols},
+		{"https://evil.example.com", http.StatusForbidden},
+		{"http://" + host + ".evil.example.com", http.StatusForbidden},
+	} {
+		t.Run(tc.origin, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			header := http.Header{}
+			if tc.origin != "" {
+				header.Set("Origin", tc.origin)
+			}
+			conn, resp, err := websocket.Dial(ctx, n.wsURL("/ws"), &websocket.DialOptions{HTTPHeader: header})
+			if conn != nil {
+				conn.CloseNow()
+			}
+			if resp == nil || resp.StatusCode != tc.status {
+				t.Fatalf("status %v (err %v), want %d", resp, err, tc.status)
+			}
+		})
 	}
 }
 

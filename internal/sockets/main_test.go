@@ -1,8 +1,10 @@
 package sockets
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -30,6 +32,7 @@ type testNode struct {
 	httpURL string // http://127.0.0.1:port
 	tcpAddr string
 	events  *eventLog
+	logs    *logRecorder
 }
 
 // startNode starts a node whose config is the default changed by tweak.
@@ -45,7 +48,8 @@ func startNode(t testing.TB, tweak func(*config.Config)) *testNode {
 		t.Fatal(err)
 	}
 	events := &eventLog{changed: make(chan struct{})}
-	srv := New(cfg, Options{Sink: events.add})
+	logs := &logRecorder{}
+	srv := New(cfg, Options{Sink: events.add, Log: slog.New(slog.NewJSONHandler(logs, nil))})
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("/ws", srv.ServeWS)
@@ -71,7 +75,7 @@ func startNode(t testing.TB, tweak func(*config.Config)) *testNode {
 			t.Errorf("Shutdown: %v", err)
 		}
 	})
-	return &testNode{srv: srv, httpURL: hs.URL, tcpAddr: ln.Addr().String(), events: events}
+	return &testNode{srv: srv, httpURL: hs.URL, tcpAddr: ln.Addr().String(), events: events, logs: logs}
 }
 
 // wsURL returns the WebSocket URL of path (with query) on n.
@@ -122,6 +126,40 @@ func (l *eventLog) snapshot() []events.Event {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return append([]events.Event(nil), l.list...)
+}
+
+// logRecorder keeps what a node logs, as JSON lines.
+type logRecorder struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+// logRecord is one decoded log line.
+type logRecord map[string]any
+
+func (r *logRecorder) Write(p []byte) (int, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.buf.Write(p)
+}
+
+// waitFor waits until a logged record matches, and returns it.
+func (r *logRecorder) waitFor(t testing.TB, match func(logRecord) bool) logRecord {
+	t.Helper()
+	var found logRecord
+	until(t, "a matching log record", func() bool {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		for line := range bytes.Lines(r.buf.Bytes()) {
+			var rec logRecord
+			if json.Unmarshal(line, &rec) == nil && match(rec) {
+				found = rec
+				return true
+			}
+		}
+		return false
+	})
+	return found
 }
 
 // wsClient is a test client on WebSocket.

@@ -30,9 +30,7 @@ func dialTCP(t testing.TB, n *testNode) *tcpClient {
 		t.Fatalf("first message %+v, want Welcome", w)
 	}
 	var welcome struct{ ID string }
-	if err := json.Unmarshal(w.Data, &welcome); err != nil {
-		t.Fatal(err)
-	}
+	cl.decodeData(w, &welcome)
 	cl.id = welcome.ID
 	return cl
 }
@@ -112,8 +110,21 @@ func (cl *tcpClient) expectClose() string {
 		}
 		if e, err := cl.c.Decode(frame); err == nil && e.Type == "Kicked" {
 			var d struct{ Reason string }
-			json.Unmarshal(e.Data, &d)
+			cl.decodeData(e, &d)
 			kicked = d.Reason
 		}
+	}
+}
+
+// decodeData decodes an envelope's data, in the client's codec, as JSON
+// into v.
+func (cl *tcpClient) decodeData(e codec.Envelope, v any) {
+	cl.t.Helper()
+	p, err := cl.c.Payload(e.Data)
+	if err != nil {
+		cl.t.Fatal(err)
+	}
+	if err := json.Unmarshal(p.Raw(), v); err != nil {
+		cl.t.Fatalf("data %q: %v", p.Raw(), err)
 	}
 }

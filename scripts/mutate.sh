@@ -1,0 +1,152 @@
+#!/usr/bin/env bash
+# mutate.sh breaks behaviours of hotpot on purpose, one at a time, and
+# checks that the tests catch each break. A break is one edit of one
+# line: in FILE, the text OLD (which must occur exactly once) becomes NEW;
+# then the tests TESTS of PACKAGE run, and must fail. The file is always
+# restored, whatever happens (Ctrl-C included).
+#
+#   bash scripts/mutate.sh            every break
+#   bash scripts/mutate.sh keepalive  the breaks whose name contains "keepalive"
+#
+# Each line of the report is "caught NAME by TESTS", "MISSED NAME" (the
+# tests passed with the break in place), "STALE NAME" (OLD is not in the
+# file once: the code moved on, update the break) or "NOBUILD NAME" (the
+# break does not compile, so it proves nothing). It exits 1 unless every
+# break was caught. Run it on a tree whose tests pass: a test that fails
+# anyway counts as a catch. It is run by hand, not in CI: some breaks take
+# the tests to their deadlines, and the cmd/server ones build the server.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+filter=${1:-}
+caught=0 failed=0
+file="" backup=""
+out=$(mktemp)
+
+restore() {
+	if [[ -n $backup ]]; then
+		cp "$backup" "$file"
+		rm -f "$backup"
+		backup=""
+	fi
+}
+trap 'restore; rm -f "$out"' EXIT
+trap 'exit 130' INT TERM
+
+# brk NAME FILE OLD NEW PACKAGE TESTS
+brk() {
+	local name=$1 old=$3 new=$4 pkg=$5 tests=$6
+	[[ -n $filter && $name != *"$filter"* ]] && return
+	file=$2
+	local n
+	n=$(OLD=$old perl -0777 -ne '$n = () = /\Q$ENV{OLD}\E/g; print $n' "$file")
+	if [[ $n != 1 ]]; then
+		printf 'STALE   %-32s %s: the text to break occurs %s times\n' "$name" "$file" "$n"
+		failed=$((failed + 1))
+		return
+	fi
+	backup=$(mktemp)
+	cp "$file" "$backup"
+	OLD=$old NEW=$new perl -0777 -pi -e 's/\Q$ENV{OLD}\E/$ENV{NEW}/' "$file"
+	if go test -count=1 -timeout 5m -run "$tests" $pkg >"$out" 2>&1; then
+		printf 'MISSED  %-32s %s: %s passed\n' "$name" "$pkg" "$tests"
+		failed=$((failed + 1))
+	elif grep -q -e '\[build failed\]' -e '\[setup failed\]' "$out"; then
+		printf 'NOBUILD %-32s %s\n' "$name" "$(grep -m1 -e '\.go:[0-9]*:[0-9]*: ' "$out")"
+		failed=$((failed + 1))
+	else
+		local by
+		by=$(grep -o -e '--- FAIL: [^ /]*' "$out" | cut -d' ' -f3 | sort -u | paste -sd' ')
+		printf 'caught  %-32s by %s\n' "$name" "${by:-$(grep -m1 -e '^panic: ' "$out")}"
+		caught=$((caught + 1))
+	fi
+	restore
+}
+
+S=./internal/sockets H=./internal/httpapi E=./internal/events M=./cmd/server
+
+brk echo-reencodes internal/sockets/agent.go \
+	'a.send(bytes.Clone(frame))' \
+	'if f, err := a.codec.Encode(env); err == nil { a.send(f) }' \
+	$S 'TestEchoIsByteForByte'
+brk tcp-limit-off-by-one internal/sockets/frame.go \
+	'uint64(n) > uint64(max)' 'uint64(n) >= uint64(max)' \
+	$S 'TestFrameSizeBoundary'
+brk ws-limit-off-by-one internal/sockets/ws.go \
+	'if len(fb.b) > l.maxBytes {' 'if len(fb.b) >= l.maxBytes {' \
+	$S 'TestFrameSizeBoundary'
+brk send-limit-off-by-one internal/sockets/send.go \
+	'len(frame) > a.maxFrame' 'len(frame) >= a.maxFrame' \
+	$S 'TestFrameSizeBoundary'
+brk keepalive-decodable-only internal/sockets/agent.go \
+	'a.lastReceive.Store(now.UnixNano())' \
+	'if fb != nil { if _, err := a.codec.Decode(fb.b); err == nil { a.lastReceive.Store(now.UnixNano()) } }' \
+	$S 'TestEveryFrameCountsAsActivity'
+brk keepalive-kick-log internal/sockets/agent.go \
+	'"closing idle agent", "agent", a.id, "last_receive", lastReceive' '"closing idle agent", "agent", a.id' \
+	$S 'TestKeepaliveKickIsLogged'
+brk keepalive-never-pings internal/sockets/agent.go \
+	'func (a *agent) Ping() { a.sendControl(a.fixed.ping) }' 'func (a *agent) Ping() {}' \
+	$S 'TestKeepaliveTimeline'
+brk ws-binary-as-text internal/sockets/ws.go \
+	'opcode = opBinary' 'opcode = opText' \
+	$S 'TestFrameTypes'
+brk ws-slow-consumer-1000 internal/sockets/ws.go \
+	'case ReasonSlowConsumer, ReasonTokenExpired, ReasonRateLimited:' 'case ReasonTokenExpired, ReasonRateLimited:' \
+	$S 'TestSlowConsumerWebSocket'
+brk frame-buffer-dropped internal/sockets/tcp.go \
+	'frame, err := readPayload(l.br, fb.b, n)' 'frame, err := readPayload(l.br, fb.b, n); fb.b = frame' \
+	$S 'TestFrameBufferAfterFailedRead'
+brk xff-first-line-only internal/sockets/identity.go \
+	'range r.Header.Values("X-Forwarded-For")' 'range []string{r.Header.Get("X-Forwarded-For")}' \
+	$S 'TestRemoteAddr'
+brk any-origin-by-default internal/sockets/ws.go \
+	'OriginPatterns: s.cfg.AllowedOrigins,' 'OriginPatterns: s.cfg.AllowedOrigins, InsecureSkipVerify: len(s.cfg.AllowedOrigins) == 0,' \
+	$S 'TestSameOriginByDefault'
+brk tcp-codec-ignored internal/sockets/tcp.go \
+	'codec.Lookup(s.cfg.TCPCodec)' 'codec.Lookup("json")' \
+	$S 'TestTCPCodecs|TestEchoIsByteForByte'
+brk drain-takes-new-calls internal/sockets/calls.go \
+	'if a.srv.draining() {' 'if false {' \
+	$S 'TestDrain'
+brk drain-ignores-pending-calls internal/sockets/server.go \
+	'for s.pendingCalls.Load() > 0 {' 'for false {' \
+	$S 'TestDrain'
+brk replay-cut-by-new-events internal/events/subscription.go \
+	's.maxLag = l.next - s.cursor + l.halfRetention()' 's.maxLag = max(l.next-s.cursor, l.halfRetention())' \
+	"$E $H" 'TestResumeCatchUp|TestEventsSlowSubscriber'
+brk replay-from-oldest-cut internal/events/subscription.go \
+	's.cursor, s.fromOldest = max(s.cursor, l.first), false' 's.fromOldest = false' \
+	$E 'TestResumeFromOldestWhileEventsArrive'
+brk broadcast-async-delivers-first internal/httpapi/broadcast.go \
+	'if err := a.node.BroadcastAsync(req.Type, data); err != nil {' \
+	'if _, err := a.node.Broadcast(r.Context(), req.Type, data); err != nil {' \
+	$H 'TestBroadcastAsyncAnswersFirst'
+brk call-default-60s internal/httpapi/agents.go \
+	'defaultCallTimeoutMS = 5000' 'defaultCallTimeoutMS = 60000' \
+	$H 'TestCallDefaultTimeout'
+brk call-timeout-ms-ignored internal/httpapi/agents.go \
+	'timeout = *req.TimeoutMs' 'timeout = defaultCallTimeoutMS' \
+	$H 'TestCallFailures'
+brk draining-call-504 internal/httpapi/problem.go \
+	'return http.StatusServiceUnavailable, "the node is shutting down", Problem{}' \
+	'return http.StatusGatewayTimeout, "the node is shutting down", Problem{}' \
+	$H 'TestCallWhileDraining|TestCallAtDrainTimeout'
+brk jwt-any-hmac internal/auth/auth.go \
+	'jwt.WithValidMethods([]string{"HS256"})' 'jwt.WithValidMethods([]string{"HS256", "HS384", "HS512"})' \
+	"$S $H" 'TestTokenRules|TestClientTokens'
+brk sse-ping-30s internal/httpapi/router.go \
+	'const ssePingInterval = 15 * time.Second' 'const ssePingInterval = 30 * time.Second' \
+	$H 'TestEventsPingDefault'
+brk sse-ping-5s internal/httpapi/router.go \
+	'const ssePingInterval = 15 * time.Second' 'const ssePingInterval = 5 * time.Second' \
+	$H 'TestEventsPingDefault'
+brk dev-mode-not-warned cmd/server/main.go \
+	'log.Warn("no --jwt-secret: anonymous dev mode' 'log.Info("no --jwt-secret: anonymous dev mode' \
+	$M 'TestDevModeIsLogged'
+brk default-http-not-loopback internal/config/config.go \
+	'HTTPAddr:            "127.0.0.1:8848",' 'HTTPAddr:            ":8848",' \
+	$M 'TestNoFlags'
+
+echo "$caught caught, $failed not"
+[[ $failed == 0 ]]
