@@ -40,6 +40,9 @@ func TestNoFlags(t *testing.T) {
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
+		if os.Getenv("CI") != "" { // CI runs every test
+			t.Fatalf("no network namespace of its own for the server: %v", err)
+		}
 		t.Skipf("no network namespace of its own for the server: %v", err)
 	}
 	if err := cmd.Wait(); err != nil {
