@@ -44,6 +44,9 @@ const (
 	// flushTimeout bounds how long a stopping node waits for its last
 	// events to reach the stream and its own log.
 	flushTimeout = 2 * time.Second
+	// joinTimeout bounds how long Start waits to hear the cluster; past
+	// it the node starts alone, serving its own agents, and joins later.
+	joinTimeout = 5 * time.Second
 )
 
 // Options are a Node's collaborators.
@@ -168,8 +171,10 @@ func (n *Node) ServeTCP(ln net.Listener) error { return n.socks.ServeTCP(ln) }
 // Start joins the cluster: the node answers other nodes, beats, and
 // follows the cluster's event stream. What an earlier process of the same
 // node id left in the directory (one killed without a word, restarted
-// before its heartbeat expired) is forgotten first. While Redis is down
-// the node starts all the same and keeps trying.
+// before its heartbeat expired) is forgotten first. Start returns once
+// the node hears the cluster, so that agents welcomed after it can be
+// called from any node; while Redis is down it returns after joinTimeout
+// all the same, and the node keeps trying.
 func (n *Node) Start() {
 	ctx, cancel := context.WithTimeout(n.ctx, directoryTimeout)
 	if err := n.broker.Forget(ctx, n.id); err != nil {
@@ -182,6 +187,21 @@ func (n *Node) Start() {
 	n.loops.Go(n.publishLoop)
 	n.loops.Go(n.tailLoop)
 	n.loops.Go(n.unregisterLoop)
+	n.awaitCluster()
+}
+
+// awaitCluster waits, up to joinTimeout, until the node hears its
+// cluster: an agent's Welcome says that any node can call it, so the
+// node's own channel must be subscribed before it welcomes anyone.
+func (n *Node) awaitCluster() {
+	ctx, cancel := context.WithTimeout(n.ctx, joinTimeout)
+	defer cancel()
+	for n.broker.Ready(ctx) != nil {
+		if !sleep(ctx, 10*time.Millisecond) {
+			n.log.Warn("the cluster cannot be reached: serving this node's agents alone until it can", "waited", joinTimeout)
+			return
+		}
+	}
 }
 
 // Ready reports whether the node takes work: ErrShuttingDown once it
