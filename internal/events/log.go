@@ -3,6 +3,7 @@ package events
 import (
 	"errors"
 	"sync"
+	"time"
 )
 
 // ErrTooSlow ends a subscription that fell too far behind the log. The
@@ -106,9 +107,12 @@ func (l *Log) Subscribers() int {
 
 // Subscribe opens a subscription to the events that match f. With an
 // empty lastEventID it starts with the next event appended. Otherwise it
-// starts right after that event; when the id is unknown or older than the
-// oldest event kept, it starts with the oldest kept when it first reads
-// and replayedFromOldest is true. The caller must Close the subscription.
+// starts right after that event — also when the id is newer than every
+// event kept but not from the future: another node of the cluster gave
+// it, and this one has yet to see it and those before it. When the id is
+// unknown or older than the oldest event kept, it starts with the oldest
+// kept when it first reads and replayedFromOldest is true. The caller
+// must Close the subscription.
 func (l *Log) Subscribe(f Filter, lastEventID string) (s *Subscription, replayedFromOldest bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -117,6 +121,8 @@ func (l *Log) Subscribe(f Filter, lastEventID string) (s *Subscription, replayed
 	if lastEventID != "" {
 		if abs, ok := l.findLocked(lastEventID); ok {
 			s.cursor = abs + 1
+		} else if id, ok := l.aheadLocked(lastEventID); ok {
+			s.after = id
 		} else {
 			s.cursor, s.fromOldest, replayedFromOldest = l.first, true, true
 		}
@@ -145,6 +151,23 @@ func (l *Log) findLocked(lastEventID string) (uint64, bool) {
 		return lo, true
 	}
 	return 0, false
+}
+
+// clockSlack is how far in the future an event id may be and still be
+// taken for one of the cluster's: ids are times of the stream's clock.
+const clockSlack = time.Minute
+
+// aheadLocked parses lastEventID and reports whether it is newer than
+// every event kept, yet no later than now (give or take clockSlack).
+func (l *Log) aheadLocked(lastEventID string) (ID, bool) {
+	id, err := ParseID(lastEventID)
+	if err != nil || id.MS > uint64(time.Now().Add(clockSlack).UnixMilli()) {
+		return ID{}, false
+	}
+	if l.next > l.first && !l.at(l.next-1).id.Less(id) {
+		return ID{}, false
+	}
+	return id, true
 }
 
 // halfRetention is how much ground a subscriber may lose between reads.

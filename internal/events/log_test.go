@@ -340,3 +340,26 @@ func TestLogBoundedInBytes(t *testing.T) {
 		t.Fatal("an id dropped by the byte bound resumed as if kept")
 	}
 }
+
+// TestResumeAheadOfTheLog: an id newer than every event kept, but not from
+// the future, is one this node has yet to see (another node of the
+// cluster gave it): the subscription starts after it, so the events up to
+// it, when they come, are not sent a second time.
+func TestResumeAheadOfTheLog(t *testing.T) {
+	l := NewLog(100, testMaxBytes)
+	now := uint64(time.Now().UnixMilli())
+	add := func(ms uint64) { l.Add(ID{MS: ms}, Event{Type: Connected, Agent: "a"}) }
+	add(now - 3)
+	s, fromOldest := l.Subscribe(Filter{}, ID{MS: now - 1}.String())
+	defer s.Close()
+	if fromOldest {
+		t.Fatal("an id just ahead of the log replayed from the oldest")
+	}
+	add(now - 2)
+	add(now - 1) // the id the subscriber resumed after
+	add(now)
+	buf, _, err := s.Read(nil)
+	if got := frames(buf); err != nil || len(got) != 1 || idOf(got[0]) != (ID{MS: now}).String() {
+		t.Fatalf("read %q, %v; want only the event after the resume id", got, err)
+	}
+}

@@ -44,7 +44,10 @@ type Subscription struct {
 	// replays from the oldest event kept: that Read starts at whatever is
 	// oldest then, whatever was dropped since it subscribed.
 	fromOldest bool
-	closed     bool
+	// after skips the events up to it: set when the subscriber resumed
+	// after an id this log had not seen yet.
+	after  ID
+	closed bool
 }
 
 // Read appends to buf the SSE frames of the matching events that arrived
@@ -68,7 +71,7 @@ func (s *Subscription) Read(buf []byte) ([]byte, <-chan struct{}, error) {
 	start := len(buf)
 	for ; s.cursor < l.next && len(buf)-start < maxReadBytes; s.cursor++ {
 		r := l.at(s.cursor)
-		if s.filter.match(&r.event) {
+		if s.after.Less(r.id) && s.filter.match(&r.event) {
 			buf = append(buf, r.sse()...)
 		}
 	}
