@@ -19,24 +19,25 @@ import (
 
 	"github.com/hotpot-rt/hotpot/client"
 	"github.com/hotpot-rt/hotpot/internal/redistest"
+	"github.com/hotpot-rt/hotpot/internal/servertest"
 )
 
 // startCluster starts one node process per id, joined through redisURL,
 // and waits until each of them is ready (subscribed to Redis: a node
 // says it is ready to serve before that) and lists all of them in /nodes.
-func startCluster(t *testing.T, redisURL string, ids ...string) map[string]*process {
+func startCluster(t *testing.T, redisURL string, ids ...string) map[string]*servertest.Process {
 	t.Helper()
-	nodes := make(map[string]*process, len(ids))
+	nodes := make(map[string]*servertest.Process, len(ids))
 	for _, id := range ids {
-		nodes[id] = startProcess(t, "--node-id", id, "--redis", redisURL)
+		nodes[id] = servertest.Start(t, "--node-id", id, "--redis", redisURL)
 	}
 	for _, p := range nodes {
 		eventually(t, 10*time.Second, "every node is ready and lists the whole cluster", func() bool {
-			ready, err := p.api(t).ReadyzWithResponse(t.Context())
+			ready, err := api(t, p).ReadyzWithResponse(t.Context())
 			if err != nil || ready.StatusCode() != http.StatusOK {
 				return false
 			}
-			res, err := p.api(t).ListNodesWithResponse(t.Context())
+			res, err := api(t, p).ListNodesWithResponse(t.Context())
 			return err == nil && res.JSON200 != nil && len(res.JSON200.Items) == len(ids)
 		})
 	}
@@ -44,9 +45,9 @@ func startCluster(t *testing.T, redisURL string, ids ...string) map[string]*proc
 }
 
 // api returns the generated REST client of the node.
-func (p *process) api(t testing.TB) *client.ClientWithResponses {
+func api(t testing.TB, p *servertest.Process) *client.ClientWithResponses {
 	t.Helper()
-	c, err := client.NewClientWithResponses("http://" + p.httpAddr)
+	c, err := client.NewClientWithResponses("http://" + p.HTTPAddr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,11 +87,11 @@ type agent struct {
 }
 
 // dialAgent connects id to p and waits for its Welcome.
-func dialAgent(t testing.TB, p *process, id string) *agent {
+func dialAgent(t testing.TB, p *servertest.Process, id string) *agent {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	conn, _, err := websocket.Dial(ctx, "ws://"+p.httpAddr+"/ws?id="+id, nil)
+	conn, _, err := websocket.Dial(ctx, "ws://"+p.HTTPAddr+"/ws?id="+id, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,9 +147,9 @@ func (a *agent) send(f frame) {
 }
 
 // call calls id through p and returns the status and body.
-func call(t testing.TB, p *process, id string, timeoutMS int) (int, []byte) {
+func call(t testing.TB, p *servertest.Process, id string, timeoutMS int) (int, []byte) {
 	t.Helper()
-	res, err := p.api(t).CallAgentWithResponse(t.Context(), id, client.CallRequest{
+	res, err := api(t, p).CallAgentWithResponse(t.Context(), id, client.CallRequest{
 		Type: "Ask", Data: json.RawMessage(`{"q":1}`), TimeoutMs: &timeoutMS,
 	})
 	if err != nil {
@@ -169,7 +170,7 @@ func TestClusterRoutesToOwner(t *testing.T) {
 		t.Fatalf("call through c right after Welcome: %d %s", status, body)
 	}
 
-	push, err := b.api(t).PushAgentEventWithResponse(t.Context(), "player-1", client.EventRequest{Type: "Notice", Data: json.RawMessage(`"hi"`)})
+	push, err := api(t, b).PushAgentEventWithResponse(t.Context(), "player-1", client.EventRequest{Type: "Notice", Data: json.RawMessage(`"hi"`)})
 	if err != nil || push.StatusCode() != http.StatusAccepted {
 		t.Fatalf("push through b: %v %v", err, push.Status())
 	}
@@ -177,15 +178,15 @@ func TestClusterRoutesToOwner(t *testing.T) {
 		t.Fatalf("got %+v, want the Notice", f)
 	}
 
-	join, err := c.api(t).JoinGroupWithResponse(t.Context(), "player-1", "room-7")
+	join, err := api(t, c).JoinGroupWithResponse(t.Context(), "player-1", "room-7")
 	if err != nil || join.StatusCode() != http.StatusNoContent {
 		t.Fatalf("join through c: %v %v", err, join.Status())
 	}
-	got, err := b.api(t).GetAgentWithResponse(t.Context(), "player-1")
+	got, err := api(t, b).GetAgentWithResponse(t.Context(), "player-1")
 	if err != nil || got.JSON200 == nil || got.JSON200.Node != "a" || !slices.Equal(got.JSON200.Groups, []string{"room-7"}) {
 		t.Fatalf("agent through b: %v %s", err, got.Body)
 	}
-	group, err := b.api(t).PushGroupEventWithResponse(t.Context(), "room-7", client.EventRequest{Type: "Turn"})
+	group, err := api(t, b).PushGroupEventWithResponse(t.Context(), "room-7", client.EventRequest{Type: "Turn"})
 	if err != nil || group.JSON200 == nil || group.JSON200.Delivered != 1 {
 		t.Fatalf("group push through b: %v %s", err, group.Body)
 	}
@@ -194,20 +195,20 @@ func TestClusterRoutesToOwner(t *testing.T) {
 	}
 
 	dialAgent(t, b, "player-0")
-	list, err := c.api(t).ListAgentsWithResponse(t.Context(), &client.ListAgentsParams{Limit: ptr(1)})
+	list, err := api(t, c).ListAgentsWithResponse(t.Context(), &client.ListAgentsParams{Limit: ptr(1)})
 	if err != nil || list.JSON200 == nil || len(list.JSON200.Items) != 1 || list.JSON200.Items[0].ID != "player-0" || list.JSON200.NextCursor == nil {
 		t.Fatalf("first page through c: %v %s", err, list.Body)
 	}
-	list, err = c.api(t).ListAgentsWithResponse(t.Context(), &client.ListAgentsParams{Limit: ptr(1), Cursor: list.JSON200.NextCursor})
+	list, err = api(t, c).ListAgentsWithResponse(t.Context(), &client.ListAgentsParams{Limit: ptr(1), Cursor: list.JSON200.NextCursor})
 	if err != nil || list.JSON200 == nil || len(list.JSON200.Items) != 1 || list.JSON200.Items[0].ID != "player-1" || list.JSON200.Items[0].Node != "a" {
 		t.Fatalf("second page through c: %v %s", err, list.Body)
 	}
-	list, err = c.api(t).ListAgentsWithResponse(t.Context(), &client.ListAgentsParams{Node: ptr("b")})
+	list, err = api(t, c).ListAgentsWithResponse(t.Context(), &client.ListAgentsParams{Node: ptr("b")})
 	if err != nil || list.JSON200 == nil || len(list.JSON200.Items) != 1 || list.JSON200.Items[0].ID != "player-0" {
 		t.Fatalf("node b's agents through c: %v %s", err, list.Body)
 	}
 
-	kick, err := b.api(t).KickAgentWithResponse(t.Context(), "player-1", &client.KickAgentParams{Reason: ptr("cheating")})
+	kick, err := api(t, b).KickAgentWithResponse(t.Context(), "player-1", &client.KickAgentParams{Reason: ptr("cheating")})
 	if err != nil || kick.StatusCode() != http.StatusNoContent {
 		t.Fatalf("kick through b: %v %v", err, kick.Status())
 	}
@@ -229,7 +230,7 @@ func TestClusterBroadcast(t *testing.T) {
 	for id, p := range nodes {
 		agents = append(agents, dialAgent(t, p, "on-"+id))
 	}
-	res, err := nodes["b"].api(t).BroadcastWithResponse(t.Context(), nil, client.EventRequest{Type: "Tick"})
+	res, err := api(t, nodes["b"]).BroadcastWithResponse(t.Context(), nil, client.EventRequest{Type: "Tick"})
 	if err != nil || res.JSON200 == nil {
 		t.Fatalf("broadcast: %v %v", err, res.Status())
 	}
@@ -242,14 +243,14 @@ func TestClusterBroadcast(t *testing.T) {
 		}
 	}
 
-	hung := nodes["c"].cmd.Process
+	hung := nodes["c"]
 	hung.Signal(syscall.SIGSTOP)
 	t.Cleanup(func() { hung.Signal(syscall.SIGCONT) })
 	// A stop takes effect when the process's threads are next scheduled:
 	// on a loaded machine, c could still answer the next broadcast.
-	eventually(t, 5*time.Second, "c is stopped", func() bool { return stopped(hung.Pid) })
+	eventually(t, 5*time.Second, "c is stopped", func() bool { return stopped(hung.Pid()) })
 	start := time.Now()
-	res, err = nodes["b"].api(t).BroadcastWithResponse(t.Context(), nil, client.EventRequest{Type: "Tick"})
+	res, err = api(t, nodes["b"]).BroadcastWithResponse(t.Context(), nil, client.EventRequest{Type: "Tick"})
 	if err != nil || res.JSON200 == nil {
 		t.Fatalf("broadcast with a hung node: %v %v", err, res.Status())
 	}
@@ -290,10 +291,10 @@ type sseEvent struct {
 }
 
 // openEvents opens GET /events on p, resuming after lastID when set.
-func openEvents(t testing.TB, p *process, lastID string) *sseStream {
+func openEvents(t testing.TB, p *servertest.Process, lastID string) *sseStream {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+p.httpAddr+"/events", nil)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+p.HTTPAddr+"/events", nil)
 	if lastID != "" {
 		req.Header.Set("Last-Event-ID", lastID)
 	}
@@ -393,7 +394,7 @@ func TestClusterDuplicateID(t *testing.T) {
 	if f := older.next(); f.Type != "Kicked" || !strings.Contains(string(f.Data), `"replaced"`) {
 		t.Fatalf("the older session got %+v, want Kicked replaced", f)
 	}
-	got, err := nodes["c"].api(t).GetAgentWithResponse(t.Context(), "twin")
+	got, err := api(t, nodes["c"]).GetAgentWithResponse(t.Context(), "twin")
 	if err != nil || got.JSON200 == nil || got.JSON200.Node != "b" {
 		t.Fatalf("twin through c: %v %s, want it on b", err, got.Body)
 	}
@@ -421,7 +422,7 @@ func TestClusterNodeDeath(t *testing.T) {
 	inFlight := make(chan answer, 1)
 	start := time.Now()
 	go func() {
-		res, err := b.api(t).CallAgentWithResponse(context.Background(), "doomed", client.CallRequest{Type: "Hang", TimeoutMs: ptr(60000)})
+		res, err := api(t, b).CallAgentWithResponse(context.Background(), "doomed", client.CallRequest{Type: "Hang", TimeoutMs: ptr(60000)})
 		if err != nil {
 			t.Error(err)
 			inFlight <- answer{0, time.Since(start)}
@@ -432,8 +433,8 @@ func TestClusterNodeDeath(t *testing.T) {
 	if f := doomed.next(); f.Type != "Hang" { // the call reached the agent, which does not answer
 		t.Fatalf("doomed got %+v, want the Hang call", f)
 	}
-	a.cmd.Process.Kill()
-	a.cmd.Wait()
+	a.Kill()
+	a.Wait()
 
 	select {
 	case got := <-inFlight:
@@ -444,8 +445,8 @@ func TestClusterNodeDeath(t *testing.T) {
 		t.Fatal("the call in flight did not answer within 20 s of the node's death")
 	}
 	eventually(t, 15*time.Second-time.Since(start), "b no longer lists a or its agent", func() bool {
-		ns, err := b.api(t).ListNodesWithResponse(t.Context())
-		as, err2 := b.api(t).ListAgentsWithResponse(t.Context(), nil)
+		ns, err := api(t, b).ListNodesWithResponse(t.Context())
+		as, err2 := api(t, b).ListAgentsWithResponse(t.Context(), nil)
 		return err == nil && err2 == nil && ns.JSON200 != nil && len(ns.JSON200.Items) == 1 &&
 			as.JSON200 != nil && len(as.JSON200.Items) == 0
 	})
@@ -478,14 +479,14 @@ func TestClusterRedisOutage(t *testing.T) {
 	if status, body := call(t, a, "remote", 5000); status != http.StatusServiceUnavailable || time.Since(start) > 2*time.Second {
 		t.Fatalf("remote call while Redis is down: %d %s after %v, want 503 within 2 s", status, body, time.Since(start))
 	}
-	bc, err := a.api(t).BroadcastWithResponse(t.Context(), nil, client.EventRequest{Type: "Tick"})
+	bc, err := api(t, a).BroadcastWithResponse(t.Context(), nil, client.EventRequest{Type: "Tick"})
 	if err != nil || bc.JSON200 == nil || bc.JSON200.Delivered != 1 || !bc.JSON200.Partial {
 		t.Fatalf("broadcast while Redis is down: %v %s, want the local agent, partial", err, bc.Body)
 	}
 	if f := local.next(); f.Type != "Tick" {
 		t.Fatalf("got %+v, want Tick", f)
 	}
-	ready, err := a.api(t).ReadyzWithResponse(t.Context())
+	ready, err := api(t, a).ReadyzWithResponse(t.Context())
 	if err != nil || ready.StatusCode() != http.StatusServiceUnavailable {
 		t.Fatalf("readyz while Redis is down: %v %v, want 503", err, ready.Status())
 	}
@@ -502,7 +503,7 @@ func TestClusterRedisOutage(t *testing.T) {
 			break
 		}
 	}
-	ready, err = a.api(t).ReadyzWithResponse(t.Context())
+	ready, err = api(t, a).ReadyzWithResponse(t.Context())
 	if err != nil || ready.StatusCode() != http.StatusOK {
 		t.Fatalf("readyz once Redis is back: %v %v", err, ready.Status())
 	}
@@ -517,8 +518,8 @@ func TestClusterRedisPassword(t *testing.T) {
 	if status, body := call(t, nodes["b"], "p", 5000); status != http.StatusOK {
 		t.Fatalf("call across a password-protected Redis: %d %s", status, body)
 	}
-	wrong := startProcess(t, "--node-id", "c", "--redis", strings.Replace(redis.URL(), "s3cret", "wrong", 1))
-	ready, err := wrong.api(t).ReadyzWithResponse(t.Context())
+	wrong := servertest.Start(t, "--node-id", "c", "--redis", strings.Replace(redis.URL(), "s3cret", "wrong", 1))
+	ready, err := api(t, wrong).ReadyzWithResponse(t.Context())
 	if err != nil || ready.StatusCode() != http.StatusServiceUnavailable {
 		t.Fatalf("readyz with a wrong password: %v %v, want 503", err, ready.Status())
 	}
@@ -540,8 +541,8 @@ func TestClusterRedisTLS(t *testing.T) {
 	}
 
 	t.Setenv("SSL_CERT_FILE", os.DevNull) // trusts nothing
-	untrusting := startProcess(t, "--node-id", "c", "--redis", redis.URL())
-	ready, err := untrusting.api(t).ReadyzWithResponse(t.Context())
+	untrusting := servertest.Start(t, "--node-id", "c", "--redis", redis.URL())
+	ready, err := api(t, untrusting).ReadyzWithResponse(t.Context())
 	if err != nil || ready.StatusCode() != http.StatusServiceUnavailable {
 		t.Fatalf("readyz of a node that does not trust Redis's certificate: %v %v, want 503", err, ready.Status())
 	}
@@ -558,19 +559,19 @@ func TestClusterSIGTERMLeaves(t *testing.T) {
 	if status, body := call(t, b, "leaver", 5000); status != http.StatusOK {
 		t.Fatalf("call before SIGTERM: %d %s", status, body)
 	}
-	metrics, err := b.api(t).MetricsWithResponse(t.Context())
+	metrics, err := api(t, b).MetricsWithResponse(t.Context())
 	if err != nil || !strings.Contains(string(metrics.Body), `hotpot_cluster_requests_total{op="call",outcome="ok"} 1`) {
 		t.Fatalf("b's metrics after one cross-node call: %v\n%s", err, metrics.Body)
 	}
 
-	a.cmd.Process.Signal(syscall.SIGTERM)
+	a.Signal(syscall.SIGTERM)
 	if f := leaver.next(); f.Type != "Kicked" || !strings.Contains(string(f.Data), "shutdown") {
 		t.Fatalf("got %+v, want Kicked shutdown", f)
 	}
-	if err := a.cmd.Wait(); err != nil {
+	if err := a.Wait(); err != nil {
 		t.Fatalf("exit after SIGTERM: %v, want 0", err)
 	}
-	ns, err := b.api(t).ListNodesWithResponse(t.Context())
+	ns, err := api(t, b).ListNodesWithResponse(t.Context())
 	if err != nil || ns.JSON200 == nil || len(ns.JSON200.Items) != 1 || ns.JSON200.Items[0].ID != "b" {
 		t.Fatalf("nodes once a stopped: %v %s, want b alone", err, ns.Body)
 	}

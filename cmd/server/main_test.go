@@ -3,16 +3,13 @@ package main
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"io"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -20,10 +17,8 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/hotpot-rt/hotpot/client"
+	"github.com/hotpot-rt/hotpot/internal/servertest"
 )
-
-// serverBin is the server built once for the tests in this file.
-var serverBin string
 
 // noFlagsServerEnv names the variable that makes the test binary run
 // noFlagsChild with the server it holds, instead of the tests.
@@ -33,119 +28,22 @@ func TestMain(m *testing.M) {
 	if bin, ok := os.LookupEnv(noFlagsServerEnv); ok {
 		os.Exit(noFlagsChild(bin))
 	}
-	dir, err := os.MkdirTemp("", "hotpot-server-test")
-	if err != nil {
-		panic(err)
-	}
-	serverBin = filepath.Join(dir, "hotpot")
-	args := []string{"build", "-o", serverBin}
-	if raceEnabled {
-		args = append(args, "-race")
-	}
-	build := exec.Command("go", append(args, ".")...)
-	build.Stderr = os.Stderr
-	if err := build.Run(); err != nil {
-		panic("building the server: " + err.Error())
-	}
 	code := m.Run()
-	os.RemoveAll(dir)
+	servertest.Cleanup()
 	os.Exit(code)
 }
 
-// process is a running server binary.
-type process struct {
-	cmd               *exec.Cmd
-	httpAddr, tcpAddr string
-	log               *processLog
-}
-
-// processLog is what a process has logged so far, as JSON lines.
-type processLog struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *processLog) add(line []byte) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.b.Write(line)
-	l.b.WriteByte('\n')
-}
-
-func (l *processLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-// logLine is a line of a process's log.
-type logLine struct {
-	Level, Msg string
-}
-
-// logged reports whether a line the process has logged so far matches.
-func (p *process) logged(match func(logLine) bool) bool {
-	for line := range strings.Lines(p.log.String()) {
-		var l logLine
-		if json.Unmarshal([]byte(line), &l) == nil && match(l) {
-			return true
-		}
-	}
-	return false
-}
-
-// startProcess runs the server with args plus ephemeral loopback ports and
-// waits until it says it is ready. Its log is shown when the test fails.
-func startProcess(t *testing.T, args ...string) *process {
-	t.Helper()
-	cmd := exec.Command(serverBin, append([]string{"--http", "127.0.0.1:0", "--tcp", "127.0.0.1:0", "--log-format", "json"}, args...)...)
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	log := &processLog{}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-		if t.Failed() {
-			t.Logf("log of %v:\n%s", args, log.String())
-		}
-	})
-	ready := make(chan *process, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			log.add(sc.Bytes())
-			var line struct{ Msg, HTTP, TCP string }
-			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "hotpot ready" {
-				ready <- &process{cmd: cmd, httpAddr: line.HTTP, tcpAddr: line.TCP, log: log}
-			}
-		}
-		io.Copy(io.Discard, stderr)
-	}()
-	select {
-	case p := <-ready:
-		return p
-	case <-time.After(20 * time.Second):
-		t.Fatal("server did not become ready")
-		return nil
-	}
-}
-
 func TestSIGTERMKicksAgentsAndExitsZero(t *testing.T) {
-	p := startProcess(t, "--node-id", "n1")
+	p := servertest.Start(t, "--node-id", "n1")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 
-	ws, _, err := websocket.Dial(ctx, "ws://"+p.httpAddr+"/", nil)
+	ws, _, err := websocket.Dial(ctx, "ws://"+p.HTTPAddr+"/", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ws.CloseNow()
-	tcp, err := net.Dial("tcp", p.tcpAddr)
+	tcp, err := net.Dial("tcp", p.TCPAddr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -175,7 +73,7 @@ func TestSIGTERMKicksAgentsAndExitsZero(t *testing.T) {
 		t.Fatalf("tcp welcome %q, %v", w, err)
 	}
 
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := p.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
 	kicked := `{"type":"Kicked","data":{"reason":"shutdown"}}`
@@ -194,7 +92,7 @@ func TestSIGTERMKicksAgentsAndExitsZero(t *testing.T) {
 	tcp.Close()
 
 	done := make(chan error, 1)
-	go func() { done <- p.cmd.Wait() }()
+	go func() { done <- p.Wait() }()
 	select {
 	case err := <-done:
 		if err != nil {
@@ -215,7 +113,7 @@ func TestBadFlagsExitTwo(t *testing.T) {
 		// Ephemeral ports and a deadline: a flag wrongly accepted fails
 		// the test at once instead of serving on 8848 until the timeout.
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		out, err := exec.CommandContext(ctx, serverBin, append([]string{"--http", "127.0.0.1:0", "--tcp", ""}, args...)...).CombinedOutput()
+		out, err := exec.CommandContext(ctx, servertest.Binary(t), append([]string{"--http", "127.0.0.1:0", "--tcp", ""}, args...)...).CombinedOutput()
 		cancel()
 		var exit *exec.ExitError
 		if !errors.As(err, &exit) || exit.ExitCode() != 2 {
@@ -225,7 +123,7 @@ func TestBadFlagsExitTwo(t *testing.T) {
 }
 
 func TestEnvConfiguresServer(t *testing.T) {
-	cmd := exec.Command(serverBin, "--http", "127.0.0.1:0", "--tcp", "")
+	cmd := exec.Command(servertest.Binary(t), "--http", "127.0.0.1:0", "--tcp", "")
 	cmd.Env = append(os.Environ(), "HOTPOT_KEEPALIVE_INTERVAL=50", "HOTPOT_TCP=")
 	out, err := cmd.CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "HOTPOT_KEEPALIVE_INTERVAL") {
@@ -236,24 +134,26 @@ func TestEnvConfiguresServer(t *testing.T) {
 // TestDevModeIsLogged: without --jwt-secret the node warns that any
 // client may pick any agent id; with one it does not.
 func TestDevModeIsLogged(t *testing.T) {
-	devMode := func(l logLine) bool { return l.Level == "WARN" && strings.Contains(l.Msg, "anonymous dev mode") }
-	if p := startProcess(t); !p.logged(devMode) {
-		t.Errorf("no dev-mode warning without --jwt-secret; the log:\n%s", p.log)
+	devMode := func(l servertest.LogLine) bool {
+		return l.Level == "WARN" && strings.Contains(l.Msg, "anonymous dev mode")
 	}
-	if p := startProcess(t, "--jwt-secret", strings.Repeat("s", 32)); p.logged(devMode) {
-		t.Errorf("a dev-mode warning with --jwt-secret; the log:\n%s", p.log)
+	if p := servertest.Start(t); !p.Logged(devMode) {
+		t.Errorf("no dev-mode warning without --jwt-secret; the log:\n%s", p.Log())
+	}
+	if p := servertest.Start(t, "--jwt-secret", strings.Repeat("s", 32)); p.Logged(devMode) {
+		t.Errorf("a dev-mode warning with --jwt-secret; the log:\n%s", p.Log())
 	}
 }
 
 // TestTCPCanBeDisabled: with --tcp "" the node serves WebSocket alone.
 func TestTCPCanBeDisabled(t *testing.T) {
-	p := startProcess(t, "--tcp", "")
-	if p.tcpAddr != "" {
-		t.Fatalf("TCP listening on %s", p.tcpAddr)
+	p := servertest.Start(t, "--tcp", "")
+	if p.TCPAddr != "" {
+		t.Fatalf("TCP listening on %s", p.TCPAddr)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	ws, _, err := websocket.Dial(ctx, "ws://"+p.httpAddr+"/ws", nil)
+	ws, _, err := websocket.Dial(ctx, "ws://"+p.HTTPAddr+"/ws", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -264,11 +164,11 @@ func TestTCPCanBeDisabled(t *testing.T) {
 // drains, /readyz answers 503 (not connection refused), REST keeps
 // serving, and a new WebSocket agent is refused with 503.
 func TestDrainKeepsServingRESTAndRefusesAgents(t *testing.T) {
-	p := startProcess(t, "--node-id", "drainer", "--drain-timeout", "3s")
+	p := servertest.Start(t, "--node-id", "drainer", "--drain-timeout", "3s")
 	dialAgent(t, p, "hanger") // never answers a Hang
 	calling := make(chan int, 1)
 	go func() {
-		res, err := p.api(t).CallAgentWithResponse(context.Background(), "hanger", client.CallRequest{Type: "Hang", TimeoutMs: ptr(20000)})
+		res, err := api(t, p).CallAgentWithResponse(context.Background(), "hanger", client.CallRequest{Type: "Hang", TimeoutMs: ptr(20000)})
 		if err != nil {
 			calling <- 0
 			return
@@ -276,26 +176,26 @@ func TestDrainKeepsServingRESTAndRefusesAgents(t *testing.T) {
 		calling <- res.StatusCode()
 	}()
 	eventually(t, 5*time.Second, "the call is in flight", func() bool {
-		metrics, err := p.api(t).MetricsWithResponse(t.Context())
+		metrics, err := api(t, p).MetricsWithResponse(t.Context())
 		return err == nil && strings.Contains(string(metrics.Body), "hotpot_frames_out_total{transport=\"ws\"} 2")
 	})
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := p.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, 2*time.Second, "/readyz answers 503 while draining", func() bool {
-		res, err := p.api(t).ReadyzWithResponse(t.Context())
+		res, err := api(t, p).ReadyzWithResponse(t.Context())
 		return err == nil && res.StatusCode() == http.StatusServiceUnavailable
 	})
-	if res, err := p.api(t).GetAgentWithResponse(t.Context(), "hanger"); err != nil || res.StatusCode() != http.StatusOK {
+	if res, err := api(t, p).GetAgentWithResponse(t.Context(), "hanger"); err != nil || res.StatusCode() != http.StatusOK {
 		t.Fatalf("REST while draining: %v %v, want 200", err, res.Status())
 	}
-	_, resp, err := websocket.Dial(t.Context(), "ws://"+p.httpAddr+"/ws?id=late", nil)
+	_, resp, err := websocket.Dial(t.Context(), "ws://"+p.HTTPAddr+"/ws?id=late", nil)
 	if err == nil || resp == nil || resp.StatusCode != http.StatusServiceUnavailable {
 		t.Fatalf("a new agent while draining: %v %v, want 503", err, resp)
 	}
 	// A new TCP agent is refused too: no connection, or one closed
 	// without a Welcome.
-	if tcp, err := net.DialTimeout("tcp", p.tcpAddr, 5*time.Second); err == nil {
+	if tcp, err := net.DialTimeout("tcp", p.TCPAddr, 5*time.Second); err == nil {
 		tcp.SetReadDeadline(time.Now().Add(5 * time.Second))
 		got, err := io.ReadAll(tcp)
 		tcp.Close()

@@ -19,6 +19,7 @@ import (
 	"unsafe"
 
 	"github.com/coder/websocket"
+	"github.com/hotpot-rt/hotpot/internal/servertest"
 )
 
 // TestNoFlags: the server started with no flags and no HOTPOT_* variable
@@ -31,7 +32,7 @@ func TestNoFlags(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, os.Args[0])
-	cmd.Env = append(os.Environ(), noFlagsServerEnv+"="+serverBin)
+	cmd.Env = append(os.Environ(), noFlagsServerEnv+"="+servertest.Binary(t))
 	cmd.SysProcAttr = &syscall.SysProcAttr{
 		Cloneflags:  syscall.CLONE_NEWUSER | syscall.CLONE_NEWNET,
 		UidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getuid(), Size: 1}},

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/hotpot-rt/hotpot/internal/servertest"
 )
 
 // selfSigned writes a certificate for 127.0.0.1 and its key to dir and
@@ -64,13 +65,13 @@ func selfSigned(t *testing.T, dir string) (certFile, keyFile string, pool *x509.
 // --tls-key: the seed's echo works on both.
 func TestTLSOnBothListeners(t *testing.T) {
 	certFile, keyFile, pool := selfSigned(t, t.TempDir())
-	p := startProcess(t, "--tls-cert", certFile, "--tls-key", keyFile)
+	p := servertest.Start(t, "--tls-cert", certFile, "--tls-key", keyFile)
 	tlsConfig := &tls.Config{RootCAs: pool}
 	echo := `{"type":"Echo","data":{"Message":"secure"}}`
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 
-	ws, _, err := websocket.Dial(ctx, "wss://"+p.httpAddr+"/ws", &websocket.DialOptions{
+	ws, _, err := websocket.Dial(ctx, "wss://"+p.HTTPAddr+"/ws", &websocket.DialOptions{
 		HTTPClient: &http.Client{Transport: &http.Transport{TLSClientConfig: tlsConfig}},
 	})
 	if err != nil {
@@ -85,7 +86,7 @@ func TestTLSOnBothListeners(t *testing.T) {
 		t.Fatalf("wss echo %s, %v", got, err)
 	}
 
-	conn, err := tls.Dial("tcp", p.tcpAddr, tlsConfig)
+	conn, err := tls.Dial("tcp", p.TCPAddr, tlsConfig)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,7 +113,7 @@ func TestTLSOnBothListeners(t *testing.T) {
 	}
 
 	// Plain TCP on the TLS port gets nothing it can read as a frame.
-	plain, err := net.Dial("tcp", p.tcpAddr)
+	plain, err := net.Dial("tcp", p.TCPAddr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,10 +131,10 @@ func TestTLSOnBothListeners(t *testing.T) {
 // once.
 func TestSilentClientDoesNotFreezeTheTLSListener(t *testing.T) {
 	certFile, keyFile, pool := selfSigned(t, t.TempDir())
-	p := startProcess(t, "--tls-cert", certFile, "--tls-key", keyFile, "--max-conns", "1")
+	p := servertest.Start(t, "--tls-cert", certFile, "--tls-key", keyFile, "--max-conns", "1")
 	tlsConfig := &tls.Config{RootCAs: pool}
 	welcomed := func() (*tls.Conn, error) {
-		conn, err := tls.DialWithDialer(&net.Dialer{Timeout: 2 * time.Second}, "tcp", p.tcpAddr, tlsConfig)
+		conn, err := tls.DialWithDialer(&net.Dialer{Timeout: 2 * time.Second}, "tcp", p.TCPAddr, tlsConfig)
 		if err != nil {
 			return nil, err
 		}
@@ -149,7 +150,7 @@ func TestSilentClientDoesNotFreezeTheTLSListener(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	silent, err := net.Dial("tcp", p.tcpAddr) // over the limit, and says nothing
+	silent, err := net.Dial("tcp", p.TCPAddr) // over the limit, and says nothing
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -63,8 +63,10 @@ type Process struct {
 	cmd *exec.Cmd
 	// HTTPAddr and TCPAddr are the addresses the server listens on.
 	HTTPAddr, TCPAddr string
-	// exited is closed when the process has exited and been waited for.
-	exited chan struct{}
+	// exited is closed when the process has exited and been waited for;
+	// waitErr is then what the wait returned.
+	exited  chan struct{}
+	waitErr error
 
 	logMu sync.Mutex
 	log   strings.Builder
@@ -99,7 +101,7 @@ func Start(t testing.TB, args ...string) *Process {
 			}
 		}
 		io.Copy(io.Discard, stderr)
-		cmd.Wait()
+		p.waitErr = cmd.Wait()
 		close(p.exited)
 	}()
 	t.Cleanup(func() {
@@ -128,6 +130,35 @@ func (p *Process) Log() string {
 	p.logMu.Lock()
 	defer p.logMu.Unlock()
 	return p.log.String()
+}
+
+// LogLine is the part of a line of the server's JSON log that tests look at.
+type LogLine struct {
+	Level, Msg string
+}
+
+// Logged reports whether a line the server has logged so far matches.
+func (p *Process) Logged(match func(LogLine) bool) bool {
+	for line := range strings.Lines(p.Log()) {
+		var l LogLine
+		if json.Unmarshal([]byte(line), &l) == nil && match(l) {
+			return true
+		}
+	}
+	return false
+}
+
+// Pid returns the server's process id.
+func (p *Process) Pid() int { return p.cmd.Process.Pid }
+
+// Signal sends sig to the server.
+func (p *Process) Signal(sig os.Signal) error { return p.cmd.Process.Signal(sig) }
+
+// Wait waits until the server has exited and returns how it ended, as
+// exec.Cmd.Wait does.
+func (p *Process) Wait() error {
+	<-p.exited
+	return p.waitErr
 }
 
 // Stop sends SIGTERM and waits, up to timeout, for the process to exit.
