@@ -152,9 +152,20 @@ func (s *Server) authenticateTCP(link *tcpLink, c codec.Codec) (auth.Claims, err
 		return auth.Claims{}, fmt.Errorf("%w: no Auth frame: %v", auth.ErrNoToken, err)
 	}
 	defer fb.release()
-	e, err := c.Decode(fb.b)
-	if err != nil || e.Type != "Auth" {
+	token, ok := authToken(c, fb.b)
+	if !ok {
 		return auth.Claims{}, fmt.Errorf("%w: the first frame must be Auth", auth.ErrNoToken)
+	}
+	return s.verifier.Verify(token)
+}
+
+// authToken returns the token of frame, an Auth frame in codec c:
+// {"type":"Auth","data":{"token":…}}. ok is false for any other frame; a
+// token missing from an Auth frame is "".
+func authToken(c codec.Codec, frame []byte) (token string, ok bool) {
+	e, err := c.Decode(frame)
+	if err != nil || e.Type != "Auth" {
+		return "", false
 	}
 	var data struct {
 		Token string `json:"token"`
@@ -162,7 +173,7 @@ func (s *Server) authenticateTCP(link *tcpLink, c codec.Codec) (auth.Claims, err
 	if p, err := c.Payload(e.Data); err == nil {
 		json.Unmarshal(p.Raw(), &data)
 	}
-	return s.verifier.Verify(data.Token)
+	return data.Token, true
 }
 
 // tcpLink is a TCP agent's connection.
