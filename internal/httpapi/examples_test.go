@@ -376,30 +376,13 @@ func diffMetrics(example, got string) []string {
 // set when text ends in the middle of an event (without the blank line
 // that dispatches it, so that a reader never sees it).
 func parseSSE(text string) (items []sseEvent, unended bool) {
-	var ev sseEvent
+	var p sseParser
 	for line := range strings.Lines(text) {
-		line = strings.TrimSuffix(line, "\n")
-		switch {
-		case line == "":
-			if ev.Event != "" || ev.ID != "" || ev.Data != nil {
-				items, ev = append(items, ev), sseEvent{}
-			}
-		case strings.HasPrefix(line, ":"):
-			items = append(items, sseEvent{Comment: strings.TrimSpace(line[1:])})
-		default:
-			field, value, _ := strings.Cut(line, ":")
-			value = strings.TrimPrefix(value, " ")
-			switch field {
-			case "event":
-				ev.Event = value
-			case "id":
-				ev.ID = value
-			case "data":
-				ev.Data = append(ev.Data, value...)
-			}
+		if out := p.line(line); out != nil {
+			items = append(items, *out)
 		}
 	}
-	return items, ev.Event != "" || ev.ID != "" || ev.Data != nil
+	return items, p.pending()
 }
 
 // diffEvents says which events and comments of the example the stream

@@ -91,37 +91,13 @@ func (s *sseStream) start() {
 func (s *sseStream) read() {
 	defer close(s.ch)
 	br := bufio.NewReader(s.resp.Body)
-	var ev sseEvent
+	var p sseParser
 	for {
 		line, err := br.ReadString('\n')
 		if err != nil {
 			return
 		}
-		line = strings.TrimSuffix(line, "\n")
-		var out *sseEvent
-		switch {
-		case line == "":
-			if ev.Event != "" || ev.ID != "" || ev.Data != nil {
-				e := ev
-				out, ev = &e, sseEvent{}
-			}
-		case strings.HasPrefix(line, ":"):
-			out = &sseEvent{Comment: strings.TrimSpace(line[1:])}
-		default:
-			field, value, _ := strings.Cut(line, ":")
-			value = strings.TrimPrefix(value, " ")
-			switch field {
-			case "event":
-				ev.Event = value
-			case "id":
-				ev.ID = value
-			case "data":
-				if ev.Data != nil {
-					ev.Data = append(ev.Data, '\n')
-				}
-				ev.Data = append(ev.Data, value...)
-			}
-		}
+		out := p.line(line)
 		if out != nil {
 			select {
 			case s.ch <- *out:
@@ -130,6 +106,48 @@ func (s *sseStream) read() {
 			}
 		}
 	}
+}
+
+// sseParser reads an event stream a line at a time.
+type sseParser struct {
+	ev sseEvent // the event read so far
+}
+
+// line takes one line, with or without its "\n", and returns the event
+// or comment it completes, if any.
+func (p *sseParser) line(line string) *sseEvent {
+	line = strings.TrimSuffix(line, "\n")
+	switch {
+	case line == "":
+		if p.pending() {
+			ev := p.ev
+			p.ev = sseEvent{}
+			return &ev
+		}
+	case strings.HasPrefix(line, ":"):
+		return &sseEvent{Comment: strings.TrimSpace(line[1:])}
+	default:
+		field, value, _ := strings.Cut(line, ":")
+		value = strings.TrimPrefix(value, " ")
+		switch field {
+		case "event":
+			p.ev.Event = value
+		case "id":
+			p.ev.ID = value
+		case "data":
+			if p.ev.Data != nil {
+				p.ev.Data = append(p.ev.Data, '\n')
+			}
+			p.ev.Data = append(p.ev.Data, value...)
+		}
+	}
+	return nil
+}
+
+// pending reports whether an event has begun that no blank line has
+// ended yet.
+func (p *sseParser) pending() bool {
+	return p.ev.Event != "" || p.ev.ID != "" || p.ev.Data != nil
 }
 
 // next returns the next event or comment; ok is false once the stream has
