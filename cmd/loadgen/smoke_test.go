@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"net"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -20,31 +21,49 @@ import (
 	"github.com/hotpot-rt/hotpot/internal/pubsub"
 )
 
+// startTestNode starts a node in this process, with the default config
+// changed by tweak and a TCP port; it stops when the test ends. It
+// returns its WebSocket URL, TCP address and REST base URL.
+func startTestNode(t *testing.T, tweak func(*config.Config)) (ws, tcp, api string) {
+	t.Helper()
+	cfg := config.Default()
+	cfg.NodeID = "loadgen-test"
+	tweak(&cfg)
+	nd := node.New(cfg, node.Options{Broker: pubsub.NewMemory(cfg.NodeID, cfg.EventRetention, cfg.EventRetentionBytes)})
+	nd.Start()
+	hs := httptest.NewServer(httpapi.New(cfg, nd, slog.New(slog.DiscardHandler)).Router())
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- nd.ServeTCP(ln) }()
+	t.Cleanup(func() {
+		ln.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		nd.Shutdown(ctx)
+		hs.Close()
+		<-served
+	})
+	return "ws" + strings.TrimPrefix(hs.URL, "http") + "/ws", ln.Addr().String(), hs.URL
+}
+
 // TestEveryModeAgainstARealNode runs each subcommand for a moment against
 // a node in this process, and checks its JSON line: it measured
 // operations, lost none, and reported the server's CPU (here, this
 // process's; over so short a run it may be 0 ticks).
 func TestEveryModeAgainstARealNode(t *testing.T) {
-	cfg := config.Default()
-	cfg.NodeID = "smoke"
-	cfg.RateLimit = 0 // echo and call clients send as fast as they can
-	nd := node.New(cfg, node.Options{Broker: pubsub.NewMemory(cfg.NodeID, cfg.EventRetention, cfg.EventRetentionBytes)})
-	nd.Start()
-	hs := httptest.NewServer(httpapi.New(cfg, nd, slog.New(slog.DiscardHandler)).Router())
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		nd.Shutdown(ctx)
-		hs.Close()
-	}()
-	ws := "ws" + strings.TrimPrefix(hs.URL, "http") + "/ws"
+	ws, _, api := startTestNode(t, func(cfg *config.Config) {
+		cfg.RateLimit = 0 // echo and call clients send as fast as they can
+	})
 	pid := strconv.Itoa(os.Getpid())
 	profile := filepath.Join(t.TempDir(), "echo.pprof")
 	for _, args := range [][]string{
 		{"echo", "-url", ws, "-c", "4", "-d", "300ms", "-pid", pid, "-cpuprofile", profile},
-		{"call", "-url", ws, "-api", hs.URL, "-agents", "4", "-c", "2", "-d", "300ms", "-pid", pid},
-		{"push", "-url", ws, "-api", hs.URL, "-agents", "4", "-c", "2", "-d", "300ms", "-pid", pid},
-		{"broadcast", "-url", ws, "-api", hs.URL, "-n", "20", "-per-sec", "20", "-d", "300ms", "-pid", pid},
+		{"call", "-url", ws, "-api", api, "-agents", "4", "-c", "2", "-d", "300ms", "-pid", pid},
+		{"push", "-url", ws, "-api", api, "-agents", "4", "-c", "2", "-d", "300ms", "-pid", pid},
+		{"broadcast", "-url", ws, "-api", api, "-n", "20", "-per-sec", "20", "-d", "300ms", "-pid", pid},
 	} {
 		t.Run(args[0], func(t *testing.T) {
 			var out, errs bytes.Buffer

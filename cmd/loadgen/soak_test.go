@@ -2,56 +2,16 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
-	"log/slog"
-	"net"
-	"net/http/httptest"
 	"os"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/hotpot-rt/hotpot/internal/config"
-	"github.com/hotpot-rt/hotpot/internal/httpapi"
-	"github.com/hotpot-rt/hotpot/internal/node"
-	"github.com/hotpot-rt/hotpot/internal/pubsub"
 )
 
 const testSecret = "a-soak-test-secret-of-32-bytes-at-least"
-
-// startSoakNode starts a node in this process as bench/soak.sh starts
-// one, with --jwt-secret and a TCP port, and limits small enough for a
-// few misbehavers to reach them. It returns its WebSocket URL, TCP
-// address and REST base URL.
-func startSoakNode(t *testing.T) (ws, tcp, api string) {
-	t.Helper()
-	cfg := config.Default()
-	cfg.NodeID = "soak"
-	cfg.JWTSecret = testSecret
-	cfg.MaxMessageBytes = 16384
-	cfg.MaxHandshakesPerIP = 4
-	cfg.MaxPendingCalls = 16
-	nd := node.New(cfg, node.Options{Broker: pubsub.NewMemory(cfg.NodeID, cfg.EventRetention, cfg.EventRetentionBytes)})
-	nd.Start()
-	hs := httptest.NewServer(httpapi.New(cfg, nd, slog.New(slog.DiscardHandler)).Router())
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- nd.ServeTCP(ln) }()
-	t.Cleanup(func() {
-		ln.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		nd.Shutdown(ctx)
-		hs.Close()
-		<-served
-	})
-	return "ws" + strings.TrimPrefix(hs.URL, "http") + "/ws", ln.Addr().String(), hs.URL
-}
 
 // TestSoakSmoke runs the soak mode for a moment, small, against a node in
 // this process: every misbehaviour runs, the well-behaved agents lose
@@ -59,7 +19,14 @@ func startSoakNode(t *testing.T) (ws, tcp, api string) {
 // meet their defences. (Whether the delay stays within noise is not
 // checked: in a test run it is all noise.)
 func TestSoakSmoke(t *testing.T) {
-	ws, tcp, api := startSoakNode(t)
+	// As bench/soak.sh starts its node, with limits small enough for a few
+	// misbehavers to reach them.
+	ws, tcp, api := startTestNode(t, func(cfg *config.Config) {
+		cfg.JWTSecret = testSecret
+		cfg.MaxMessageBytes = 16384
+		cfg.MaxHandshakesPerIP = 4
+		cfg.MaxPendingCalls = 16
+	})
 	args := []string{"soak", "-url", ws, "-tcp", tcp, "-api", api, "-jwt-secret", testSecret,
 		"-n", "30", "-m", strconv.Itoa(len(misbehaviours)), "-d", "1s", "-warmup", "1s",
 		"-call-rate", "50", "-broadcast-rate", "5", "-max-message-bytes", "16384",
