@@ -234,7 +234,7 @@ func TestDashboardScreenshots(t *testing.T) {
 		agents[id] = dialAgent(t, node, id, answer)
 	}
 	for _, path := range []string{"/agents/alice/groups/lobby", "/agents/bob/groups/lobby", "/agents/bob/groups/red"} {
-		if status, body := rest(t, node, "PUT", path, ""); status != 204 {
+		if status, body := node.Request(t, "PUT", path, ""); status != 204 {
 			t.Fatalf("PUT %s: %d %s", path, status, body)
 		}
 	}

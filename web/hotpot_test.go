@@ -2,8 +2,6 @@ package web_test
 
 import (
 	"encoding/json"
-	"io"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -11,23 +9,6 @@ import (
 	"github.com/hotpot-rt/hotpot/internal/browsertest"
 	"github.com/hotpot-rt/hotpot/internal/servertest"
 )
-
-// rest sends one REST request to node and returns the status and body.
-func rest(t *testing.T, node *servertest.Process, method, path, body string) (int, string) {
-	t.Helper()
-	req, err := http.NewRequestWithContext(t.Context(), method, node.URL()+path, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
-}
 
 // eventually polls cond until it holds, failing the test if it does not
 // within browsertest.Timeout.
@@ -73,7 +54,7 @@ func TestHotpotJSEventsAndSend(t *testing.T) {
 	if w := browsertest.Eval[map[string]any](tab, `seen.connects[0]`); w["id"] != "alice" {
 		t.Errorf("Welcome %v", w)
 	}
-	if status, body := rest(t, node, "POST", "/agents/alice/events", `{"type":"Chat","data":{"text":"hi"}}`); status != 202 {
+	if status, body := node.Request(t, "POST", "/agents/alice/events", `{"type":"Chat","data":{"text":"hi"}}`); status != 202 {
 		t.Fatalf("push: %d %s", status, body)
 	}
 	tab.WaitFor(`seen.chats.length === 1 && seen.chats[0].text === "hi"`, "the pushed Chat")
@@ -97,7 +78,7 @@ func TestHotpotJSAnswersCalls(t *testing.T) {
 		{`{"type":"Crash"}`, 502, `"code":500`},
 		{`{"type":"Unknown"}`, 502, `"code":404`},
 	} {
-		status, body := rest(t, node, "POST", "/agents/bob/call", tc.body)
+		status, body := node.Request(t, "POST", "/agents/bob/call", tc.body)
 		if status != tc.status || !strings.Contains(body, tc.wantInBody) {
 			t.Errorf("call %s: %d %s, want %d with %s", tc.body, status, body, tc.status, tc.wantInBody)
 		}
@@ -115,7 +96,7 @@ func TestHotpotJSAnswersAnyCallType(t *testing.T) {
 		{`{"type":"Whatever","data":[1]}`, `{"data":{"any":"Whatever","data":[1]}}`},
 		{`{"type":"Unknown"}`, `{"data":{"any":"Unknown"}}`},
 	} {
-		if status, body := rest(t, node, "POST", "/agents/bea/call", tc.body); status != 200 || strings.TrimSpace(body) != tc.want {
+		if status, body := node.Request(t, "POST", "/agents/bea/call", tc.body); status != 200 || strings.TrimSpace(body) != tc.want {
 			t.Errorf("call %s: %d %s, want 200 %s", tc.body, status, body, tc.want)
 		}
 	}
@@ -131,11 +112,11 @@ func TestHotpotJSSpeaksMsgpack(t *testing.T) {
 	if w := browsertest.Eval[map[string]any](tab, `seen.connects[0]`); w["id"] != "mia" || w["keepalive"].(map[string]any)["limit_ms"] != 12000.0 {
 		t.Errorf("Welcome %v", w)
 	}
-	if status, body := rest(t, node, "GET", "/agents/mia", ""); status != 200 || !strings.Contains(body, `"codec":"msgpack"`) {
+	if status, body := node.Request(t, "GET", "/agents/mia", ""); status != 200 || !strings.Contains(body, `"codec":"msgpack"`) {
 		t.Errorf("GET /agents/mia: %d %s", status, body)
 	}
 
-	if status, body := rest(t, node, "POST", "/agents/mia/events", `{"type":"Chat","data":{"text":"hi ✓"}}`); status != 202 {
+	if status, body := node.Request(t, "POST", "/agents/mia/events", `{"type":"Chat","data":{"text":"hi ✓"}}`); status != 202 {
 		t.Fatalf("push: %d %s", status, body)
 	}
 	tab.WaitFor(`seen.chats.length === 1 && seen.chats[0].text === "hi ✓"`, "the pushed Chat")
@@ -204,7 +185,7 @@ func TestHotpotJSReconnects(t *testing.T) {
 	node := servertest.Start(t)
 	tab := openClient(t, node, "carol")
 
-	if status, _ := rest(t, node, "DELETE", "/agents/carol?reason=slow+consumer", ""); status != 204 {
+	if status, _ := node.Request(t, "DELETE", "/agents/carol?reason=slow+consumer", ""); status != 204 {
 		t.Fatalf("kick: %d", status)
 	}
 	tab.WaitFor(`seen.connects.length === 2`, "a reconnection after a transient kick")
@@ -222,7 +203,7 @@ func TestHotpotJSReconnects(t *testing.T) {
 		}
 	}
 
-	if status, _ := rest(t, node, "DELETE", "/agents/carol", ""); status != 204 {
+	if status, _ := node.Request(t, "DELETE", "/agents/carol", ""); status != 204 {
 		t.Fatalf("kick: %d", status)
 	}
 	tab.WaitFor(`seen.disconnects.length === 2`, "the kick")
@@ -233,7 +214,7 @@ func TestHotpotJSReconnects(t *testing.T) {
 		t.Errorf("state after a kick %q, want closed (no reconnection scheduled)", state)
 	}
 	eventually(t, "carol to be gone", func() bool {
-		status, _ := rest(t, node, "GET", "/agents/carol", "")
+		status, _ := node.Request(t, "GET", "/agents/carol", "")
 		return status == 404
 	})
 }
@@ -250,7 +231,7 @@ func TestHotpotJSReconnectsToARestartedNode(t *testing.T) {
 	tab.WaitFor(`seen.disconnects.length >= 1`, "the dropped connection")
 	restarted := servertest.Start(t, "--http", addr)
 	tab.WaitFor(`seen.connects.length === 2`, "a reconnection to the restarted node")
-	if status, body := rest(t, restarted, "GET", "/agents/dave", ""); status != 200 {
+	if status, body := restarted.Request(t, "GET", "/agents/dave", ""); status != 200 {
 		t.Errorf("GET /agents/dave: %d %s", status, body)
 	}
 }
@@ -269,7 +250,7 @@ func TestHotpotJSCloseIsForGood(t *testing.T) {
 		t.Errorf("disconnect %s (%v), want code 1000, not reconnecting", raw, err)
 	}
 	eventually(t, "erin to be gone", func() bool {
-		status, _ := rest(t, node, "GET", "/agents/erin", "")
+		status, _ := node.Request(t, "GET", "/agents/erin", "")
 		return status == 404
 	})
 }

@@ -79,7 +79,7 @@ func logLines(t *testing.T, tab *browsertest.Tab, selector string) []string {
 // call makes a REST call to agent id and returns the status and body.
 func call(t *testing.T, node *servertest.Process, id, body string) (int, string) {
 	t.Helper()
-	status, got := rest(t, node, "POST", "/agents/"+id+"/call", body)
+	status, got := node.Request(t, "POST", "/agents/"+id+"/call", body)
 	return status, strings.TrimSpace(got)
 }
 
@@ -103,7 +103,7 @@ func TestPlaygroundConnects(t *testing.T) {
 		t.Errorf("connected, and the page still says %q", got)
 	}
 
-	status, body := rest(t, node, "GET", "/agents/alice", "")
+	status, body := node.Request(t, "GET", "/agents/alice", "")
 	if status != 200 {
 		t.Fatalf("GET /agents/alice: %d %s", status, body)
 	}
@@ -128,7 +128,7 @@ func TestPlaygroundConnects(t *testing.T) {
 	tab.Do(chromedp.Click("#disconnect"))
 	waitText(t, tab, "#state", "disconnected: closed by you")
 	eventually(t, "alice to be gone", func() bool {
-		status, _ := rest(t, node, "GET", "/agents/alice", "")
+		status, _ := node.Request(t, "GET", "/agents/alice", "")
 		return status == 404
 	})
 	if browsertest.Eval[bool](tab, `document.querySelector("#connect").disabled`) {
@@ -221,7 +221,7 @@ func TestPlaygroundSpeaksMsgpack(t *testing.T) {
 	tab := openPlayground(t, node)
 	setField(t, tab, "#codec", "msgpack")
 	connectAs(t, tab, "gina", "")
-	if status, body := rest(t, node, "GET", "/agents/gina", ""); status != 200 || !strings.Contains(body, `"codec":"msgpack"`) {
+	if status, body := node.Request(t, "GET", "/agents/gina", ""); status != 200 || !strings.Contains(body, `"codec":"msgpack"`) {
 		t.Errorf("GET /agents/gina: %d %s", status, body)
 	}
 	if status, body := call(t, node, "gina", `{"type":"Hello","data":{"n":[1,-2.5,"✓"]}}`); status != 200 || body != `{"data":{"echo":{"n":[1,-2.5,"✓"]}}}` {
@@ -392,14 +392,14 @@ func TestPlaygroundShowsKicked(t *testing.T) {
 	browsertest.Eval[any](tab, `window.states = [];
 		new MutationObserver(() => states.push(document.querySelector("#state").textContent))
 			.observe(document.querySelector("#state"), { childList: true, characterData: true, subtree: true })`)
-	if status, _ := rest(t, node, "DELETE", "/agents/erin?reason=slow+consumer", ""); status != 204 {
+	if status, _ := node.Request(t, "DELETE", "/agents/erin?reason=slow+consumer", ""); status != 204 {
 		t.Fatalf("kick: %d", status)
 	}
 	tab.WaitFor(`states.some((s) => /^disconnected: slow consumer, reconnecting in \d+ ms$/.test(s))`,
 		"the state to say when it reconnects")
 	tab.WaitFor(`document.querySelector("#state").textContent.startsWith("connected as erin")`, "the reconnection")
 
-	if status, _ := rest(t, node, "DELETE", "/agents/erin?reason=go+away", ""); status != 204 {
+	if status, _ := node.Request(t, "DELETE", "/agents/erin?reason=go+away", ""); status != 204 {
 		t.Fatalf("kick: %d", status)
 	}
 	waitText(t, tab, "#state", "disconnected: go away")
@@ -427,7 +427,7 @@ func TestPlaygroundWithTokens(t *testing.T) {
 	tab := openPlayground(t, node)
 	connectAs(t, tab, "", token)
 	waitText(t, tab, "#state", "connected as frank on node ")
-	if status, body := rest(t, node, "GET", "/agents/frank", ""); status != 200 {
+	if status, body := node.Request(t, "GET", "/agents/frank", ""); status != 200 {
 		t.Errorf("GET /agents/frank: %d %s", status, body)
 	}
 	for _, line := range logLines(t, tab, ".line") {

@@ -60,10 +60,10 @@ func TestReadmePageWorksAsWritten(t *testing.T) {
 	tab.Navigate(site.URL + "/page.html")
 	tab.WaitFor(`document.body.textContent.includes("connected as web-1 on node")`, "the page to connect")
 
-	if status, body := rest(t, node, "POST", "/agents/web-1/call", `{"type":"Add","data":{"a":2,"b":3}}`); status != 200 || strings.TrimSpace(body) != `{"data":5}` {
+	if status, body := node.Request(t, "POST", "/agents/web-1/call", `{"type":"Add","data":{"a":2,"b":3}}`); status != 200 || strings.TrimSpace(body) != `{"data":5}` {
 		t.Errorf("call Add: %d %s, want 200 {\"data\":5}", status, body)
 	}
-	if status, body := rest(t, node, "POST", "/agents/web-1/events", `{"type":"Chat","data":{"text":"hello"}}`); status != 202 {
+	if status, body := node.Request(t, "POST", "/agents/web-1/events", `{"type":"Chat","data":{"text":"hello"}}`); status != 202 {
 		t.Errorf("push Chat: %d %s", status, body)
 	}
 	tab.WaitFor(`document.body.textContent.includes("chat: hello.")`, "the Chat on the page")

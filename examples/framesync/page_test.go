@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -148,7 +146,7 @@ func TestAMissedFrameIsCaughtUp(t *testing.T) {
 	// A frame from nowhere, far ahead: bob has missed frames.
 	n := browsertest.Eval[int](bob, `framesync.frame`)
 	joins := browsertest.Eval[int](bob, `framesync.joins`)
-	status, body := rest(t, node, "POST", "/agents/bob/events", fmt.Sprintf(`{"type":"Frame","data":{"room":"gap","frame":%d,"inputs":[]}}`, n+100))
+	status, body := node.Request(t, "POST", "/agents/bob/events", fmt.Sprintf(`{"type":"Frame","data":{"room":"gap","frame":%d,"inputs":[]}}`, n+100))
 	if status != 202 {
 		t.Fatalf("push: %d %s", status, body)
 	}
@@ -223,21 +221,4 @@ func TestLayout(t *testing.T) {
 			})
 		}
 	}
-}
-
-// rest sends one REST request to node and returns the status and body.
-func rest(t *testing.T, node *servertest.Process, method, path, body string) (int, string) {
-	t.Helper()
-	req, err := http.NewRequestWithContext(t.Context(), method, node.URL()+path, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
 }

@@ -7,6 +7,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -124,6 +125,27 @@ func Start(t testing.TB, args ...string) *Process {
 
 // URL returns the server's base URL, http://host:port.
 func (p *Process) URL() string { return "http://" + p.HTTPAddr }
+
+// Request sends one REST request with a JSON body (which may be empty)
+// to the server and returns the status and the body of the answer.
+func (p *Process) Request(t testing.TB, method, path, body string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), method, p.URL()+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, string(b)
+}
 
 // Log returns what the server has logged so far.
 func (p *Process) Log() string {
