@@ -230,11 +230,9 @@ func (tab *Tab) keepArtifacts() {
 	}
 }
 
-// deadline returns the tab's context bounded by Timeout.
-func (tab *Tab) deadline() context.Context {
-	ctx, cancel := context.WithTimeout(tab.ctx, Timeout)
-	tab.t.Cleanup(cancel)
-	return ctx
+// deadline returns the tab's context bounded by Timeout, and its cancel.
+func (tab *Tab) deadline() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(tab.ctx, Timeout)
 }
 
 // Context returns the tab's context, for chromedp calls the helpers here do
@@ -244,7 +242,9 @@ func (tab *Tab) Context() context.Context { return tab.ctx }
 // Do runs actions in the tab, failing the test on an error.
 func (tab *Tab) Do(actions ...chromedp.Action[chromedp.Void]) {
 	tab.t.Helper()
-	if err := chromedp.Do(tab.deadline(), actions...); err != nil {
+	ctx, cancel := tab.deadline()
+	defer cancel()
+	if err := chromedp.Do(ctx, actions...); err != nil {
 		tab.t.Fatalf("in the browser: %v", err)
 	}
 }
@@ -259,7 +259,9 @@ func (tab *Tab) Navigate(url string) {
 // a promise, and returns its value decoded as JSON into a T.
 func Eval[T any](tab *Tab, expression string) T {
 	tab.t.Helper()
-	v, err := chromedp.Run(tab.deadline(), chromedp.Evaluate[T](expression, chromedp.EvalAwaitPromise))
+	ctx, cancel := tab.deadline()
+	defer cancel()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expression, chromedp.EvalAwaitPromise))
 	if err != nil {
 		tab.t.Fatalf("evaluating %s: %v", expression, err)
 	}
@@ -270,7 +272,7 @@ func Eval[T any](tab *Tab, expression string) T {
 // with what if it is not within Timeout.
 func (tab *Tab) WaitFor(condition, what string) {
 	tab.t.Helper()
-	ctx, cancel := context.WithTimeout(tab.ctx, Timeout)
+	ctx, cancel := tab.deadline()
 	defer cancel()
 	_, err := chromedp.Run(ctx, chromedp.Poll[bool](condition, chromedp.WithPollingInterval(20*time.Millisecond)))
 	if err != nil {
@@ -293,7 +295,9 @@ func (tab *Tab) SetColorScheme(scheme string) {
 // Screenshot saves the visible part of the page as a PNG file.
 func (tab *Tab) Screenshot(path string) {
 	tab.t.Helper()
-	png, err := chromedp.Run(tab.deadline(), chromedp.CaptureScreenshot())
+	ctx, cancel := tab.deadline()
+	defer cancel()
+	png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
 	if err != nil {
 		tab.t.Fatalf("screenshot: %v", err)
 	}

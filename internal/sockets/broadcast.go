@@ -80,6 +80,10 @@ func (b *broadcaster) runRound() {
 	close(b.waiting[0].run)
 }
 
+// fanOutShard is the fewest agents a fan-out goroutine takes: below it,
+// starting one costs more than the writes it would share.
+const fanOutShard = 256
+
 // deliverAll queues to each agent the frames of jobs its codec can carry,
 // together and in order, and returns how many agents had each job's
 // frame queued. The agents are shared out over up to GOMAXPROCS

@@ -117,10 +117,6 @@ func (s *Server) Broadcast(f FanOut) int {
 	return s.broadcasts.deliver(f)
 }
 
-// fanOutShard is the fewest agents a fan-out goroutine takes: below it,
-// starting one costs more than the writes it would share.
-const fanOutShard = 256
-
 func (a *agent) call(ctx context.Context, typ string, data codec.Payload) (codec.Payload, error) {
 	native, err := a.codec.Data(data)
 	if err != nil {
