@@ -64,7 +64,9 @@ func NewMemory(node string, retention, maxBytes int) *Memory {
 // Join returns the broker of node in h.
 func (h *MemoryHub) Join(node string) *Memory {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Memory{hub: h, node: node, ctx: ctx, cancel: cancel}
+	m := &Memory{hub: h, node: node, ctx: ctx, cancel: cancel}
+	m.handlers = newHandlerPool(ctx, &m.loops)
+	return m
 }
 
 // Memory is a Broker of a MemoryHub.
@@ -74,8 +76,10 @@ type Memory struct {
 	// ctx is the handlers' context, ended by Close.
 	ctx    context.Context
 	cancel context.CancelFunc
-	// handlers counts running handler goroutines.
-	handlers sync.WaitGroup
+	// loops counts the handler goroutines.
+	loops sync.WaitGroup
+	// handlers runs the handler of each message, and sends its answer.
+	handlers *handlerPool
 
 	mu sync.Mutex // guards the fields below
 	// handler answers messages; nil until Serve.
@@ -112,12 +116,12 @@ func (m *Memory) Close() error {
 	m.closed = true
 	m.mu.Unlock()
 	m.cancel()
-	m.handlers.Wait()
+	m.loops.Wait()
 	return nil
 }
 
-// handle runs the handler for one message on a goroutine of its own and
-// sends its answer to answers; false when m no longer serves.
+// handle runs the handler for one message and sends its answer to
+// answers; false when m no longer serves.
 func (m *Memory) handle(from string, msg []byte, answers chan<- answer) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -125,7 +129,7 @@ func (m *Memory) handle(from string, msg []byte, answers chan<- answer) bool {
 		return false
 	}
 	h := m.handler
-	m.handlers.Go(func() {
+	m.handlers.run(func() {
 		reply := h(m.ctx, from, bytes.Clone(msg))
 		select {
 		case answers <- answer{node: m.node, reply: reply}:
