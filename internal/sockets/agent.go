@@ -21,6 +21,10 @@ const (
 
 // link is one agent's connection, WebSocket or TCP.
 type link interface {
+	// await blocks until the client has sent something, or its
+	// connection has ended, and reads nothing. It is called by the
+	// agent's read loop only, between frames.
+	await()
 	// readFrame blocks for the next frame, which the caller must release
 	// once handled. It is called by the agent's read loop only. errTooBig
 	// reports an oversize frame; errEmptyFrame a frame the loop answers
@@ -34,7 +38,7 @@ type link interface {
 	canTry() bool
 	// tryFrames writes frames without blocking, keeping what the socket
 	// does not take for flush, and reports how far it got. It does not
-	// wait for a write in progress (a control frame the library is
+	// wait for a write in progress (a control frame the read loop is
 	// writing to a client that does not read): it reports tryBusy, and
 	// keeps nothing. It is called by the agent's writer only.
 	tryFrames(frames [][]byte) tryResult
@@ -52,7 +56,7 @@ type link interface {
 // writeTimeout bounds one write of queued frames to a client.
 const writeTimeout = 10 * time.Second
 
-// agent is one connected client session. Its read loop (run) owns its
+// agent is one connected client session. Its read loop (readLoop) owns its
 // lifecycle: it reads and handles frames and, when the connection ends,
 // fails pending calls and unregisters it. One writer at a time sends
 // frames to the client: a sender that finds none writes its frame itself
@@ -151,9 +155,43 @@ func (a *agent) expireToken() {
 	a.close(ReasonTokenExpired)
 }
 
-// run is the agent's read loop, started once it is registered. It returns
-// when the connection has ended and the agent is cleaned up.
+// run starts the agent once it is registered, and its read loop on a
+// goroutine of its own: one with the smallest stack, which the start's
+// deeper calls have not grown (see readLoop).
 func (a *agent) run() {
+	a.begin()
+	a.srv.loops.Go(a.readLoop)
+}
+
+// freshAfter is the silence after which the read loop, woken by the
+// client, moves to a new goroutine once the frame is handled.
+const freshAfter = time.Second
+
+// readLoop reads and handles frames until the connection ends, and the
+// agent is cleaned up. It waits
+// for the client in a shallow call, in which a goroutine's smallest stack
+// (2 KiB) is enough; reading and handling a frame need more, and the
+// runtime never gives a waiting goroutine's stack back. So when the
+// client wakes the loop after a silence (a keepalive Pong, say), a new
+// goroutine takes over the loop once the frame is handled, and an idle
+// agent costs 2 KiB of stack instead of 4 or more.
+func (a *agent) readLoop() {
+	for {
+		before := a.lastReceive.Load()
+		a.link.await()
+		if !a.readOne() {
+			return
+		}
+		if a.lastReceive.Load()-before > int64(freshAfter) {
+			a.srv.loops.Go(a.readLoop)
+			return
+		}
+	}
+}
+
+// begin starts the agent's session: its rate limit, keepalive, the
+// agent.connected event, Welcome and its token's expiry.
+func (a *agent) begin() {
 	start := time.Now()
 	a.lastReceive.Store(start.UnixNano())
 	if kept, ok := a.srv.spent.take(a.id, start.Sub(a.srv.epoch)); ok {
@@ -172,38 +210,40 @@ func (a *agent) run() {
 		// be up to --keepalive-interval late). finish stops it.
 		a.expiry = time.AfterFunc(time.Until(a.expires), a.expireToken)
 	}
+}
 
-	for {
-		fb, err := a.link.readFrame()
-		switch {
-		case errors.Is(err, errTooBig):
-			a.srv.log.Info("closing agent: frame too big", "agent", a.id, "err", err)
-			a.close(ReasonTooBig)
-			continue
-		case errors.Is(err, errHTTPOnTCP):
-			a.srv.log.Info("closing agent: it speaks HTTP to the TCP port", "agent", a.id, "remote", a.remoteAddr)
-			a.close(ReasonNotHotpot)
-			// Keep reading until the writer has sent Kicked and closed.
-			continue
-		case err != nil && !errors.Is(err, errEmptyFrame):
-			a.finish()
-			return
-		}
-		// A frame, empty or not: activity, and one more for the rate limit.
-		now := time.Now()
-		a.lastReceive.Store(now.UnixNano())
-		if fb == nil { // an empty TCP frame
-			if a.withinRateLimit(now) {
-				a.sendError(400, "empty frame")
-			}
-			continue
-		}
-		a.stats.framesIn.Inc()
-		if a.withinRateLimit(now) {
-			a.handle(fb.b)
-		}
-		fb.release()
+// readOne reads and handles one frame, and reports whether the loop goes
+// on; when it does not, the agent is finished.
+func (a *agent) readOne() bool {
+	fb, err := a.link.readFrame()
+	switch {
+	case errors.Is(err, errTooBig):
+		a.srv.log.Info("closing agent: frame too big", "agent", a.id, "err", err)
+		a.close(ReasonTooBig)
+		return true
+	case errors.Is(err, errHTTPOnTCP):
+		a.srv.log.Info("closing agent: it speaks HTTP to the TCP port", "agent", a.id, "remote", a.remoteAddr)
+		a.close(ReasonNotHotpot)
+		return true // keep reading until the writer has sent Kicked and closed
+	case err != nil && !errors.Is(err, errEmptyFrame):
+		a.finish()
+		return false
 	}
+	// A frame, empty or not: activity, and one more for the rate limit.
+	now := time.Now()
+	a.lastReceive.Store(now.UnixNano())
+	if fb == nil { // an empty TCP frame
+		if a.withinRateLimit(now) {
+			a.sendError(400, "empty frame")
+		}
+		return true
+	}
+	a.stats.framesIn.Inc()
+	if a.withinRateLimit(now) {
+		a.handle(fb.b)
+	}
+	fb.release()
+	return true
 }
 
 // handle acts on one frame from the client. The frame is only valid

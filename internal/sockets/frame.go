@@ -79,8 +79,9 @@ var frameBuffers = sync.Pool{New: func() any { return &frameBuffer{b: make([]byt
 func getFrameBuffer() *frameBuffer { return frameBuffers.Get().(*frameBuffer) }
 
 // release gives the buffer back; the frame must not be used afterwards.
+// A nil buffer is left alone.
 func (f *frameBuffer) release() {
-	if cap(f.b) > 0 && cap(f.b) <= 64<<10 { // keep big frames from pinning memory
+	if f != nil && cap(f.b) > 0 && cap(f.b) <= 64<<10 { // keep big frames from pinning memory
 		f.b = f.b[:0]
 		frameBuffers.Put(f)
 	}

@@ -241,6 +241,8 @@ func (l *tcpLink) httpRequest() bool {
 	return false
 }
 
+func (l *tcpLink) await() { l.br.Peek(1) }
+
 func (l *tcpLink) writeFrames(frames [][]byte, timeout time.Duration) error {
 	return writeBatch(l.out, l, frames, timeout)
 }

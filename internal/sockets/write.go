@@ -7,11 +7,10 @@ import (
 	"time"
 )
 
-// connWriter is the only way bytes reach an agent's connection. On
-// WebSocket, both the library's control frames (through its small bufio
-// writer, one whole frame per write) and the agent's data frames (framed
-// by the agent's link, see wsLink) pass through it. Its mutex keeps each
-// write whole and in order, and is held across that write only.
+// connWriter is the only way bytes reach an agent's connection: its data
+// frames, and on WebSocket the control frames its read loop answers with.
+// Its mutex keeps each write whole and in order, and is held across that
+// write only.
 //
 // A write is first tried once without blocking, on the socket itself:
 // usually it has room, and a deadline (a runtime timer armed and cleared)
@@ -37,12 +36,6 @@ func newConnWriter(conn net.Conn) *connWriter {
 	return w
 }
 
-// Write writes p within writeTimeout; the library's control frames come
-// this way.
-func (w *connWriter) Write(p []byte) (int, error) {
-	return w.writeWithin(p, writeTimeout)
-}
-
 // canTry reports whether tryWrite can be used: the connection has a file
 // descriptor of its own (TLS connections do not).
 func (w *connWriter) canTry() bool { return w.raw != nil }
@@ -56,7 +49,7 @@ const (
 	// tryPending: what the socket did not take is pending; the caller
 	// must see that flush runs.
 	tryPending
-	// tryBusy: another write holds the connection (the library writing a
+	// tryBusy: another write holds the connection (the read loop writing a
 	// control frame to a client that does not read); nothing was written
 	// or kept, and the caller must keep the bytes for a writer that may
 	// wait.

@@ -34,7 +34,7 @@ func TestTryWriteKeepsOrder(t *testing.T) {
 		t.Fatal("32 MiB went out without blocking; the test needs a partial write")
 	}
 	wrote := make(chan error, 1)
-	go func() { _, err := w.Write([]byte("CTRL")); wrote <- err }()
+	go func() { _, err := w.writeWithin([]byte("CTRL"), writeTimeout); wrote <- err }()
 
 	client.SetReadDeadline(time.Now().Add(10 * time.Second))
 	got := make([]byte, len(big)+4)

@@ -1,0 +1,367 @@
+package sockets
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+)
+
+// WebSocket opcodes (RFC 6455 §5.2).
+const (
+	opContinuation = 0x0
+	opText         = 0x1
+	opBinary       = 0x2
+	opClose        = 0x8
+	opPing         = 0x9
+	opPong         = 0xA
+)
+
+// WebSocket close codes (RFC 6455 §7.4.1).
+const (
+	closeNormal          = 1000
+	closeGoingAway       = 1001
+	closeProtocolError   = 1002
+	closeNoStatus        = 1005
+	closeInvalidData     = 1007
+	closePolicyViolation = 1008
+	closeMessageTooBig   = 1009
+)
+
+// maxControlPayload bounds the payload of a control frame.
+const maxControlPayload = 125
+
+var (
+	// errClientClose reports the client's close frame: the connection is over.
+	errClientClose = errors.New("the client closed the WebSocket")
+	// errProtocol reports a frame that breaks RFC 6455; the node has
+	// answered it with close 1002, or 1007 for text that is not UTF-8.
+	errProtocol = errors.New("WebSocket protocol error")
+)
+
+// wsLink is a WebSocket agent's connection, the server side of RFC 6455
+// without extensions. Its read loop reads frames, assembles messages,
+// answers Pings and the client's close; the agent's frames are written
+// raw (a server's frames are unmasked), so a batch of them leaves in one
+// write. Everything written passes through one connWriter.
+//
+// It holds no goroutine and little memory: an idle agent costs its read
+// loop, blocked in a shallow read, and a 512-byte read buffer.
+type wsLink struct {
+	conn net.Conn
+	br   *bufio.Reader
+	out  *connWriter
+	// opcode is opText or opBinary, by codec.
+	opcode byte
+	// maxBytes is --max-message-bytes: a longer message closes the agent.
+	maxBytes int
+
+	// Read state, owned by the read loop.
+	// discard is what is left to drop of a frame's payload.
+	discard int64
+	// skipping drops the frames left of a message that was too big.
+	skipping bool
+
+	// closeSent is set once a close frame has been written.
+	closeSent atomic.Bool
+	closeOnce sync.Once
+}
+
+// newWSLink returns the link of an accepted WebSocket connection, whose
+// data frames are binary or text.
+func newWSLink(conn net.Conn, br *bufio.Reader, binary bool, maxBytes int) *wsLink {
+	opcode := byte(opText)
+	if binary {
+		opcode = opBinary
+	}
+	return &wsLink{conn: conn, br: br, out: newConnWriter(conn), opcode: opcode, maxBytes: maxBytes}
+}
+
+// wsHeader is the header of one frame from the client.
+type wsHeader struct {
+	fin    bool
+	opcode byte
+	length int64
+	mask   [4]byte
+}
+
+func (l *wsLink) await() { l.br.Peek(1) }
+
+// readFrame returns the next message. Control frames between its
+// fragments are handled on the way: a Ping is answered, a close ends it.
+func (l *wsLink) readFrame() (*frameBuffer, error) {
+	if l.discard > 0 {
+		if err := l.drop(); err != nil {
+			return nil, err
+		}
+	}
+	var fb *frameBuffer // the message, once its first frame came
+	var text bool       // the message is text, which must be UTF-8
+	for {
+		h, err := l.readHeader()
+		if err != nil {
+			fb.release()
+			return nil, err
+		}
+		if h.opcode >= opClose {
+			if err := l.control(h); err != nil {
+				fb.release()
+				return nil, err
+			}
+			continue
+		}
+		open := fb != nil || l.skipping
+		switch {
+		case h.opcode == opContinuation && !open:
+			return nil, l.fail("a continuation frame with no message to continue")
+		case h.opcode != opContinuation && open:
+			fb.release()
+			return nil, l.fail("a new message before the last one ended")
+		}
+		if l.skipping {
+			l.skipping = !h.fin
+			l.discard = h.length
+			if err := l.drop(); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		if fb == nil {
+			fb = getFrameBuffer()
+			text = h.opcode == opText
+		}
+		if h.length > int64(l.maxBytes-len(fb.b)) {
+			fb.release()
+			l.skipping = !h.fin
+			l.discard = h.length
+			return nil, fmt.Errorf("%w: more than %d bytes", errTooBig, l.maxBytes)
+		}
+		start := len(fb.b)
+		fb.b = slices.Grow(fb.b, int(h.length))[:start+int(h.length)]
+		if _, err := io.ReadFull(l.br, fb.b[start:]); err != nil {
+			fb.release()
+			return nil, err
+		}
+		maskBytes(fb.b[start:], h.mask)
+		if !h.fin {
+			continue
+		}
+		if text && !utf8.Valid(fb.b) {
+			fb.release()
+			return nil, l.failWith(closeInvalidData, "a text message that is not UTF-8")
+		}
+		return fb, nil
+	}
+}
+
+// readHeader reads one frame header, refusing what RFC 6455 forbids a
+// client to send.
+func (l *wsLink) readHeader() (wsHeader, error) {
+	b, err := l.read(2)
+	if err != nil {
+		return wsHeader{}, err
+	}
+	h := wsHeader{fin: b[0]&0x80 != 0, opcode: b[0] & 0x0f, length: int64(b[1] & 0x7f)}
+	masked := b[1]&0x80 != 0
+	switch {
+	case b[0]&0x70 != 0:
+		return h, l.fail("reserved bits set, with no extension agreed")
+	case h.opcode > opBinary && h.opcode < opClose || h.opcode > opPong:
+		return h, l.fail(fmt.Sprintf("unknown opcode %#x", h.opcode))
+	case !masked:
+		return h, l.fail("a client's frames must be masked")
+	case h.opcode >= opClose && !h.fin:
+		return h, l.fail("a fragmented control frame")
+	case h.opcode >= opClose && h.length > maxControlPayload:
+		return h, l.fail("a control frame longer than 125 bytes")
+	}
+	switch h.length {
+	case 126:
+		if b, err = l.read(2); err != nil {
+			return h, err
+		}
+		h.length = int64(binary.BigEndian.Uint16(b))
+	case 127:
+		if b, err = l.read(8); err != nil {
+			return h, err
+		}
+		if h.length = int64(binary.BigEndian.Uint64(b)); h.length < 0 {
+			return h, l.fail("a frame length over 2^63")
+		}
+	}
+	if b, err = l.read(4); err != nil {
+		return h, err
+	}
+	copy(h.mask[:], b)
+	return h, nil
+}
+
+// read returns the next n (at most connBufferBytes) bytes, valid until
+// the next read.
+func (l *wsLink) read(n int) ([]byte, error) {
+	b, err := l.br.Peek(n)
+	if err != nil {
+		if err == io.EOF && len(b) > 0 {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, err
+	}
+	l.br.Discard(n)
+	return b, nil
+}
+
+// drop reads and drops what is left of a frame's payload.
+func (l *wsLink) drop() error {
+	for l.discard > 0 {
+		n, err := l.br.Discard(int(min(l.discard, 1<<20)))
+		l.discard -= int64(n)
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// control handles a control frame: a Ping gets its Pong, a close ends
+// the connection, answered unless the node closed first.
+func (l *wsLink) control(h wsHeader) error {
+	payload, err := l.read(int(h.length))
+	if err != nil {
+		return err
+	}
+	maskBytes(payload, h.mask)
+	switch h.opcode {
+	case opPing:
+		return l.writeControl(opPong, payload, writeTimeout)
+	case opPong:
+		return nil
+	}
+	if len(payload) == 1 {
+		return l.fail("a close frame with a 1-byte payload")
+	}
+	if len(payload) >= 2 {
+		if code := binary.BigEndian.Uint16(payload); !validCloseCode(code) {
+			return l.fail(fmt.Sprintf("close code %d is not one a client may send", code))
+		}
+		if !utf8.Valid(payload[2:]) {
+			return l.failWith(closeInvalidData, "a close reason that is not UTF-8")
+		}
+	}
+	if !l.closeSent.Swap(true) {
+		l.writeControl(opClose, payload, closeGrace) // echoes the client's code and reason
+	}
+	return errClientClose
+}
+
+// validCloseCode reports whether a client may send code in a close frame.
+func validCloseCode(code uint16) bool {
+	switch {
+	case code >= 3000 && code <= 4999:
+		return true
+	case code < 1000 || code > 1014:
+		return false
+	}
+	return code != 1004 && code != closeNoStatus && code != 1006
+}
+
+// fail answers a protocol violation with close 1002 and returns the
+// error that ends the read loop.
+func (l *wsLink) fail(what string) error { return l.failWith(closeProtocolError, what) }
+
+// failWith answers a protocol violation with close code and returns the
+// error that ends the read loop.
+func (l *wsLink) failWith(code uint16, what string) error {
+	if !l.closeSent.Swap(true) {
+		l.writeControl(opClose, closePayload(code, what), closeGrace)
+	}
+	return fmt.Errorf("%w: %s", errProtocol, what)
+}
+
+// writeControl writes one control frame within timeout.
+func (l *wsLink) writeControl(opcode byte, payload []byte, timeout time.Duration) error {
+	frame := make([]byte, 0, 2+len(payload))
+	frame = append(frame, 0x80|opcode, byte(len(payload)))
+	_, err := l.out.writeWithin(append(frame, payload...), timeout)
+	return err
+}
+
+// closePayload is the payload of a close frame: the code, then the
+// reason, cut to fit 125 bytes on a UTF-8 boundary.
+func closePayload(code uint16, reason string) []byte {
+	for len(reason) > maxControlPayload-2 || !utf8.ValidString(reason) {
+		reason = reason[:len(reason)-1]
+	}
+	return append(binary.BigEndian.AppendUint16(nil, code), reason...)
+}
+
+// maskBytes XORs b with a client frame's masking key, from its first byte.
+func maskBytes(b []byte, key [4]byte) {
+	if len(b) >= 8 {
+		k := uint64(binary.LittleEndian.Uint32(key[:]))
+		k |= k << 32
+		for len(b) >= 8 {
+			binary.LittleEndian.PutUint64(b, binary.LittleEndian.Uint64(b)^k)
+			b = b[8:]
+		}
+	}
+	for i := range b {
+		b[i] ^= key[i&3]
+	}
+}
+
+func (l *wsLink) writeFrames(frames [][]byte, timeout time.Duration) error {
+	return writeBatch(l.out, l, frames, timeout)
+}
+
+func (l *wsLink) canTry() bool { return l.out.canTry() }
+
+func (l *wsLink) tryFrames(frames [][]byte) tryResult { return tryBatch(l.out, l, frames) }
+
+func (l *wsLink) flush(timeout time.Duration) error { return l.out.flush(timeout) }
+
+// appendFrame appends payload as one final, unmasked data frame.
+func (l *wsLink) appendFrame(dst, payload []byte) []byte {
+	dst = append(dst, 0x80|l.opcode)
+	switch n := len(payload); {
+	case n < 126:
+		dst = append(dst, byte(n))
+	case n <= 0xffff:
+		dst = binary.BigEndian.AppendUint16(append(dst, 126), uint16(n))
+	default:
+		dst = binary.BigEndian.AppendUint64(append(dst, 127), uint64(n))
+	}
+	return append(dst, payload...)
+}
+
+// close writes the close frame for reason; the read loop ends the
+// connection when the client answers it, or the agent's close timer does.
+func (l *wsLink) close(reason string) {
+	if l.closeSent.Swap(true) {
+		return
+	}
+	if l.writeControl(opClose, closePayload(closeCode(reason), reason), closeGrace) != nil {
+		l.abort()
+	}
+}
+
+func (l *wsLink) abort() { l.closeOnce.Do(func() { l.conn.Close() }) }
+
+// closeCode is the WebSocket close code that goes with a close reason.
+func closeCode(reason string) uint16 {
+	switch reason {
+	case ReasonShutdown:
+		return closeGoingAway
+	case ReasonSlowConsumer, ReasonTokenExpired, ReasonRateLimited:
+		return closePolicyViolation
+	case ReasonTooBig:
+		return closeMessageTooBig
+	}
+	return closeNormal
+}
