@@ -239,7 +239,8 @@ func (a *agent) readOne() bool {
 		return true
 	}
 	a.stats.framesIn.Inc()
-	if a.withinRateLimit(now) {
+	// A Pong needs nothing beyond the activity noted above.
+	if a.withinRateLimit(now) && !bytes.Equal(fb.b, a.fixed.clientPong) {
 		a.handle(fb.b)
 	}
 	fb.release()
