@@ -15,6 +15,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/hotpot-rt/hotpot/internal/codec"
+	"github.com/hotpot-rt/hotpot/internal/wsproto"
 )
 
 // dialFlags are the flags of the subcommands that open WebSocket agents.
@@ -104,9 +105,9 @@ type protocol struct {
 // binary, by codec.
 func (p *protocol) opcode() byte {
 	if p.codec.Binary() {
-		return opBinary
+		return wsproto.OpBinary
 	}
-	return opText
+	return wsproto.OpText
 }
 
 // url returns the URL that agent i dials: the agents are spread over the

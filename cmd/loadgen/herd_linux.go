@@ -18,6 +18,8 @@ import (
 
 	"github.com/coder/websocket"
 	"golang.org/x/sys/unix"
+
+	"github.com/hotpot-rt/hotpot/internal/wsproto"
 )
 
 // herd serves the agents of idle and broadcast runs from a few
@@ -333,18 +335,18 @@ func (p *poller) parse(c *rawConn, b []byte) {
 // whether c is to be read on: false once it is closed or stalled.
 func (p *poller) message(c *rawConn, op byte, payload []byte) bool {
 	switch op {
-	case opPing:
-		if err := p.write(c, opPong, payload); err != nil && !p.closing {
+	case wsproto.OpPing:
+		if err := p.write(c, wsproto.OpPong, payload); err != nil && !p.closing {
 			p.drop(c, fmt.Errorf("answering ping: %w", err))
 			return false
 		}
-	case opPong:
-	case opClose:
+	case wsproto.OpPong:
+	case wsproto.OpClose:
 		// When closing, this ends the close handshake; else it is the
 		// node closing the agent, which is answered in kind.
 		err := error(nil)
 		if !p.closing {
-			p.write(c, opClose, payload[:min(len(payload), 2)])
+			p.write(c, wsproto.OpClose, payload[:min(len(payload), 2)])
 			err = closeError(payload)
 		}
 		p.drop(c, err)
@@ -452,7 +454,7 @@ func (p *poller) beginClose() {
 		if c.stalled {
 			unix.EpollCtl(p.epfd, unix.EPOLL_CTL_ADD, c.fd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(c.i)})
 		}
-		if p.write(c, opClose, closePayload(websocket.StatusNormalClosure)) != nil {
+		if p.write(c, wsproto.OpClose, closePayload(websocket.StatusNormalClosure)) != nil {
 			p.drop(c, nil)
 		}
 	}

@@ -13,7 +13,6 @@ import (
 	"bufio"
 	"context"
 	"crypto/rand"
-	"crypto/sha1"
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
@@ -26,16 +25,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
-)
 
-// WebSocket opcodes (RFC 6455 §5.2).
-const (
-	opContinuation = 0x0
-	opText         = 0x1
-	opBinary       = 0x2
-	opClose        = 0x8
-	opPing         = 0x9
-	opPong         = 0xA
+	"github.com/hotpot-rt/hotpot/internal/wsproto"
 )
 
 // maxMessageBytes bounds one message from a node, however fragmented: a
@@ -71,15 +62,15 @@ func (r *frameReader) next(b []byte) (op byte, payload []byte, n int, err error)
 		}
 		payload, n = b[n+hdr:n+hdr+size:n+hdr+size], n+hdr+size
 		switch {
-		case fop >= opClose:
+		case fop >= wsproto.OpClose:
 			return fop, payload, n, nil
-		case fop == opContinuation && r.msgOp == 0:
+		case fop == wsproto.OpContinuation && r.msgOp == 0:
 			return 0, nil, n, fmt.Errorf("%w: continuation frame outside a message", errProtocol)
-		case fop != opContinuation && r.msgOp != 0:
+		case fop != wsproto.OpContinuation && r.msgOp != 0:
 			return 0, nil, n, fmt.Errorf("%w: new message inside a fragmented one", errProtocol)
-		case fop != opContinuation && fin:
+		case fop != wsproto.OpContinuation && fin:
 			return fop, payload, n, nil
-		case fop != opContinuation:
+		case fop != wsproto.OpContinuation:
 			r.msgOp, r.msg = fop, append(r.msg[:0], payload...)
 		default:
 			if len(r.msg)+size > maxMessageBytes {
@@ -123,9 +114,9 @@ func parseFrameHeader(b []byte) (fin bool, op byte, hdr, size int, err error) {
 		err = fmt.Errorf("%w: reserved bits set (%#x)", errProtocol, b[0])
 	case b[1]&0x80 != 0:
 		err = fmt.Errorf("%w: masked frame from the server", errProtocol)
-	case op > opBinary && op < opClose || op > opPong:
+	case op > wsproto.OpBinary && op < wsproto.OpClose || op > wsproto.OpPong:
 		err = fmt.Errorf("%w: unknown opcode %#x", errProtocol, op)
-	case op >= opClose && (!fin || n > 125):
+	case op >= wsproto.OpClose && (!fin || n > 125):
 		err = fmt.Errorf("%w: control frame %#x fragmented or longer than 125 bytes", errProtocol, op)
 	case n > maxMessageBytes:
 		err = fmt.Errorf("%w: frame of %d bytes, over %d", errProtocol, n, maxMessageBytes)
@@ -148,10 +139,8 @@ func appendClientFrame(dst []byte, op byte, payload []byte, key [4]byte) []byte 
 	default:
 		dst = binary.BigEndian.AppendUint64(append(dst, 0x80|127), uint64(n))
 	}
-	dst = append(dst, key[:]...)
-	for i, c := range payload {
-		dst = append(dst, c^key[i&3])
-	}
+	dst = append(append(dst, key[:]...), payload...)
+	wsproto.Mask(dst[len(dst)-len(payload):], key)
 	return dst
 }
 
@@ -241,12 +230,12 @@ func dialRaw(ctx context.Context, p *protocol, addr string) (_ *rawDial, err err
 				return nil, fmt.Errorf("reading Welcome: %w", err)
 			}
 			buf = buf[:len(buf)+m]
-		case opPing:
-			if _, err := conn.Write(appendClientFrame(nil, opPong, payload, maskKey())); err != nil {
+		case wsproto.OpPing:
+			if _, err := conn.Write(appendClientFrame(nil, wsproto.OpPong, payload, maskKey())); err != nil {
 				return nil, fmt.Errorf("answering ping: %w", err)
 			}
-		case opPong:
-		case opClose:
+		case wsproto.OpPong:
+		case wsproto.OpClose:
 			return nil, fmt.Errorf("reading Welcome: %w", closeError(payload))
 		default:
 			keepalive, err := parseWelcome(p.codec, payload)
@@ -292,11 +281,10 @@ func handshake(conn net.Conn, u *url.URL, subprotocol string) (*bufio.Reader, er
 		res.Body.Close()
 		return nil, fmt.Errorf("handshake answered %s, want 101: %q", res.Status, body)
 	}
-	sum := sha1.Sum([]byte(key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"))
 	switch h := res.Header; {
 	case !strings.EqualFold(h.Get("Upgrade"), "websocket") || !headerHasToken(h, "Connection", "upgrade"):
 		return nil, fmt.Errorf("handshake answer upgrades to %q (Connection %q), want websocket", h.Get("Upgrade"), h.Get("Connection"))
-	case h.Get("Sec-WebSocket-Accept") != base64.StdEncoding.EncodeToString(sum[:]):
+	case h.Get("Sec-WebSocket-Accept") != wsproto.AcceptKey(key):
 		return nil, fmt.Errorf("handshake answer has Sec-WebSocket-Accept %q, not the one of its key", h.Get("Sec-WebSocket-Accept"))
 	case h.Get("Sec-WebSocket-Protocol") != subprotocol:
 		return nil, fmt.Errorf("handshake answer has subprotocol %q, want %q", h.Get("Sec-WebSocket-Protocol"), subprotocol)

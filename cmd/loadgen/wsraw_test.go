@@ -16,6 +16,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/hotpot-rt/hotpot/internal/codec"
+	"github.com/hotpot-rt/hotpot/internal/wsproto"
 )
 
 // serverFrame returns a frame as a server writes it: unmasked, its length
@@ -92,42 +93,42 @@ func TestFrameReader(t *testing.T) {
 	}{{
 		name: "lengths",
 		frames: [][]byte{
-			serverFrame(true, opText, []byte(`{"type":"Welcome"}`), 0),
-			serverFrame(true, opBinary, []byte(mid), 0),
-			serverFrame(true, opText, []byte("short, long form"), 64),
-			serverFrame(true, opText, []byte("short, 16-bit form"), 16),
-			serverFrame(true, opText, nil, 0),
-			serverFrame(true, opClose, closePayload(websocket.StatusGoingAway), 0),
+			serverFrame(true, wsproto.OpText, []byte(`{"type":"Welcome"}`), 0),
+			serverFrame(true, wsproto.OpBinary, []byte(mid), 0),
+			serverFrame(true, wsproto.OpText, []byte("short, long form"), 64),
+			serverFrame(true, wsproto.OpText, []byte("short, 16-bit form"), 16),
+			serverFrame(true, wsproto.OpText, nil, 0),
+			serverFrame(true, wsproto.OpClose, closePayload(websocket.StatusGoingAway), 0),
 		},
 		want: []message{
-			{opText, `{"type":"Welcome"}`}, {opBinary, mid}, {opText, "short, long form"},
-			{opText, "short, 16-bit form"}, {opText, ""}, {opClose, "\x03\xe9"},
+			{wsproto.OpText, `{"type":"Welcome"}`}, {wsproto.OpBinary, mid}, {wsproto.OpText, "short, long form"},
+			{wsproto.OpText, "short, 16-bit form"}, {wsproto.OpText, ""}, {wsproto.OpClose, "\x03\xe9"},
 		},
 	}, {
 		name: "fragments",
 		frames: [][]byte{
 			// Three fragments, a ping and a pong between them.
-			serverFrame(false, opText, []byte("frag"), 0),
-			serverFrame(true, opPing, []byte("are you there"), 0),
-			serverFrame(false, opContinuation, []byte("men"), 0),
-			serverFrame(true, opPong, nil, 0),
-			serverFrame(true, opContinuation, []byte("ted"), 0),
-			serverFrame(true, opText, []byte("whole"), 0),
+			serverFrame(false, wsproto.OpText, []byte("frag"), 0),
+			serverFrame(true, wsproto.OpPing, []byte("are you there"), 0),
+			serverFrame(false, wsproto.OpContinuation, []byte("men"), 0),
+			serverFrame(true, wsproto.OpPong, nil, 0),
+			serverFrame(true, wsproto.OpContinuation, []byte("ted"), 0),
+			serverFrame(true, wsproto.OpText, []byte("whole"), 0),
 			// Binary, with an empty fragment.
-			serverFrame(false, opBinary, []byte(mid), 0),
-			serverFrame(false, opContinuation, nil, 0),
-			serverFrame(true, opContinuation, []byte(mid), 0),
+			serverFrame(false, wsproto.OpBinary, []byte(mid), 0),
+			serverFrame(false, wsproto.OpContinuation, nil, 0),
+			serverFrame(true, wsproto.OpContinuation, []byte(mid), 0),
 		},
-		want: []message{{opPing, "are you there"}, {opPong, ""}, {opText, "fragmented"}, {opText, "whole"}, {opBinary, mid + mid}},
+		want: []message{{wsproto.OpPing, "are you there"}, {wsproto.OpPong, ""}, {wsproto.OpText, "fragmented"}, {wsproto.OpText, "whole"}, {wsproto.OpBinary, mid + mid}},
 	}, {
 		name: "long",
 		frames: [][]byte{
-			serverFrame(true, opText, []byte(long), 0),
-			serverFrame(false, opBinary, []byte(long), 0),
-			serverFrame(true, opContinuation, []byte(long), 0),
-			serverFrame(true, opText, []byte("after"), 0),
+			serverFrame(true, wsproto.OpText, []byte(long), 0),
+			serverFrame(false, wsproto.OpBinary, []byte(long), 0),
+			serverFrame(true, wsproto.OpContinuation, []byte(long), 0),
+			serverFrame(true, wsproto.OpText, []byte("after"), 0),
 		},
-		want: []message{{opText, long}, {opBinary, long + long}, {opText, "after"}},
+		want: []message{{wsproto.OpText, long}, {wsproto.OpBinary, long + long}, {wsproto.OpText, "after"}},
 	}}
 	for _, tt := range tests {
 		stream := bytes.Join(tt.frames, nil)
@@ -187,9 +188,9 @@ func TestFrameReaderRefuses(t *testing.T) {
 		{"unknown data opcode", []byte{0x83, 0}, "unknown opcode"},
 		{"unknown control opcode", []byte{0x8b, 0}, "unknown opcode"},
 		{"fragmented ping", []byte{0x09, 0}, "control frame"},
-		{"long ping", serverFrame(true, opPing, make([]byte, 126), 0), "control frame"},
-		{"continuation first", serverFrame(true, opContinuation, []byte("x"), 0), "continuation frame outside"},
-		{"message inside a message", append(serverFrame(false, opText, []byte("a"), 0), serverFrame(true, opText, []byte("b"), 0)...), "new message inside"},
+		{"long ping", serverFrame(true, wsproto.OpPing, make([]byte, 126), 0), "control frame"},
+		{"continuation first", serverFrame(true, wsproto.OpContinuation, []byte("x"), 0), "continuation frame outside"},
+		{"message inside a message", append(serverFrame(false, wsproto.OpText, []byte("a"), 0), serverFrame(true, wsproto.OpText, []byte("b"), 0)...), "new message inside"},
 		{"over the limit", huge, "over"},
 	}
 	for _, tt := range tests {
@@ -207,7 +208,7 @@ func TestAppendClientFrame(t *testing.T) {
 		header int // bytes before the key
 	}{{0, 2}, {125, 2}, {126, 4}, {0xffff, 4}, {0x10000, 10}} {
 		payload := bytes.Repeat([]byte("abc"), tt.n/3+1)[:tt.n]
-		f := appendClientFrame([]byte("kept"), opText, payload, key)
+		f := appendClientFrame([]byte("kept"), wsproto.OpText, payload, key)
 		f, ok := bytes.CutPrefix(f, []byte("kept"))
 		switch {
 		case !ok:
@@ -285,7 +286,7 @@ func TestDialRaw(t *testing.T) {
 		rest = append(rest, b[:n]...)
 	}
 	op, payload, _, err := d.frames.next(rest)
-	if err != nil || op != opText || string(payload) != `{"type":"Next"}` {
+	if err != nil || op != wsproto.OpText || string(payload) != `{"type":"Next"}` {
 		t.Errorf("after the Welcome: %#x %q, %v", op, payload, err)
 	}
 }
@@ -339,9 +340,9 @@ func TestDialRawRefuses(t *testing.T) {
 // gives the same messages, or fails alike, however the bytes are split
 // over reads.
 func FuzzFrameReader(f *testing.F) {
-	f.Add(serverFrame(true, opText, []byte(`{"type":"Ping"}`), 0), uint16(3))
-	f.Add(append(serverFrame(false, opText, []byte("frag"), 0), serverFrame(true, opContinuation, []byte("ment"), 16)...), uint16(7))
-	f.Add(append(serverFrame(true, opPing, []byte("x"), 64), serverFrame(true, opClose, closePayload(websocket.StatusNormalClosure), 0)...), uint16(12))
+	f.Add(serverFrame(true, wsproto.OpText, []byte(`{"type":"Ping"}`), 0), uint16(3))
+	f.Add(append(serverFrame(false, wsproto.OpText, []byte("frag"), 0), serverFrame(true, wsproto.OpContinuation, []byte("ment"), 16)...), uint16(7))
+	f.Add(append(serverFrame(true, wsproto.OpPing, []byte("x"), 64), serverFrame(true, wsproto.OpClose, closePayload(websocket.StatusNormalClosure), 0)...), uint16(12))
 	f.Fuzz(func(t *testing.T, stream []byte, at uint16) {
 		whole, wholeErr := parseStream(stream)
 		split, splitErr := parseStream(stream, int(at))

@@ -2,7 +2,6 @@ package sockets
 
 import (
 	"bufio"
-	"crypto/sha1"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -12,16 +11,14 @@ import (
 	"path"
 	"slices"
 	"strings"
+
+	"github.com/hotpot-rt/hotpot/internal/wsproto"
 )
 
 // connBufferBytes sizes the read buffer of a WebSocket connection.
 // net/http's is 4 KiB; an idle agent should cost as little as it can, and
 // larger reads bypass a bufio buffer.
 const connBufferBytes = 512
-
-// wsAcceptGUID is the GUID a Sec-WebSocket-Accept is derived with (RFC
-// 6455 §1.3).
-const wsAcceptGUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 // wsHandshake is an accepted WebSocket handshake: the hijacked
 // connection, its reader (holding any bytes the client sent behind the
@@ -51,7 +48,7 @@ func acceptWebSocket(w http.ResponseWriter, r *http.Request, subprotocols, origi
 	h := w.Header()
 	h.Set("Upgrade", "websocket")
 	h.Set("Connection", "Upgrade")
-	h.Set("Sec-WebSocket-Accept", wsAccept(strings.TrimSpace(r.Header.Get("Sec-WebSocket-Key"))))
+	h.Set("Sec-WebSocket-Accept", wsproto.AcceptKey(strings.TrimSpace(r.Header.Get("Sec-WebSocket-Key"))))
 	offered := headerTokens(r.Header, "Sec-WebSocket-Protocol")
 	var chosen string
 	for _, p := range subprotocols {
@@ -121,12 +118,6 @@ func checkOrigin(r *http.Request, patterns []string) error {
 		}
 	}
 	return fmt.Errorf("Origin %q is not allowed for host %q (see --allowed-origins)", u.Host, r.Host)
-}
-
-// wsAccept is the Sec-WebSocket-Accept that answers key.
-func wsAccept(key string) string {
-	sum := sha1.Sum([]byte(key + wsAcceptGUID))
-	return base64.StdEncoding.EncodeToString(sum[:])
 }
 
 // headerTokens returns the comma-separated tokens of every key header.

@@ -12,16 +12,8 @@ import (
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
-)
 
-// WebSocket opcodes (RFC 6455 §5.2).
-const (
-	opContinuation = 0x0
-	opText         = 0x1
-	opBinary       = 0x2
-	opClose        = 0x8
-	opPing         = 0x9
-	opPong         = 0xA
+	"github.com/hotpot-rt/hotpot/internal/wsproto"
 )
 
 // WebSocket close codes (RFC 6455 §7.4.1).
@@ -58,7 +50,7 @@ type wsLink struct {
 	conn net.Conn
 	br   *bufio.Reader
 	out  *connWriter
-	// opcode is opText or opBinary, by codec.
+	// opcode is wsproto.OpText or wsproto.OpBinary, by codec.
 	opcode byte
 	// maxBytes is --max-message-bytes: a longer message closes the agent.
 	maxBytes int
@@ -77,9 +69,9 @@ type wsLink struct {
 // newWSLink returns the link of an accepted WebSocket connection, whose
 // data frames are binary or text.
 func newWSLink(conn net.Conn, br *bufio.Reader, binary bool, maxBytes int) *wsLink {
-	opcode := byte(opText)
+	opcode := byte(wsproto.OpText)
 	if binary {
-		opcode = opBinary
+		opcode = wsproto.OpBinary
 	}
 	return &wsLink{conn: conn, br: br, out: newConnWriter(conn), opcode: opcode, maxBytes: maxBytes}
 }
@@ -110,7 +102,7 @@ func (l *wsLink) readFrame() (*frameBuffer, error) {
 			fb.release()
 			return nil, err
 		}
-		if h.opcode >= opClose {
+		if h.opcode >= wsproto.OpClose {
 			if err := l.control(h); err != nil {
 				fb.release()
 				return nil, err
@@ -119,9 +111,9 @@ func (l *wsLink) readFrame() (*frameBuffer, error) {
 		}
 		open := fb != nil || l.skipping
 		switch {
-		case h.opcode == opContinuation && !open:
+		case h.opcode == wsproto.OpContinuation && !open:
 			return nil, l.fail("a continuation frame with no message to continue")
-		case h.opcode != opContinuation && open:
+		case h.opcode != wsproto.OpContinuation && open:
 			fb.release()
 			return nil, l.fail("a new message before the last one ended")
 		}
@@ -135,7 +127,7 @@ func (l *wsLink) readFrame() (*frameBuffer, error) {
 		}
 		if fb == nil {
 			fb = getFrameBuffer()
-			text = h.opcode == opText
+			text = h.opcode == wsproto.OpText
 		}
 		if h.length > int64(l.maxBytes-len(fb.b)) {
 			fb.release()
@@ -149,7 +141,7 @@ func (l *wsLink) readFrame() (*frameBuffer, error) {
 			fb.release()
 			return nil, err
 		}
-		maskBytes(fb.b[start:], h.mask)
+		wsproto.Mask(fb.b[start:], h.mask)
 		if !h.fin {
 			continue
 		}
@@ -173,13 +165,13 @@ func (l *wsLink) readHeader() (wsHeader, error) {
 	switch {
 	case b[0]&0x70 != 0:
 		return h, l.fail("reserved bits set, with no extension agreed")
-	case h.opcode > opBinary && h.opcode < opClose || h.opcode > opPong:
+	case h.opcode > wsproto.OpBinary && h.opcode < wsproto.OpClose || h.opcode > wsproto.OpPong:
 		return h, l.fail(fmt.Sprintf("unknown opcode %#x", h.opcode))
 	case !masked:
 		return h, l.fail("a client's frames must be masked")
-	case h.opcode >= opClose && !h.fin:
+	case h.opcode >= wsproto.OpClose && !h.fin:
 		return h, l.fail("a fragmented control frame")
-	case h.opcode >= opClose && h.length > maxControlPayload:
+	case h.opcode >= wsproto.OpClose && h.length > maxControlPayload:
 		return h, l.fail("a control frame longer than 125 bytes")
 	}
 	switch h.length {
@@ -236,11 +228,11 @@ func (l *wsLink) control(h wsHeader) error {
 	if err != nil {
 		return err
 	}
-	maskBytes(payload, h.mask)
+	wsproto.Mask(payload, h.mask)
 	switch h.opcode {
-	case opPing:
-		return l.writeControl(opPong, payload, writeTimeout)
-	case opPong:
+	case wsproto.OpPing:
+		return l.writeControl(wsproto.OpPong, payload, writeTimeout)
+	case wsproto.OpPong:
 		return nil
 	}
 	if len(payload) == 1 {
@@ -255,7 +247,7 @@ func (l *wsLink) control(h wsHeader) error {
 		}
 	}
 	if !l.closeSent.Swap(true) {
-		l.writeControl(opClose, payload, closeGrace) // echoes the client's code and reason
+		l.writeControl(wsproto.OpClose, payload, closeGrace) // echoes the client's code and reason
 	}
 	return errClientClose
 }
@@ -279,7 +271,7 @@ func (l *wsLink) fail(what string) error { return l.failWith(closeProtocolError,
 // error that ends the read loop.
 func (l *wsLink) failWith(code uint16, what string) error {
 	if !l.closeSent.Swap(true) {
-		l.writeControl(opClose, closePayload(code, what), closeGrace)
+		l.writeControl(wsproto.OpClose, closePayload(code, what), closeGrace)
 	}
 	return fmt.Errorf("%w: %s", errProtocol, what)
 }
@@ -299,21 +291,6 @@ func closePayload(code uint16, reason string) []byte {
 		reason = reason[:len(reason)-1]
 	}
 	return append(binary.BigEndian.AppendUint16(nil, code), reason...)
-}
-
-// maskBytes XORs b with a client frame's masking key, from its first byte.
-func maskBytes(b []byte, key [4]byte) {
-	if len(b) >= 8 {
-		k := uint64(binary.LittleEndian.Uint32(key[:]))
-		k |= k << 32
-		for len(b) >= 8 {
-			binary.LittleEndian.PutUint64(b, binary.LittleEndian.Uint64(b)^k)
-			b = b[8:]
-		}
-	}
-	for i := range b {
-		b[i] ^= key[i&3]
-	}
 }
 
 func (l *wsLink) writeFrames(frames [][]byte, timeout time.Duration) error {
@@ -346,7 +323,7 @@ func (l *wsLink) close(reason string) {
 	if l.closeSent.Swap(true) {
 		return
 	}
-	if l.writeControl(opClose, closePayload(closeCode(reason), reason), closeGrace) != nil {
+	if l.writeControl(wsproto.OpClose, closePayload(closeCode(reason), reason), closeGrace) != nil {
 		l.abort()
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"net"
 	"testing"
 	"time"
+
+	"github.com/hotpot-rt/hotpot/internal/wsproto"
 )
 
 // FuzzWSReadFrame feeds a WebSocket link whatever a client could send:
@@ -17,15 +19,15 @@ func FuzzWSReadFrame(f *testing.F) {
 	const limit = 64
 	echo := []byte(`{"type":"Echo","data":"hi"}`)
 	for _, seed := range [][]byte{
-		wireFrame(true, 0, opText, echo, true),
-		append(wireFrame(false, 0, opText, echo[:5], true), append(wireFrame(true, 0, opPing, []byte("p"), true), wireFrame(true, 0, opContinuation, echo[5:], true)...)...),
-		wireFrame(true, 0, opBinary, bytes.Repeat([]byte{0}, limit+1), true),
-		append(wireFrame(false, 0, opText, bytes.Repeat([]byte("x"), limit), true), wireFrame(true, 0, opContinuation, []byte("x"), true)...),
-		wireFrame(true, 0, opClose, wireClose(1000, "bye"), true),
-		wireFrame(true, 0, opClose, []byte{3}, true),
-		wireFrame(true, 0, opText, echo, false),
-		wireFrame(true, 0x40, opText, echo, true),
-		wireFrame(true, 0, opText, []byte("\xff"), true),
+		wireFrame(true, 0, wsproto.OpText, echo, true),
+		append(wireFrame(false, 0, wsproto.OpText, echo[:5], true), append(wireFrame(true, 0, wsproto.OpPing, []byte("p"), true), wireFrame(true, 0, wsproto.OpContinuation, echo[5:], true)...)...),
+		wireFrame(true, 0, wsproto.OpBinary, bytes.Repeat([]byte{0}, limit+1), true),
+		append(wireFrame(false, 0, wsproto.OpText, bytes.Repeat([]byte("x"), limit), true), wireFrame(true, 0, wsproto.OpContinuation, []byte("x"), true)...),
+		wireFrame(true, 0, wsproto.OpClose, wireClose(1000, "bye"), true),
+		wireFrame(true, 0, wsproto.OpClose, []byte{3}, true),
+		wireFrame(true, 0, wsproto.OpText, echo, false),
+		wireFrame(true, 0x40, wsproto.OpText, echo, true),
+		wireFrame(true, 0, wsproto.OpText, []byte("\xff"), true),
 		{0x82, 0xff, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 1, 2, 3, 4},
 		{0x81, 0xfe, 0x00},
 	} {

@@ -28,6 +28,7 @@ import (
 	"github.com/hotpot-rt/hotpot/internal/codec"
 	"github.com/hotpot-rt/hotpot/internal/config"
 	"github.com/hotpot-rt/hotpot/internal/events"
+	"github.com/hotpot-rt/hotpot/internal/wsproto"
 )
 
 // wireTimeout bounds every read and write of a wireClient.
@@ -145,9 +146,9 @@ func (c *wireClient) handshake(path string, behind []byte, edits ...string) *htt
 			c.t.Fatalf("subprotocol %q chosen", p)
 		}
 	}
-	wantOp := byte(opText)
+	wantOp := byte(wsproto.OpText)
 	if cdc.Binary() {
-		wantOp = opBinary
+		wantOp = wsproto.OpBinary
 	}
 	fin, op, payload := c.readFrame()
 	e, err := cdc.Decode(payload)
@@ -281,10 +282,10 @@ func (c *wireClient) expectText(want []byte) {
 	c.t.Helper()
 	for {
 		fin, op, got := c.readFrame()
-		if op == opText && bytes.HasPrefix(got, []byte(`{"type":"Ping"`)) {
+		if op == wsproto.OpText && bytes.HasPrefix(got, []byte(`{"type":"Ping"`)) {
 			continue // the keepalive's, after 5 s of a long test
 		}
-		if !fin || op != opText || !bytes.Equal(got, want) {
+		if !fin || op != wsproto.OpText || !bytes.Equal(got, want) {
 			c.t.Fatalf("got fin=%v opcode %#x %q, want a final text frame %q", fin, op, got, want)
 		}
 		return
@@ -295,7 +296,7 @@ func (c *wireClient) expectText(want []byte) {
 // Echo).
 func (c *wireClient) echo(msg []byte) {
 	c.t.Helper()
-	c.writeFrame(true, 0, opText, msg, true)
+	c.writeFrame(true, 0, wsproto.OpText, msg, true)
 	c.expectText(msg)
 }
 
@@ -314,12 +315,12 @@ func (c *wireClient) readClose() (code int, kicked string, sent bool) {
 			return 0, kicked, false
 		}
 		switch op {
-		case opClose:
+		case wsproto.OpClose:
 			if len(payload) < 2 {
 				return 1005, kicked, true
 			}
 			return int(binary.BigEndian.Uint16(payload)), kicked, true
-		case opText:
+		case wsproto.OpText:
 			var e struct {
 				Type string
 				Data struct{ Reason string }
@@ -445,12 +446,12 @@ func TestWebSocketPing(t *testing.T) {
 	n := startNode(t, nil)
 	c := dialWireWS(t, n, "/ws")
 	for _, payload := range [][]byte{[]byte("abc"), {}, bytes.Repeat([]byte{0xfe}, 125)} {
-		c.writeFrame(true, 0, opPing, payload, true)
-		if fin, op, got := c.readFrame(); !fin || op != opPong || !bytes.Equal(got, payload) {
+		c.writeFrame(true, 0, wsproto.OpPing, payload, true)
+		if fin, op, got := c.readFrame(); !fin || op != wsproto.OpPong || !bytes.Equal(got, payload) {
 			t.Fatalf("Ping %q answered with fin=%v opcode %#x %q, want a final Pong with the same payload", payload, fin, op, got)
 		}
 	}
-	c.writeFrame(true, 0, opPong, []byte("unasked"), true)
+	c.writeFrame(true, 0, wsproto.OpPong, []byte("unasked"), true)
 	c.echo(seedEcho)
 }
 
@@ -469,17 +470,17 @@ func TestWebSocketFragments(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := dialWireWS(t, n, "/ws")
-			c.writeFrame(false, 0, opText, tc.parts[0], true)
-			c.writeFrame(true, 0, opPing, []byte("mid"), true)
-			c.writeFrame(false, 0, opContinuation, tc.parts[1], true)
-			c.writeFrame(true, 0, opContinuation, tc.parts[2], true)
+			c.writeFrame(false, 0, wsproto.OpText, tc.parts[0], true)
+			c.writeFrame(true, 0, wsproto.OpPing, []byte("mid"), true)
+			c.writeFrame(false, 0, wsproto.OpContinuation, tc.parts[1], true)
+			c.writeFrame(true, 0, wsproto.OpContinuation, tc.parts[2], true)
 			var ponged, echoed bool
 			for !ponged || !echoed {
 				fin, op, got := c.readFrame()
 				switch {
-				case op == opPong && !ponged && fin && string(got) == "mid":
+				case op == wsproto.OpPong && !ponged && fin && string(got) == "mid":
 					ponged = true
-				case op == opText && !echoed && fin && bytes.Equal(got, msg):
+				case op == wsproto.OpText && !echoed && fin && bytes.Equal(got, msg):
 					echoed = true
 				default:
 					t.Fatalf("got fin=%v opcode %#x %q; want a Pong \"mid\" and the Echo %q", fin, op, got, msg)
@@ -503,25 +504,25 @@ func TestWebSocketProtocolViolations(t *testing.T) {
 		frames [][]byte
 		code   int // of the node's Close
 	}{
-		{"unmasked frame", [][]byte{wireFrame(true, 0, opText, seedEcho, false)}, 1002},
-		{"RSV1 set", [][]byte{wireFrame(true, 0x40, opText, seedEcho, true)}, 1002},
-		{"RSV2 set", [][]byte{wireFrame(true, 0x20, opText, seedEcho, true)}, 1002},
-		{"RSV3 set", [][]byte{wireFrame(true, 0x10, opText, seedEcho, true)}, 1002},
-		{"Ping of 126 bytes", [][]byte{wireFrame(true, 0, opPing, make([]byte, 126), true)}, 1002},
-		{"fragmented Ping", [][]byte{wireFrame(false, 0, opPing, []byte("abc"), true)}, 1002},
-		{"continuation with no message", [][]byte{wireFrame(true, 0, opContinuation, seedEcho, true)}, 1002},
+		{"unmasked frame", [][]byte{wireFrame(true, 0, wsproto.OpText, seedEcho, false)}, 1002},
+		{"RSV1 set", [][]byte{wireFrame(true, 0x40, wsproto.OpText, seedEcho, true)}, 1002},
+		{"RSV2 set", [][]byte{wireFrame(true, 0x20, wsproto.OpText, seedEcho, true)}, 1002},
+		{"RSV3 set", [][]byte{wireFrame(true, 0x10, wsproto.OpText, seedEcho, true)}, 1002},
+		{"Ping of 126 bytes", [][]byte{wireFrame(true, 0, wsproto.OpPing, make([]byte, 126), true)}, 1002},
+		{"fragmented Ping", [][]byte{wireFrame(false, 0, wsproto.OpPing, []byte("abc"), true)}, 1002},
+		{"continuation with no message", [][]byte{wireFrame(true, 0, wsproto.OpContinuation, seedEcho, true)}, 1002},
 		{"text frame inside a fragmented message", [][]byte{
-			wireFrame(false, 0, opText, seedEcho[:10], true),
-			wireFrame(true, 0, opText, seedEcho, true),
+			wireFrame(false, 0, wsproto.OpText, seedEcho[:10], true),
+			wireFrame(true, 0, wsproto.OpText, seedEcho, true),
 		}, 1002},
 		{"opcode 0x3", [][]byte{wireFrame(true, 0, 0x3, seedEcho, true)}, 1002},
 		{"opcode 0xB", [][]byte{wireFrame(true, 0, 0xB, nil, true)}, 1002},
-		{"text message not UTF-8", [][]byte{wireFrame(true, 0, opText, notUTF8, true)}, 1007},
+		{"text message not UTF-8", [][]byte{wireFrame(true, 0, wsproto.OpText, notUTF8, true)}, 1007},
 		{"text not UTF-8 across fragments", [][]byte{
-			wireFrame(false, 0, opText, notUTF8[:10], true),
-			wireFrame(true, 0, opContinuation, notUTF8[10:], true),
+			wireFrame(false, 0, wsproto.OpText, notUTF8[:10], true),
+			wireFrame(true, 0, wsproto.OpContinuation, notUTF8[10:], true),
 		}, 1007},
-		{"close reason not UTF-8", [][]byte{wireFrame(true, 0, opClose, wireClose(1000, "\xff\xfe"), true)}, 1007},
+		{"close reason not UTF-8", [][]byte{wireFrame(true, 0, wsproto.OpClose, wireClose(1000, "\xff\xfe"), true)}, 1007},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := dialWireWS(t, n, fmt.Sprintf("/ws?id=violator-%d", i))
@@ -554,11 +555,11 @@ func TestWebSocketTooBig(t *testing.T) {
 		name   string
 		frames [][]byte
 	}{
-		{"one frame", [][]byte{wireFrame(true, 0, opText, big, true)}},
+		{"one frame", [][]byte{wireFrame(true, 0, wsproto.OpText, big, true)}},
 		{"fragments", [][]byte{
-			wireFrame(false, 0, opText, big[:500], true),
-			wireFrame(false, 0, opContinuation, big[500:1000], true),
-			wireFrame(true, 0, opContinuation, big[1000:], true),
+			wireFrame(false, 0, wsproto.OpText, big[:500], true),
+			wireFrame(false, 0, wsproto.OpContinuation, big[500:1000], true),
+			wireFrame(true, 0, wsproto.OpContinuation, big[1000:], true),
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -570,7 +571,7 @@ func TestWebSocketTooBig(t *testing.T) {
 			if !sent || code != 1009 || kicked != ReasonTooBig {
 				t.Fatalf("Close frame sent %v with code %d after Kicked %q, want 1009 after Kicked %q", sent, code, kicked, ReasonTooBig)
 			}
-			c.writeFrame(true, 0, opClose, wireClose(1009, ""), true)
+			c.writeFrame(true, 0, wsproto.OpClose, wireClose(1009, ""), true)
 			c.expectEnd()
 			if reason := waitGone(t, n, c.id); reason != ReasonTooBig {
 				t.Fatalf("agent.disconnected reason %q, want %q", reason, ReasonTooBig)
@@ -587,8 +588,8 @@ func TestWebSocketTooBig(t *testing.T) {
 func TestWebSocketClientClose(t *testing.T) {
 	n := startNode(t, nil)
 	c := dialWireWS(t, n, "/ws")
-	c.writeFrame(true, 0, opClose, wireClose(1000, "bye"), true)
-	if fin, op, payload := c.readFrame(); !fin || op != opClose || len(payload) < 2 || binary.BigEndian.Uint16(payload) != 1000 {
+	c.writeFrame(true, 0, wsproto.OpClose, wireClose(1000, "bye"), true)
+	if fin, op, payload := c.readFrame(); !fin || op != wsproto.OpClose || len(payload) < 2 || binary.BigEndian.Uint16(payload) != 1000 {
 		t.Fatalf("got fin=%v opcode %#x %q, want a Close of code 1000", fin, op, payload)
 	}
 	c.expectEnd()
@@ -626,7 +627,7 @@ func TestWebSocketClosePayloads(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := dialWireWS(t, n, "/ws")
-			c.writeFrame(true, 0, opClose, tc.payload, true)
+			c.writeFrame(true, 0, wsproto.OpClose, tc.payload, true)
 			if code, _, sent := c.readClose(); !sent || code != tc.want {
 				t.Fatalf("Close frame sent %v with code %d, want %d", sent, code, tc.want)
 			}
@@ -642,6 +643,6 @@ func TestWebSocketClosePayloads(t *testing.T) {
 func TestWebSocketBytesBehindHandshake(t *testing.T) {
 	n := startNode(t, nil)
 	c := dialWire(t, n)
-	c.handshake("/ws", wireFrame(true, 0, opText, seedEcho, true))
+	c.handshake("/ws", wireFrame(true, 0, wsproto.OpText, seedEcho, true))
 	c.expectText(seedEcho)
 }

@@ -1,0 +1,46 @@
+// Package wsproto holds what the node's WebSocket server and the load
+// generator's WebSocket client share of RFC 6455: the opcodes, the
+// handshake's accept key and the masking of a client's frames.
+package wsproto
+
+import (
+	"crypto/sha1"
+	"encoding/base64"
+	"encoding/binary"
+)
+
+// Opcodes (RFC 6455 §5.2).
+const (
+	OpContinuation = 0x0
+	OpText         = 0x1
+	OpBinary       = 0x2
+	OpClose        = 0x8
+	OpPing         = 0x9
+	OpPong         = 0xA
+)
+
+// acceptGUID is what a Sec-WebSocket-Accept is derived with (§1.3).
+const acceptGUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+// AcceptKey is the Sec-WebSocket-Accept that answers a handshake's
+// Sec-WebSocket-Key.
+func AcceptKey(key string) string {
+	sum := sha1.Sum([]byte(key + acceptGUID))
+	return base64.StdEncoding.EncodeToString(sum[:])
+}
+
+// Mask XORs b with a masking key, from the key's first byte (§5.3);
+// masking twice unmasks.
+func Mask(b []byte, key [4]byte) {
+	if len(b) >= 8 {
+		k := uint64(binary.LittleEndian.Uint32(key[:]))
+		k |= k << 32
+		for len(b) >= 8 {
+			binary.LittleEndian.PutUint64(b, binary.LittleEndian.Uint64(b)^k)
+			b = b[8:]
+		}
+	}
+	for i := range b {
+		b[i] ^= key[i&3]
+	}
+}
