@@ -72,8 +72,8 @@ brk echo-reencodes internal/sockets/agent.go \
 brk tcp-limit-off-by-one internal/sockets/frame.go \
 	'uint64(n) > uint64(max)' 'uint64(n) >= uint64(max)' \
 	$S 'TestFrameSizeBoundary'
-brk ws-limit-off-by-one internal/sockets/ws.go \
-	'if len(fb.b) > l.maxBytes {' 'if len(fb.b) >= l.maxBytes {' \
+brk ws-limit-off-by-one internal/sockets/wslink.go \
+	'if h.length > int64(l.maxBytes-len(fb.b)) {' 'if h.length >= int64(l.maxBytes-len(fb.b)) {' \
 	$S 'TestFrameSizeBoundary'
 brk send-limit-off-by-one internal/sockets/send.go \
 	'len(frame) > a.maxFrame' 'len(frame) >= a.maxFrame' \
@@ -88,20 +88,40 @@ brk keepalive-kick-log internal/sockets/agent.go \
 brk keepalive-never-pings internal/sockets/agent.go \
 	'func (a *agent) Ping() { a.sendControl(a.fixed.ping) }' 'func (a *agent) Ping() {}' \
 	$S 'TestKeepaliveTimeline'
-brk ws-binary-as-text internal/sockets/ws.go \
-	'opcode = opBinary' 'opcode = opText' \
+brk ws-binary-as-text internal/sockets/wslink.go \
+	'opcode = wsproto.OpBinary' 'opcode = wsproto.OpText' \
 	$S 'TestFrameTypes'
-brk ws-slow-consumer-1000 internal/sockets/ws.go \
+brk ws-slow-consumer-1000 internal/sockets/wslink.go \
 	'case ReasonSlowConsumer, ReasonTokenExpired, ReasonRateLimited:' 'case ReasonTokenExpired, ReasonRateLimited:' \
 	$S 'TestSlowConsumerWebSocket'
+brk ws-ping-unanswered internal/sockets/wslink.go \
+	'return l.writeControl(wsproto.OpPong, payload, writeTimeout)' 'return nil' \
+	$S 'TestWebSocketPing'
+brk ws-unmasked-accepted internal/sockets/wslink.go \
+	'case !masked:' 'case !masked && false:' \
+	$S 'TestWebSocketProtocolViolations'
+brk ws-text-not-utf8-accepted internal/sockets/wslink.go \
+	'if text && !utf8.Valid(fb.b) {' 'if text && false && !utf8.Valid(fb.b) {' \
+	$S 'TestWebSocketProtocolViolations'
+brk ws-close-not-echoed internal/sockets/wslink.go \
+	'l.writeControl(wsproto.OpClose, payload, closeGrace) // echoes' '// echoes' \
+	$S 'TestWebSocketClientClose'
+brk ws-fragments-not-assembled internal/sockets/wslink.go \
+	'		if !h.fin {
+			continue
+		}' '' \
+	$S 'TestWebSocketFragments'
+brk idle-stack-kept internal/sockets/agent.go \
+	'if a.lastReceive.Load()-before > int64(freshAfter) {' 'if a.lastReceive.Load()-before > int64(time.Hour) {' \
+	$S 'TestIdleAgentStackShrinks'
 brk frame-buffer-dropped internal/sockets/tcp.go \
 	'frame, err := readPayload(l.br, fb.b, n)' 'frame, err := readPayload(l.br, fb.b, n); fb.b = frame' \
 	$S 'TestFrameBufferAfterFailedRead'
 brk xff-first-line-only internal/sockets/identity.go \
 	'range r.Header.Values("X-Forwarded-For")' 'range []string{r.Header.Get("X-Forwarded-For")}' \
 	$S 'TestRemoteAddr'
-brk any-origin-by-default internal/sockets/ws.go \
-	'OriginPatterns: s.cfg.AllowedOrigins,' 'OriginPatterns: s.cfg.AllowedOrigins, InsecureSkipVerify: len(s.cfg.AllowedOrigins) == 0,' \
+brk any-origin-by-default internal/sockets/wshandshake.go \
+	'if strings.EqualFold(r.Host, u.Host) {' 'if len(patterns) == 0 || strings.EqualFold(r.Host, u.Host) {' \
 	$S 'TestSameOriginByDefault'
 brk tcp-codec-ignored internal/sockets/tcp.go \
 	'codec.Lookup(s.cfg.TCPCodec)' 'codec.Lookup("json")' \
