@@ -102,6 +102,7 @@ func runConformance(t *testing.T, newCluster newClusterFunc, trimSlack int) {
 		{"RequestToNodeNobodyServes", testRequestToNodeNobodyServes},
 		{"RequestToNodeThatCloses", testRequestToNodeThatCloses},
 		{"RequestHonoursContext", testRequestHonoursContext},
+		{"ConcurrentRequestsEachGetTheirAnswer", testConcurrentRequestsEachGetTheirAnswer},
 		{"SurveyGathersTheOtherNodes", testSurveyGathersTheOtherNodes},
 		{"SurveyReturnsOnceExpectedAnswered", testSurveyReturnsOnceExpectedAnswered},
 		{"SurveyReturnsAtDeadline", testSurveyReturnsAtDeadline},
@@ -258,6 +259,30 @@ func testRequestReachesTheNamedNode(t *testing.T, join func(string) Broker) {
 	}
 	if got := rc.calls.Load(); got != 1 {
 		t.Errorf("c handled %d requests, want 1", got)
+	}
+}
+
+// testConcurrentRequestsEachGetTheirAnswer: requests sent at once, which
+// the Redis broker carries several to a PUBLISH, reach their node once
+// each, and every answer its own caller.
+func testConcurrentRequestsEachGetTheirAnswer(t *testing.T, join func(string) Broker) {
+	a, b := join("a"), join("b")
+	serveRecorder(t, a)
+	rb := serveRecorder(t, b)
+	const requests = 500
+	var wg sync.WaitGroup
+	for i := range requests {
+		wg.Go(func() {
+			msg := fmt.Sprintf("m%d", i)
+			reply, err := a.Request(testCtx(t, 10*time.Second), "b", []byte(msg))
+			if err != nil || string(reply) != "b:a:"+msg {
+				t.Errorf("Request(%s) = %q, %v; want %q", msg, reply, err, "b:a:"+msg)
+			}
+		})
+	}
+	wg.Wait()
+	if got := rb.calls.Load(); got != requests {
+		t.Errorf("b handled %d requests, want %d", got, requests)
 	}
 }
 

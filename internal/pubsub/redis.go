@@ -54,11 +54,17 @@ type Redis struct {
 	// hand out.
 	window *streamWindow
 	client *redis.Client
-	// publisher sends the bus's PUBLISH commands: those that callers issue
-	// while one pipeline is on the wire leave together in the next, which
-	// saves a write and a read per message under load.
-	publisher *redis.AutoPipeliner
-	log       *slog.Logger
+	// outMu guards outboxes and sendingStopped.
+	outMu sync.RWMutex
+	// outboxes coalesce the messages for each channel; see send.
+	outboxes map[string]*outbox
+	// sendingStopped is set, and stopSending closed, once Close has
+	// waited for the handlers: nothing is sent after.
+	sendingStopped bool
+	stopSending    chan struct{}
+	// senders counts the outboxes' sender goroutines.
+	senders sync.WaitGroup
+	log     *slog.Logger
 
 	// ctx ends when the broker closes; it is the handlers' context.
 	ctx    context.Context
@@ -121,23 +127,19 @@ func NewRedis(opts RedisOptions) (*Redis, error) {
 	}
 	setRedisLogger.Do(func() { redis.SetLogger(redisLogger{opts.Log}) })
 	client := redis.NewClient(ropts)
-	publisher, err := client.AutoPipeline()
-	if err != nil {
-		client.Close()
-		return nil, fmt.Errorf("redis pipeliner: %w", err)
-	}
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &Redis{
-		node:      opts.Node,
-		keys:      keys{prefix: opts.Prefix},
-		retention: int64(max(opts.Retention, 1)),
-		window:    newStreamWindow(opts.RetentionBytes),
-		client:    client,
-		publisher: publisher,
-		log:       opts.Log,
-		ctx:       ctx,
-		cancel:    cancel,
-		waiting:   make(map[uint64]chan answer),
+		node:        opts.Node,
+		keys:        keys{prefix: opts.Prefix},
+		retention:   int64(max(opts.Retention, 1)),
+		window:      newStreamWindow(opts.RetentionBytes),
+		client:      client,
+		log:         opts.Log,
+		ctx:         ctx,
+		cancel:      cancel,
+		waiting:     make(map[uint64]chan answer),
+		outboxes:    make(map[string]*outbox),
+		stopSending: make(chan struct{}),
 	}
 	r.handlers = newHandlerPool(ctx, &r.loops)
 	return r, nil
@@ -183,8 +185,12 @@ func (r *Redis) Close() error {
 	}
 	r.mu.Unlock()
 	r.loops.Wait()
+	r.outMu.Lock()
+	r.sendingStopped = true
+	close(r.stopSending)
+	r.outMu.Unlock()
+	r.senders.Wait()
 	r.failWaiting(ErrClosed)
-	r.publisher.Close()
 	return r.client.Close()
 }
 
@@ -234,7 +240,14 @@ func (r *Redis) receive() {
 				r.log.Info("subscribed to Redis", "channels", channels)
 			}
 		case *redis.Message:
-			r.dispatch([]byte(m.Payload))
+			b := []byte(m.Payload)
+			if len(b) > 0 && b[0] == kindBatch {
+				if err := splitBatch(b, r.dispatch); err != nil {
+					r.log.Warn("dropping the rest of a bus batch", "err", err)
+				}
+				continue
+			}
+			r.dispatch(b)
 		}
 	}
 }
@@ -326,7 +339,7 @@ func (r *Redis) dispatch(b []byte) {
 			defer cancel()
 			out = envelope{kind: kindGone, seq: e.seq, from: r.node}
 		}
-		if err := r.publisher.Publish(ctx, r.keys.nodeChannel(e.from), out.append(nil)).Err(); err != nil {
+		if _, err := r.send(ctx, r.keys.nodeChannel(e.from), out.append(nil)); err != nil {
 			r.log.Warn("answer lost", "to", e.from, "err", err)
 		}
 	})
@@ -353,8 +366,11 @@ func (r *Redis) publish(ctx context.Context, channel string, e envelope) (int64,
 	if !r.subscribed.Load() {
 		return 0, fmt.Errorf("%w: not subscribed to Redis", ErrUnavailable)
 	}
-	n, err := r.publisher.Publish(ctx, channel, e.append(nil)).Result()
+	n, err := r.send(ctx, channel, e.append(nil))
 	if err != nil {
+		if ctx.Err() != nil {
+			return 0, ctx.Err() // the caller gave up first
+		}
 		if r.ctx.Err() != nil {
 			return 0, ErrClosed // Close closed the client under the publish
 		}

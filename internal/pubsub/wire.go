@@ -16,6 +16,7 @@ const (
 	kindSurvey  byte = 's' // to every node, each answers
 	kindAnswer  byte = 'a' // an answer to a request or survey
 	kindGone    byte = 'g' // instead of an answer: the node closed first
+	kindBatch   byte = 'b' // several of the above, in one PUBLISH
 )
 
 // envelope is a bus message as it travels through Redis: its kind, the
@@ -56,6 +57,34 @@ func parseEnvelope(b []byte) (envelope, error) {
 	e.from = string(b[n : n+int(size)])
 	e.body = b[n+int(size):]
 	return e, nil
+}
+
+// appendBatch appends the batch envelope of msgs, each an envelope: its
+// kind, then each message after its length.
+func appendBatch(b []byte, msgs [][]byte) []byte {
+	b = append(b, kindBatch)
+	for _, m := range msgs {
+		b = binary.AppendUvarint(b, uint64(len(m)))
+		b = append(b, m...)
+	}
+	return b
+}
+
+// splitBatch calls fn with each message of a batch envelope, in order,
+// until one is cut short, which it reports.
+func splitBatch(b []byte, fn func(msg []byte)) error {
+	if len(b) < 1 || b[0] != kindBatch {
+		return errBadEnvelope
+	}
+	for b = b[1:]; len(b) > 0; {
+		size, n := binary.Uvarint(b)
+		if n <= 0 || uint64(len(b)-n) < size {
+			return errBadEnvelope
+		}
+		fn(b[n : n+int(size)])
+		b = b[n+int(size):]
+	}
+	return nil
 }
 
 // streamEvent is an events.Event as the Redis stream keeps it.

@@ -41,6 +41,46 @@ func FuzzParseEnvelope(f *testing.F) {
 	})
 }
 
+// FuzzSplitBatch checks that splitBatch never panics on what Redis hands
+// it, and that what appendBatch writes splits back into the same messages.
+func FuzzSplitBatch(f *testing.F) {
+	f.Add([]byte{kindBatch, 2, 'h', 'i', 0}, []byte("one"), []byte{})
+	f.Add([]byte{kindBatch, 5, 'a'}, []byte("x"), []byte("y"))                 // cut short
+	f.Add([]byte{kindBatch, 0xff, 0xff, 0xff, 0xff, 0x0f}, []byte{}, []byte{}) // longer than anything
+	f.Fuzz(func(t *testing.T, raw, m1, m2 []byte) {
+		splitBatch(raw, func([]byte) {}) // must not panic, whatever it returns
+
+		want := [][]byte{m1, m2, m1}
+		var got [][]byte
+		if err := splitBatch(appendBatch(nil, want), func(m []byte) { got = append(got, m) }); err != nil {
+			t.Fatalf("splitBatch(appendBatch(%q)): %v", want, err)
+		}
+		if len(got) != len(want) {
+			t.Fatalf("appendBatch(%q) split into %q", want, got)
+		}
+		for i := range want {
+			if !bytes.Equal(got[i], want[i]) {
+				t.Fatalf("appendBatch(%q) split into %q", want, got)
+			}
+		}
+	})
+}
+
+func TestSplitBatchRejects(t *testing.T) {
+	for name, raw := range map[string][]byte{
+		"empty":         {},
+		"not a batch":   {kindRequest, 1, 0},
+		"length only":   {kindBatch, 0x80},
+		"message short": {kindBatch, 3, 'a', 'b'},
+		"second short":  {kindBatch, 1, 'a', 2, 'b'},
+		"huge length":   {kindBatch, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01},
+	} {
+		if err := splitBatch(raw, func([]byte) {}); err == nil {
+			t.Errorf("%s: splitBatch(%x) succeeded, want an error", name, raw)
+		}
+	}
+}
+
 func TestParseEnvelopeRejects(t *testing.T) {
 	for name, raw := range map[string][]byte{
 		"empty":          {},
