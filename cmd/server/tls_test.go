@@ -3,68 +3,38 @@ package main
 import (
 	"bufio"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"io"
-	"math/big"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/coder/websocket"
 	"github.com/hotpot-rt/hotpot/internal/servertest"
+	"github.com/hotpot-rt/hotpot/internal/testcert"
 )
 
-// selfSigned writes a certificate for 127.0.0.1 and its key to dir and
-// returns their paths and a pool that trusts the certificate.
-func selfSigned(t *testing.T, dir string) (certFile, keyFile string, pool *x509.CertPool) {
+// testCertificate writes a certificate for 127.0.0.1 to dir and returns its
+// files and a pool that trusts it.
+func testCertificate(t *testing.T, dir string) (certFile, keyFile string, pool *x509.CertPool) {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	certs, err := testcert.Write(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1),
-		Subject:      pkix.Name{CommonName: "hotpot test"},
-		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
+	if pool, err = certs.Pool(); err != nil {
 		t.Fatal(err)
 	}
-	keyDER, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
-	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600)
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool = x509.NewCertPool()
-	pool.AddCert(cert)
-	return certFile, keyFile, pool
+	return certs.Cert, certs.Key, pool
 }
 
 // TestTLSOnBothListeners serves wss:// and TLS TCP with --tls-cert and
 // --tls-key: the seed's echo works on both.
 func TestTLSOnBothListeners(t *testing.T) {
-	certFile, keyFile, pool := selfSigned(t, t.TempDir())
+	certFile, keyFile, pool := testCertificate(t, t.TempDir())
 	p := servertest.Start(t, "--tls-cert", certFile, "--tls-key", keyFile)
 	tlsConfig := &tls.Config{RootCAs: pool}
 	echo := `{"type":"Echo","data":{"Message":"secure"}}`
@@ -130,7 +100,7 @@ func TestTLSOnBothListeners(t *testing.T) {
 // the TCP accept loop: once there is room again, a new agent is served at
 // once.
 func TestSilentClientDoesNotFreezeTheTLSListener(t *testing.T) {
-	certFile, keyFile, pool := selfSigned(t, t.TempDir())
+	certFile, keyFile, pool := testCertificate(t, t.TempDir())
 	p := servertest.Start(t, "--tls-cert", certFile, "--tls-key", keyFile, "--max-conns", "1")
 	tlsConfig := &tls.Config{RootCAs: pool}
 	welcomed := func() (*tls.Conn, error) {

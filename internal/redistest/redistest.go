@@ -21,6 +21,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/hotpot-rt/hotpot/internal/testcert"
 )
 
 const (
@@ -52,7 +54,8 @@ type Server struct {
 	bin      string // the redis-server executable
 	dir      string // its working directory and log file's home
 	password string
-	tls      bool // serve TLS only; see WithTLS
+	tls      bool           // serve TLS only; see WithTLS
+	certs    testcert.Files // with tls, the files it serves with
 
 	mu   sync.Mutex // guards the fields below
 	port int        // the port it listens on, fixed by the first start
@@ -80,7 +83,7 @@ func Start(t testing.TB, opts ...Option) *Server {
 		o(s)
 	}
 	if s.tls {
-		if err := s.writeCertificates(); err != nil {
+		if s.certs, err = testcert.Write(s.dir); err != nil {
 			t.Fatalf("redistest: %v", err)
 		}
 	}
