@@ -239,8 +239,7 @@ func (a *agent) readOne() bool {
 		return true
 	}
 	a.stats.framesIn.Inc()
-	// A Pong needs nothing beyond the activity noted above.
-	if a.withinRateLimit(now) && !bytes.Equal(fb.b, a.fixed.clientPong) {
+	if a.withinRateLimit(now) {
 		a.handle(fb.b)
 	}
 	fb.release()

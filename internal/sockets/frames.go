@@ -10,9 +10,6 @@ import (
 // codec when the server starts.
 type fixedFrames struct {
 	ping, pong []byte
-	// clientPong is a client's Pong as the codec encodes it, with no data:
-	// the frame a client answers most, which needs no decoding.
-	clientPong []byte
 	// rateLimited is the Error 429 that refuses a frame over the rate limit.
 	rateLimited []byte
 }
@@ -26,12 +23,7 @@ func newFixedFrames(rateLimitedMsg string) map[codec.Codec]*fixedFrames {
 		if err != nil {
 			panic("encoding Error 429 for " + c.Name() + ": " + err.Error())
 		}
-		clientPong, err := c.Encode(codec.Envelope{Type: "Pong"})
-		if err != nil {
-			panic("encoding Pong for " + c.Name() + ": " + err.Error())
-		}
 		out[c] = &fixedFrames{
-			clientPong:  clientPong,
 			ping:        mustEncode(c, "Ping", []byte("{}")),
 			pong:        mustEncode(c, "Pong", []byte("{}")),
 			rateLimited: rateLimited,
