@@ -144,7 +144,7 @@ export class FrameLog {
  * @param {any} w the Welcome's data.
  * @returns {string}
  */
-export function welcomeSummary(w) {
+function welcomeSummary(w) {
   const k = (w && w.keepalive) || {};
   return "Welcome: you are " + w.id + " on node " + w.node + ", keepalive " + duration(k.interval_ms) + " / " + duration(k.limit_ms);
 }
@@ -154,7 +154,7 @@ export function welcomeSummary(w) {
  * @param {number} ms
  * @returns {string}
  */
-export function duration(ms) {
+function duration(ms) {
   return ms < 1000 ? ms + " ms" : ms / 1000 + " s";
 }
 

@@ -88,15 +88,32 @@ func (a *wsAgent) loop(answer func(call frame) frame) {
 		case f.Type == "Ping":
 			a.write(frame{Type: "Pong"})
 		case f.ID != "":
-			a.calls <- f
+			if !a.keep(a.calls, f) {
+				return
+			}
 			if answer != nil {
 				reply := answer(f)
 				reply.Type, reply.ID = "Reply", f.ID
 				a.write(reply)
 			}
 		default:
-			a.frames <- f
+			if !a.keep(a.frames, f) {
+				return
+			}
 		}
+	}
+}
+
+// keep queues f for the test, or fails it when the test has left more
+// unread than ch holds: the loop must not block, or Cleanup would wait
+// for it forever.
+func (a *wsAgent) keep(ch chan frame, f frame) bool {
+	select {
+	case ch <- f:
+		return true
+	default:
+		a.t.Errorf("a test agent was left more than %d frames unread", cap(ch))
+		return false
 	}
 }
 
