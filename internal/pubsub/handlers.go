@@ -47,6 +47,7 @@ func (p *handlerPool) work(handle func()) {
 	defer idle.Stop()
 	for {
 		handle()
+		handle = nil // an idle goroutine must not keep its last message
 		idle.Reset(handlerIdle)
 		select {
 		case handle = <-p.idle:

@@ -186,8 +186,10 @@ func (r *Redis) Close() error {
 	r.mu.Unlock()
 	r.loops.Wait()
 	r.outMu.Lock()
-	r.sendingStopped = true
-	close(r.stopSending)
+	if !r.sendingStopped { // Close may be called again
+		r.sendingStopped = true
+		close(r.stopSending)
+	}
 	r.outMu.Unlock()
 	r.senders.Wait()
 	r.failWaiting(ErrClosed)

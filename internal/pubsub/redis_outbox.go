@@ -109,7 +109,7 @@ func (o *outbox) run() {
 				return
 			}
 		case <-o.r.stopSending:
-			for _, m := range o.take() {
+			for _, m := range o.takeAll() {
 				m.err = ErrClosed
 				close(m.done)
 			}
@@ -135,14 +135,18 @@ func (o *outbox) take() []*outgoing {
 	return batch
 }
 
-// stopIfIdle ends the sender's turn unless messages came meanwhile.
+// stopIfIdle ends the sender's turn unless messages came meanwhile, and
+// forgets the outbox: the node it sends to may be gone for good.
 func (o *outbox) stopIfIdle() bool {
+	o.r.outMu.Lock() // before o.mu, as in send
+	defer o.r.outMu.Unlock()
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if len(o.queue) > 0 {
 		return false
 	}
 	o.sending = false
+	delete(o.r.outboxes, o.channel)
 	return true
 }
 
@@ -158,8 +162,22 @@ func (o *outbox) publish(batch []*outgoing) {
 		payload = appendBatch(nil, msgs)
 	}
 	n, err := o.r.client.Publish(context.Background(), o.channel, payload).Result()
+	if err != nil {
+		// What waits behind would wait for the same failure, one PUBLISH
+		// timeout after another: it fails now.
+		batch = append(batch, o.takeAll()...)
+	}
 	for _, m := range batch {
 		m.received, m.err = n, err
 		close(m.done)
 	}
+}
+
+// takeAll removes and returns every queued message.
+func (o *outbox) takeAll() []*outgoing {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	all := o.queue
+	o.queue = nil
+	return all
 }

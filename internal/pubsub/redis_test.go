@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -175,14 +176,35 @@ func TestRedisFrozen(t *testing.T) {
 	mustRequest(t, a, "b")
 
 	srv.Stop()
-	start := time.Now()
-	_, err := a.Request(testCtx(t, 10*time.Second), "b", []byte("ping"))
-	if !errors.Is(err, ErrUnavailable) {
-		t.Errorf("Request with Redis frozen: error = %v, want ErrUnavailable", err)
+	// One request's PUBLISH hangs; those that queue behind it meanwhile
+	// fail with it, not one PUBLISH timeout after another.
+	failed := make(chan time.Time, 11)
+	request := func() {
+		start := time.Now()
+		_, err := a.Request(testCtx(t, 10*time.Second), "b", []byte("ping"))
+		failed <- time.Now()
+		if !errors.Is(err, ErrUnavailable) {
+			t.Errorf("Request with Redis frozen: error = %v, want ErrUnavailable", err)
+		}
+		// Two attempts of redisIOTimeout each, and go-redis's backoff.
+		if elapsed := time.Since(start); elapsed > frozenWithin {
+			t.Errorf("Request with Redis frozen failed after %v, want within %v", elapsed, frozenWithin)
+		}
 	}
-	// Two attempts of redisIOTimeout each, and go-redis's backoff.
-	if elapsed := time.Since(start); elapsed > frozenWithin {
-		t.Errorf("Request with Redis frozen failed after %v, want within %v", elapsed, frozenWithin)
+	var wg sync.WaitGroup
+	wg.Go(request)
+	time.Sleep(300 * time.Millisecond) // the first PUBLISH is on the wire
+	for range 10 {
+		wg.Go(request)
+	}
+	wg.Wait()
+	close(failed)
+	first, last := <-failed, time.Time{}
+	for at := range failed {
+		last = at
+	}
+	if gap := last.Sub(first); gap > 500*time.Millisecond {
+		t.Errorf("requests queued behind a hung PUBLISH failed %v after it, want with it", gap)
 	}
 	eventually(t, 10*time.Second, func() error { return notReady(t, a, b) })
 
