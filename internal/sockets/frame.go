@@ -26,7 +26,7 @@ func readFrame(r io.Reader, hdr []byte, lenBytes, max int) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return readPayload(r, make([]byte, 0, n), n)
+	return readPayload(r, nil, n)
 }
 
 // readFrameLen reads the length prefix of the next frame from r: a
@@ -54,15 +54,27 @@ func readFrameLen(r io.Reader, hdr []byte, lenBytes, max int) (int, error) {
 	return int(n), nil
 }
 
-// readPayload reads the n bytes of a frame's payload from r into dst,
-// growing it as needed, and returns them.
+// payloadStep bounds how far a payload's buffer grows ahead of the bytes
+// that have arrived: a header alone does not make the node hold what it
+// announces.
+const payloadStep = 4 << 10
+
+// readPayload reads the n bytes of a frame's payload from r, appends them
+// to dst, growing it as they arrive, and returns it.
 func readPayload(r io.Reader, dst []byte, n int) ([]byte, error) {
-	dst = slices.Grow(dst[:0], n)[:n]
-	if _, err := io.ReadFull(r, dst); err != nil {
-		if err == io.EOF {
-			err = io.ErrUnexpectedEOF
+	for end := len(dst) + n; len(dst) < end; {
+		if len(dst) == cap(dst) {
+			dst = slices.Grow(dst, min(end-len(dst), max(len(dst), payloadStep)))
 		}
-		return nil, err
+		start := len(dst)
+		got, err := io.ReadFull(r, dst[start:min(end, cap(dst))])
+		dst = dst[:start+got]
+		if err != nil {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, err
+		}
 	}
 	return dst, nil
 }

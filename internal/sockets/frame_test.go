@@ -72,3 +72,26 @@ func TestFrameBufferAfterFailedRead(t *testing.T) {
 	}
 	t.Fatal("the buffer of a failed read never came back to the pool")
 }
+
+// TestPayloadGrowsAsItArrives: a frame's announced length alone does not
+// make the node hold that much; its buffer grows as the bytes come.
+func TestPayloadGrowsAsItArrives(t *testing.T) {
+	src := &cappedReader{t: t, r: bytes.NewReader(make([]byte, 100)), most: payloadStep}
+	if _, err := readPayload(src, nil, 1<<20); err != io.ErrUnexpectedEOF {
+		t.Fatalf("a payload cut short after 100 bytes: error %v, want io.ErrUnexpectedEOF", err)
+	}
+}
+
+// cappedReader fails the test when asked to read more than most at once.
+type cappedReader struct {
+	t    *testing.T
+	r    io.Reader
+	most int
+}
+
+func (c *cappedReader) Read(p []byte) (int, error) {
+	if len(p) > c.most {
+		c.t.Fatalf("asked to read %d bytes at once, want at most %d", len(p), c.most)
+	}
+	return c.r.Read(p)
+}

@@ -7,9 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"slices"
 	"sync"
-	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -61,8 +59,10 @@ type wsLink struct {
 	// skipping drops the frames left of a message that was too big.
 	skipping bool
 
-	// closeSent is set once a close frame has been written.
-	closeSent atomic.Bool
+	// controlMu orders the control frames: none is written after the
+	// close frame, which is written once.
+	controlMu sync.Mutex
+	closeSent bool // guarded by controlMu
 	closeOnce sync.Once
 }
 
@@ -136,8 +136,7 @@ func (l *wsLink) readFrame() (*frameBuffer, error) {
 			return nil, fmt.Errorf("%w: more than %d bytes", errTooBig, l.maxBytes)
 		}
 		start := len(fb.b)
-		fb.b = slices.Grow(fb.b, int(h.length))[:start+int(h.length)]
-		if _, err := io.ReadFull(l.br, fb.b[start:]); err != nil {
+		if fb.b, err = readPayload(l.br, fb.b, int(h.length)); err != nil {
 			fb.release()
 			return nil, err
 		}
@@ -231,7 +230,8 @@ func (l *wsLink) control(h wsHeader) error {
 	wsproto.Mask(payload, h.mask)
 	switch h.opcode {
 	case wsproto.OpPing:
-		return l.writeControl(wsproto.OpPong, payload, writeTimeout)
+		_, err := l.writeControl(wsproto.OpPong, payload, writeTimeout)
+		return err
 	case wsproto.OpPong:
 		return nil
 	}
@@ -246,9 +246,7 @@ func (l *wsLink) control(h wsHeader) error {
 			return l.failWith(closeInvalidData, "a close reason that is not UTF-8")
 		}
 	}
-	if !l.closeSent.Swap(true) {
-		l.writeControl(wsproto.OpClose, payload, closeGrace) // echoes the client's code and reason
-	}
+	l.writeControl(wsproto.OpClose, payload, closeGrace) // echoes the client's code and reason, unless the node closed first
 	return errClientClose
 }
 
@@ -270,18 +268,23 @@ func (l *wsLink) fail(what string) error { return l.failWith(closeProtocolError,
 // failWith answers a protocol violation with close code and returns the
 // error that ends the read loop.
 func (l *wsLink) failWith(code uint16, what string) error {
-	if !l.closeSent.Swap(true) {
-		l.writeControl(wsproto.OpClose, closePayload(code, what), closeGrace)
-	}
+	l.writeControl(wsproto.OpClose, closePayload(code, what), closeGrace)
 	return fmt.Errorf("%w: %s", errProtocol, what)
 }
 
-// writeControl writes one control frame within timeout.
-func (l *wsLink) writeControl(opcode byte, payload []byte, timeout time.Duration) error {
+// writeControl writes one control frame within timeout, and reports
+// whether it did: after the close frame nothing is written.
+func (l *wsLink) writeControl(opcode byte, payload []byte, timeout time.Duration) (bool, error) {
+	l.controlMu.Lock()
+	defer l.controlMu.Unlock()
+	if l.closeSent {
+		return false, nil
+	}
+	l.closeSent = opcode == wsproto.OpClose
 	frame := make([]byte, 0, 2+len(payload))
 	frame = append(frame, 0x80|opcode, byte(len(payload)))
 	_, err := l.out.writeWithin(append(frame, payload...), timeout)
-	return err
+	return true, err
 }
 
 // closePayload is the payload of a close frame: the code, then the
@@ -320,10 +323,7 @@ func (l *wsLink) appendFrame(dst, payload []byte) []byte {
 // close writes the close frame for reason; the read loop ends the
 // connection when the client answers it, or the agent's close timer does.
 func (l *wsLink) close(reason string) {
-	if l.closeSent.Swap(true) {
-		return
-	}
-	if l.writeControl(wsproto.OpClose, closePayload(closeCode(reason), reason), closeGrace) != nil {
+	if wrote, err := l.writeControl(wsproto.OpClose, closePayload(closeCode(reason), reason), closeGrace); wrote && err != nil {
 		l.abort()
 	}
 }

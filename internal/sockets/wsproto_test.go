@@ -543,7 +543,8 @@ func TestWebSocketProtocolViolations(t *testing.T) {
 }
 
 // TestWebSocketTooBig: a message over --max-message-bytes, in one frame
-// or in fragments that are each within it, gets Kicked "message too big"
+// or in fragments (the rest of it read and dropped, with whatever comes
+// after), gets Kicked "message too big"
 // then a Close of code 1009; once the client answers the Close the node
 // ends the connection, and the agent leaves with that reason.
 func TestWebSocketTooBig(t *testing.T) {
@@ -556,6 +557,13 @@ func TestWebSocketTooBig(t *testing.T) {
 		frames [][]byte
 	}{
 		{"one frame", [][]byte{wireFrame(true, 0, wsproto.OpText, big, true)}},
+		{"a first fragment over the limit, the rest dropped", [][]byte{
+			wireFrame(false, 0, wsproto.OpText, big[:1100], true),
+			wireFrame(true, 0, wsproto.OpPing, []byte("mid"), true),
+			wireFrame(false, 0, wsproto.OpContinuation, big[1100:1300], true),
+			wireFrame(true, 0, wsproto.OpContinuation, big[1300:], true),
+			wireFrame(true, 0, wsproto.OpText, seedEcho, true),
+		}},
 		{"fragments", [][]byte{
 			wireFrame(false, 0, wsproto.OpText, big[:500], true),
 			wireFrame(false, 0, wsproto.OpContinuation, big[500:1000], true),
