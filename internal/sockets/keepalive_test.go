@@ -9,6 +9,7 @@ import (
 	"github.com/hotpot-rt/hotpot/internal/codec"
 	"github.com/hotpot-rt/hotpot/internal/config"
 	"github.com/hotpot-rt/hotpot/internal/events"
+	"github.com/hotpot-rt/hotpot/internal/wsproto"
 )
 
 // TestKeepaliveTimeline pins the seed's keepalive rules with a 200ms
@@ -84,7 +85,7 @@ func TestKeepaliveTimeline(t *testing.T) {
 
 // TestEveryFrameCountsAsActivity: any frame a client sends refreshes its
 // last receive time, the one keepalive goes by: a frame that fails to
-// decode and an empty TCP frame too.
+// decode, an empty TCP frame and a WebSocket control frame too.
 func TestEveryFrameCountsAsActivity(t *testing.T) {
 	n := startNode(t, nil)
 	ws := dialWS(t, n, "/ws")
@@ -111,6 +112,18 @@ func TestEveryFrameCountsAsActivity(t *testing.T) {
 			}
 		})
 	}
+	t.Run("WebSocket Ping control frame", func(t *testing.T) {
+		c := dialWireWS(t, n, "/ws?id=pinger")
+		a := n.srv.lookup("pinger")
+		before := a.lastReceive.Load()
+		c.writeFrame(true, 0, wsproto.OpPing, []byte("p"), true)
+		if _, op, _ := c.readFrame(); op != wsproto.OpPong {
+			t.Fatalf("got opcode %#x, want a Pong", op)
+		}
+		if after := a.lastReceive.Load(); after <= before {
+			t.Fatalf("last receive time %v after the Ping, %v before it: the Ping did not count", time.Unix(0, after), time.Unix(0, before))
+		}
+	})
 }
 
 // TestKeepaliveKickIsLogged: an agent closed for keepalive is logged with

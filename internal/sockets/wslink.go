@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -52,6 +53,10 @@ type wsLink struct {
 	opcode byte
 	// maxBytes is --max-message-bytes: a longer message closes the agent.
 	maxBytes int
+
+	// lastReceive is the agent's, which a control frame refreshes as any
+	// frame does; nil for a link read on its own.
+	lastReceive *atomic.Int64
 
 	// Read state, owned by the read loop.
 	// discard is what is left to drop of a frame's payload.
@@ -228,6 +233,9 @@ func (l *wsLink) control(h wsHeader) error {
 		return err
 	}
 	wsproto.Mask(payload, h.mask)
+	if l.lastReceive != nil {
+		l.lastReceive.Store(time.Now().UnixNano())
+	}
 	switch h.opcode {
 	case wsproto.OpPing:
 		_, err := l.writeControl(wsproto.OpPong, payload, writeTimeout)
