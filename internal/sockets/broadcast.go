@@ -65,7 +65,11 @@ func (b *broadcaster) runRound() {
 	b.waiting = nil
 	b.mu.Unlock()
 
-	counts := b.srv.deliverAll(b.srv.snapshot(), jobs)
+	fanOuts := make([]FanOut, len(jobs))
+	for i, job := range jobs {
+		fanOuts[i] = job.f
+	}
+	counts := b.srv.deliverAll(b.srv.snapshot(), fanOuts)
 	for i, job := range jobs {
 		job.delivered = counts[i]
 		close(job.done)
@@ -84,20 +88,20 @@ func (b *broadcaster) runRound() {
 // starting one costs more than the writes it would share.
 const fanOutShard = 256
 
-// deliverAll queues to each agent the frames of jobs its codec can carry,
-// together and in order, and returns how many agents had each job's
-// frame queued. The agents are shared out over up to GOMAXPROCS
+// deliverAll queues to each agent the frames of fanOuts its codec can
+// carry, together and in order, and returns how many agents had each
+// fan-out's frame queued. The agents are shared out over up to GOMAXPROCS
 // goroutines, which it waits for; a send never waits on an agent, so no
 // agent holds up the others.
-func (s *Server) deliverAll(agents []*agent, jobs []*broadcastJob) []int {
+func (s *Server) deliverAll(agents []*agent, fanOuts []FanOut) []int {
 	send := func(agents []*agent) []int {
-		counts := make([]int, len(jobs))
-		frames := make([][]byte, 0, len(jobs))
-		carried := make([]int, 0, len(jobs))
+		counts := make([]int, len(fanOuts))
+		frames := make([][]byte, 0, len(fanOuts))
+		carried := make([]int, 0, len(fanOuts))
 		for _, a := range agents {
 			frames, carried = frames[:0], carried[:0]
-			for i, job := range jobs {
-				if frame := job.f.frames[a.codec]; frame != nil {
+			for i, f := range fanOuts {
+				if frame := f.frames[a.codec]; frame != nil {
 					frames = append(frames, frame)
 					carried = append(carried, i)
 				}

@@ -34,7 +34,7 @@ func (s *Server) LeaveGroup(agentID, group string) error {
 // PushGroup sends f to every agent of group on this node and returns how
 // many had it queued.
 func (s *Server) PushGroup(group string, f FanOut) int {
-	return s.deliverAll(s.members(group), []*broadcastJob{{f: f}})[0]
+	return s.deliverAll(s.members(group), []FanOut{f})[0]
 }
 
 // members returns the agents of group, in id order.
