@@ -85,9 +85,15 @@ func (a *agent) withinRateLimit(now time.Time) bool {
 	if !l.on() {
 		return true
 	}
-	ok, kick := l.take(&a.bucket, now.Sub(a.srv.epoch))
+	at := now.Sub(a.srv.epoch)
+	ok, kick := l.take(&a.bucket, at)
 	if ok {
 		return true
+	}
+	if a.bucket.refused == 1 {
+		// Kept now, not only when the agent leaves: a session of the same
+		// id that replaces this one before it has left starts with it.
+		a.srv.spent.keep(a.id, a.bucket, at)
 	}
 	a.stats.framesRateLimited.Inc()
 	a.send(a.fixed.rateLimited)
@@ -98,10 +104,10 @@ func (a *agent) withinRateLimit(now time.Time) bool {
 	return false
 }
 
-// spentBuckets keeps, by agent id, the buckets of agents that left before
-// theirs was full again, until it would be: an agent that reconnects gets
-// its bucket back, so a flooder kicked for its rate cannot refill it by
-// reconnecting. Its methods are safe for concurrent use.
+// spentBuckets keeps, by agent id, the buckets of agents that left, or
+// ran out, before theirs was full again, until it would be: an agent that
+// reconnects gets its bucket back, so a flooder cannot refill it by
+// reconnecting, nor by replacing itself. Its methods are safe for concurrent use.
 type spentBuckets struct {
 	limit rateLimit
 

@@ -74,6 +74,45 @@ func expectRateLimited(t *testing.T, cl envelopeClient) {
 	}
 }
 
+// expectSpentBucket checks that a client just connected has its id's
+// spent bucket, not a full one.
+func expectSpentBucket(t *testing.T, cl envelopeClient) {
+	t.Helper()
+	cl.write(codec.Envelope{Type: "Ping"})
+	if e := cl.read(); e.Type == "Pong" {
+		// The bucket may have earned a token meanwhile (one per 100 ms): then
+		// the next frame at once must find it empty.
+		cl.write(codec.Envelope{Type: "Ping"})
+		cl.write(codec.Envelope{Type: "Ping"})
+		if e := cl.read(); e.Type == "Pong" {
+			expectRateLimited(t, cl)
+		} else if e.Type != "Error" || e.Code != 429 {
+			t.Fatalf("got %s %d %q, want Error 429", e.Type, e.Code, e.Msg)
+		}
+	} else if e.Type != "Error" || e.Code != 429 {
+		t.Fatalf("got %s %d %q on connecting again with a spent bucket, want Error 429", e.Type, e.Code, e.Msg)
+	}
+}
+
+// TestRateLimitSurvivesReplacing: a client that ran out of its bucket and
+// connects again with its id while its first connection is still open
+// does not start with a full bucket either.
+func TestRateLimitSurvivesReplacing(t *testing.T) {
+	n := startLimitedNode(t)
+	first := dialWS(t, n, "/ws?id=twice")
+	for range testBurst + 1 {
+		first.write(codec.Envelope{Type: "Ping"})
+	}
+	for range testBurst {
+		if e := first.read(); e.Type != "Pong" {
+			t.Fatalf("got %s %d %q, want Pong", e.Type, e.Code, e.Msg)
+		}
+	}
+	expectRateLimited(t, first)
+	second := dialWS(t, n, "/ws?id=twice") // replaces first, still open
+	expectSpentBucket(t, second)
+}
+
 // waitForTokens waits until the bucket of an agent that has just spent
 // it has refilled k tokens. The bucket is arithmetic on the frames' times:
 // once that long has passed, the tokens are there.
@@ -264,20 +303,7 @@ func TestRateLimitSurvivesReconnecting(t *testing.T) {
 	leave(cl, 1)
 
 	cl = dialWS(t, n, "/ws?id=again")
-	cl.write(codec.Envelope{Type: "Ping"})
-	if e := cl.read(); e.Type == "Pong" {
-		// The bucket may have earned a token meanwhile (one per 100 ms): then
-		// the next frame at once must find it empty.
-		cl.write(codec.Envelope{Type: "Ping"})
-		cl.write(codec.Envelope{Type: "Ping"})
-		if e := cl.read(); e.Type == "Pong" {
-			expectRateLimited(t, cl)
-		} else if e.Type != "Error" || e.Code != 429 {
-			t.Fatalf("got %s %d %q, want Error 429", e.Type, e.Code, e.Msg)
-		}
-	} else if e.Type != "Error" || e.Code != 429 {
-		t.Fatalf("got %s %d %q after reconnecting with a spent bucket, want Error 429", e.Type, e.Code, e.Msg)
-	}
+	expectSpentBucket(t, cl)
 	leave(cl, 2)
 
 	waitForTokens(testBurst) // full again: forgotten
