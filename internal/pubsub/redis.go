@@ -132,7 +132,7 @@ func NewRedis(opts RedisOptions) (*Redis, error) {
 		node:        opts.Node,
 		keys:        keys{prefix: opts.Prefix},
 		retention:   int64(max(opts.Retention, 1)),
-		window:      newStreamWindow(opts.RetentionBytes),
+		window:      newStreamWindow(opts.RetentionBytes, max(opts.Retention, 1)),
 		client:      client,
 		log:         opts.Log,
 		ctx:         ctx,

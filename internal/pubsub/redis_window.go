@@ -12,6 +12,9 @@ import (
 // over the byte budget. Its methods are safe for concurrent use.
 type streamWindow struct {
 	maxBytes int // 0: no byte bound
+	// maxEntries is the stream's count bound: older entries, which Redis
+	// trims itself, leave the window without counting towards a trim.
+	maxEntries int
 
 	mu sync.Mutex // guards the fields below
 	// entries[head:] are the ids and sizes of the entries in the window,
@@ -31,8 +34,8 @@ type windowEntry struct {
 	size int
 }
 
-func newStreamWindow(maxBytes int) *streamWindow {
-	return &streamWindow{maxBytes: maxBytes}
+func newStreamWindow(maxBytes, maxEntries int) *streamWindow {
+	return &streamWindow{maxBytes: maxBytes, maxEntries: maxEntries}
 }
 
 // add records an entry that follows every entry added before it (an
@@ -49,6 +52,10 @@ func (w *streamWindow) add(id events.ID, size int) {
 	}
 	w.entries = append(w.entries, windowEntry{id, size})
 	w.bytes += size
+	for len(w.entries)-w.head > w.maxEntries {
+		w.bytes -= w.entries[w.head].size
+		w.head++
+	}
 	for w.bytes > w.maxBytes && w.head < len(w.entries)-1 {
 		w.bytes -= w.entries[w.head].size
 		w.droppedBytes += w.entries[w.head].size
