@@ -84,8 +84,7 @@ const codecs = {
     read(data) {
       if (!(data instanceof ArrayBuffer)) return null;
       try {
-        const msg = decode(new Uint8Array(data));
-        return { text: JSON.stringify(msg), msg };
+        return { msg: decode(new Uint8Array(data)) }; // its text, for "frame", only if asked
       } catch (error) {
         return { text: "(" + data.byteLength + " bytes that are not msgpack)", error };
       }
@@ -220,10 +219,12 @@ export class Client {
       const frame = this.codec.read(ev.data);
       if (!frame) return; // a codec uses one kind of frame only
       this.heard();
-      this.emit("frame", { direction: "in", text: frame.text, time: new Date() });
       const msg = frame.msg;
+      if (this.listeners.get("frame")?.size) {
+        this.emit("frame", { direction: "in", text: frame.text ?? JSON.stringify(msg), time: new Date() });
+      }
       if (frame.error || msg === null || typeof msg !== "object") {
-        this.emit("error", frame.error || new Error("a frame that is not a message: " + frame.text));
+        this.emit("error", frame.error || new Error("a frame that is not a message: " + (frame.text ?? JSON.stringify(msg))));
         return;
       }
       if (msg.type === "Kicked") kickedReason = (msg.data && msg.data.reason) || "";
@@ -291,7 +292,9 @@ export class Client {
     if (!ws || ws.readyState !== 1 || this.state !== "open") return false;
     const wire = this.codec.write(msg);
     ws.send(wire);
-    this.emit("frame", { direction: "out", text: typeof wire === "string" ? wire : JSON.stringify(msg), time: new Date() });
+    if (this.listeners.get("frame")?.size) {
+      this.emit("frame", { direction: "out", text: typeof wire === "string" ? wire : JSON.stringify(msg), time: new Date() });
+    }
     return true;
   }
 
