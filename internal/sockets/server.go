@@ -128,6 +128,7 @@ func New(cfg config.Config, opts Options) *Server {
 	if opts.Unregistered == nil {
 		opts.Unregistered = func(string, uint64) {}
 	}
+	limit := newRateLimit(cfg)
 	s := &Server{
 		cfg:           cfg,
 		log:           opts.Log,
@@ -140,8 +141,8 @@ func New(cfg config.Config, opts Options) *Server {
 		tcp:           newTransportMetrics(opts.Metrics, TransportTCP),
 		fixed:         newFixedFrames(rateLimitedMessage(cfg)),
 		handshakes:    newHandshakes(cfg.MaxHandshakesPerIP),
-		rateLimit:     newRateLimit(cfg),
-		spent:         newSpentBuckets(newRateLimit(cfg)),
+		rateLimit:     limit,
+		spent:         newSpentBuckets(limit),
 		epoch:         time.Now(),
 		agents:        make(map[string]*agent),
 		ordered:       newAgentIndex(),
