@@ -149,8 +149,6 @@ class Game {
     this.room = room;
     this.changed = changed;
     this.world = new World();
-    /** The world one frame earlier, to draw the motion between frames. */
-    this.before = this.world.positions();
     /** When the last frame was applied (performance.now()), 0 for never. */
     this.frameAt = 0;
     /** Since when the page has been waiting for frames, if it is. */
@@ -225,7 +223,6 @@ class Game {
   /** Forgets the world: a new Joined is on its way. */
   reset() {
     this.world = new World();
-    this.before = this.world.positions();
     this.recent.clear();
     this.history.clear();
     this.catchUpTo = -1;
@@ -265,7 +262,6 @@ class Game {
       this.join();
       return;
     }
-    this.before = this.world.positions();
     this.advance(d.inputs);
     this.frameAt = this.quietSince = performance.now();
     this.changed();
@@ -592,8 +588,9 @@ function draw() {
   const t = g.frameAt ? Math.min(1, (performance.now() - g.frameAt) / (1000 / g.hz)) : 1;
   c.font = `600 ${13 * px}px system-ui, sans-serif`;
   c.textAlign = "center";
+  const before = g.recent.get(g.world.frame - 1) || {}; // to draw the motion between frames
   for (const [player, dot] of g.world.dots) {
-    const from = g.before[player] || [dot.x, dot.y];
+    const from = before[player] || [dot.x, dot.y];
     const x = from[0] + (dot.x - from[0]) * t;
     const y = from[1] + (dot.y - from[1]) * t;
     c.beginPath();
