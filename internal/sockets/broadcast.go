@@ -3,6 +3,7 @@ package sockets
 import (
 	"runtime"
 	"sync"
+	"sync/atomic"
 )
 
 // broadcaster delivers broadcasts, coalescing those that come while one is
@@ -88,44 +89,50 @@ func (b *broadcaster) runRound() {
 // starting one costs more than the writes it would share.
 const fanOutShard = 256
 
+// fanOutChunk is how many agents a fan-out goroutine takes at a time:
+// enough that taking them costs nothing beside their writes, few enough
+// that the goroutines finish together when one of them gets less CPU.
+const fanOutChunk = 64
+
 // deliverAll queues to each agent the frames of fanOuts its codec can
 // carry, together and in order, and returns how many agents had each
 // fan-out's frame queued. The agents are shared out over up to GOMAXPROCS
-// goroutines, which it waits for; a send never waits on an agent, so no
-// agent holds up the others.
+// goroutines, a chunk at a time, which it waits for; a send never waits
+// on an agent, so no agent holds up the others.
 func (s *Server) deliverAll(agents []*agent, fanOuts []FanOut) []int {
-	send := func(agents []*agent) []int {
+	var taken atomic.Int64 // agents handed to a goroutine so far
+	send := func() []int {
 		counts := make([]int, len(fanOuts))
 		frames := make([][]byte, 0, len(fanOuts))
 		carried := make([]int, 0, len(fanOuts))
-		for _, a := range agents {
-			frames, carried = frames[:0], carried[:0]
-			for i, f := range fanOuts {
-				if frame := f.frames[a.codec]; frame != nil {
-					frames = append(frames, frame)
-					carried = append(carried, i)
-				}
+		for {
+			end := int(taken.Add(fanOutChunk))
+			if end-fanOutChunk >= len(agents) {
+				return counts
 			}
-			if len(frames) > 0 && a.sendFrames(frames, false) == nil {
-				for _, i := range carried {
-					counts[i]++
+			for _, a := range agents[end-fanOutChunk : min(end, len(agents))] {
+				frames, carried = frames[:0], carried[:0]
+				for i, f := range fanOuts {
+					if frame := f.frames[a.codec]; frame != nil {
+						frames = append(frames, frame)
+						carried = append(carried, i)
+					}
+				}
+				if len(frames) > 0 && a.sendFrames(frames, false) == nil {
+					for _, i := range carried {
+						counts[i]++
+					}
 				}
 			}
 		}
-		return counts
 	}
 	workers := min(runtime.GOMAXPROCS(0), len(agents)/fanOutShard)
-	if workers <= 1 {
-		return send(agents)
-	}
-	parts := make([][]int, workers)
+	parts := make([][]int, max(workers, 1))
 	var wg sync.WaitGroup
-	shard := (len(agents) + workers - 1) / workers
 	for w := 1; w < workers; w++ {
-		part := agents[min(w*shard, len(agents)):min((w+1)*shard, len(agents))]
-		wg.Go(func() { parts[w] = send(part) })
+		wg.Go(func() { parts[w] = send() })
 	}
-	parts[0] = send(agents[:min(shard, len(agents))])
+	parts[0] = send()
 	wg.Wait()
 	counts := parts[0]
 	for _, part := range parts[1:] {
