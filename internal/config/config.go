@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"path"
 	"strings"
 	"time"
 )
@@ -290,6 +291,11 @@ func (c Config) Validate() error {
 		return fmt.Errorf("--redis-prefix %q: must be non-empty, without braces", c.RedisPrefix)
 	case !validNodeID(c.NodeID):
 		return fmt.Errorf("--node-id %q: must be 1-128 characters of A-Z a-z 0-9 _ . : @ -", c.NodeID)
+	}
+	for _, pattern := range c.AllowedOrigins {
+		if _, err := path.Match(pattern, ""); err != nil {
+			return fmt.Errorf("--allowed-origins %q: not a pattern (path.Match: *, ?, [a-z], \\ escapes): %w", pattern, err)
+		}
 	}
 	return nil
 }

@@ -176,6 +176,7 @@ func TestLoadRejects(t *testing.T) {
 		{[]string{"--rate-limit", "2e6"}, nil, "rate-limit"},
 		{[]string{"--rate-burst", "0"}, nil, "rate-burst"},
 		{nil, map[string]string{"HOTPOT_RATE_BURST": "-5"}, "rate-burst"},
+		{[]string{"--allowed-origins", "game.example.com,*.[a-"}, nil, "allowed-origins"},
 	} {
 		_, err := Load(tc.args, env(tc.env), io.Discard)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
