@@ -79,8 +79,12 @@ brk send-limit-off-by-one internal/sockets/send.go \
 	'len(frame) > a.maxFrame' 'len(frame) >= a.maxFrame' \
 	$S 'TestFrameSizeBoundary'
 brk keepalive-decodable-only internal/sockets/agent.go \
-	'a.lastReceive.Store(now.UnixNano())' \
-	'if fb != nil { if _, err := a.codec.Decode(fb.b); err == nil { a.lastReceive.Store(now.UnixNano()) } }' \
+	'if a.received() {
+		a.handle(fb.b)' \
+	'if _, err := a.codec.Decode(fb.b); err != nil {
+		a.handle(fb.b)
+	} else if a.received() {
+		a.handle(fb.b)' \
 	$S 'TestEveryFrameCountsAsActivity'
 brk keepalive-kick-log internal/sockets/agent.go \
 	'"closing idle agent", "agent", a.id, "last_receive", lastReceive' '"closing idle agent", "agent", a.id' \
@@ -97,6 +101,9 @@ brk ws-slow-consumer-1000 internal/sockets/wslink.go \
 brk ws-ping-unanswered internal/sockets/wslink.go \
 	'return l.writeControl(wsproto.OpPong, payload, writeTimeout)' 'return nil' \
 	$S 'TestWebSocketPing'
+brk ws-ping-not-rate-limited internal/sockets/wslink.go \
+	'if h.opcode != wsproto.OpClose && l.received != nil' 'if h.opcode == wsproto.OpPong && l.received != nil' \
+	$S 'TestRateLimitCountsControlFrames'
 brk ws-unmasked-accepted internal/sockets/wslink.go \
 	'case !masked:' 'case !masked && false:' \
 	$S 'TestWebSocketProtocolViolations'

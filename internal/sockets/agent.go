@@ -231,21 +231,29 @@ func (a *agent) readOne() bool {
 		a.finish()
 		return false
 	}
-	// A frame, empty or not: activity, and one more for the rate limit.
-	now := time.Now()
-	a.lastReceive.Store(now.UnixNano())
 	if fb == nil { // an empty TCP frame
-		if a.withinRateLimit(now) {
+		if a.received() {
 			a.sendError(400, "empty frame")
 		}
 		return true
 	}
 	a.stats.framesIn.Inc()
-	if a.withinRateLimit(now) {
+	if a.received() {
 		a.handle(fb.b)
 	}
 	fb.release()
 	return true
+}
+
+// received counts a frame the client sent, empty, undecodable or a
+// WebSocket control frame included: as activity, which keepalive goes
+// by, and against the rate limit. It reports whether the frame may be
+// handled; one over the limit has been answered with Error 429 (see
+// withinRateLimit). Called by the read loop only.
+func (a *agent) received() bool {
+	now := time.Now()
+	a.lastReceive.Store(now.UnixNano())
+	return a.withinRateLimit(now)
 }
 
 // handle acts on one frame from the client. The frame is only valid

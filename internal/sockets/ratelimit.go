@@ -11,8 +11,11 @@ import (
 // rateLimit is the node's limit on the frames each agent sends
 // (--rate-limit, --rate-burst): every agent has a token bucket that holds
 // up to burst frames and refills at the limit's rate, and every frame it
-// sends — Ping, Pong and Reply included — takes one. A frame that finds
-// the bucket empty is refused: answered with Error 429 and not handled.
+// sends — Ping, Pong and Reply included, and a WebSocket client's Ping
+// and Pong control frames — takes one. A frame that finds the bucket
+// empty is refused: answered with Error 429 and not handled (a refused
+// WebSocket Ping gets no Pong). Only a WebSocket close is not counted: it
+// ends the connection.
 // An agent that has more than burst frames refused before its bucket is
 // full again is closed with reason rate limited.
 //

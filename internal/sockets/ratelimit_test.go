@@ -1,7 +1,9 @@
 package sockets
 
 import (
+	"encoding/binary"
 	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +13,7 @@ import (
 	"github.com/hotpot-rt/hotpot/internal/codec"
 	"github.com/hotpot-rt/hotpot/internal/config"
 	"github.com/hotpot-rt/hotpot/internal/events"
+	"github.com/hotpot-rt/hotpot/internal/wsproto"
 )
 
 // TestBucket pins the bucket's arithmetic at chosen times: 10 frames a
@@ -315,5 +318,59 @@ func TestRateLimitSurvivesReconnecting(t *testing.T) {
 		if e := cl.read(); e.Type != "Pong" {
 			t.Fatalf("got %s %d %q after the bucket refilled, want Pong", e.Type, e.Code, e.Msg)
 		}
+	}
+}
+
+// TestRateLimitCountsControlFrames: a WebSocket client's Pings and Pongs
+// take tokens as its messages do, so a flood of them ends as a flood of
+// messages does. Of 3×burst sent at once, the first burst are handled (a
+// Ping gets its Pong); the next burst+1 get Error 429 and no Pong; then
+// Kicked "rate limited" and close 1008, and nothing more: the node does
+// not answer the rest.
+func TestRateLimitCountsControlFrames(t *testing.T) {
+	n := startLimitedNode(t)
+	for _, tc := range []struct {
+		name   string
+		opcode byte
+		answer byte // the opcode of the answer to a handled frame; 0 for none
+	}{
+		{"Ping", wsproto.OpPing, wsproto.OpPong},
+		{"Pong", wsproto.OpPong, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			c := dialWireWS(t, n, "/ws?id=control-"+tc.name)
+			var flood []byte
+			for i := range 3 * testBurst {
+				flood = append(flood, wireFrame(true, 0, tc.opcode, []byte(strconv.Itoa(i)), true)...)
+			}
+			c.write(flood)
+			if tc.answer != 0 {
+				for i := range testBurst {
+					if fin, op, got := c.readFrame(); !fin || op != tc.answer || string(got) != strconv.Itoa(i) {
+						t.Fatalf("frame %d: got fin=%v opcode %#x %q, want a final %#x %q", i, fin, op, got, tc.answer, strconv.Itoa(i))
+					}
+				}
+			}
+			for i := range testBurst + 1 {
+				_, op, got := c.readFrame()
+				e, err := codec.JSON.Decode(got)
+				if op != wsproto.OpText || err != nil || e.Type != "Error" || e.Code != 429 {
+					t.Fatalf("refused frame %d: got opcode %#x %q, want the text of an Error 429", i, op, got)
+				}
+			}
+			_, op, got := c.readFrame()
+			if e, err := codec.JSON.Decode(got); op != wsproto.OpText || err != nil || e.Type != "Kicked" || !strings.Contains(string(e.Data), `"reason":"rate limited"`) {
+				t.Fatalf("got opcode %#x %q, want Kicked rate limited", op, got)
+			}
+			if _, op, got := c.readFrame(); op != wsproto.OpClose || len(got) < 2 || binary.BigEndian.Uint16(got) != 1008 {
+				t.Fatalf("got opcode %#x %q, want a Close of code 1008", op, got)
+			}
+			c.writeFrame(true, 0, wsproto.OpClose, wireClose(1008, ""), true)
+			c.expectEnd() // nothing sent after the Close
+			if reason := waitGone(t, n, c.id); reason != ReasonRateLimited {
+				t.Fatalf("agent.disconnected reason %q, want %q", reason, ReasonRateLimited)
+			}
+		})
 	}
 }

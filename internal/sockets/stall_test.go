@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/hotpot-rt/hotpot/internal/codec"
+	"github.com/hotpot-rt/hotpot/internal/config"
 )
 
 // rawWS makes the WebSocket handshake of agent id with n over a plain
@@ -45,9 +46,10 @@ func rawWS(t testing.TB, n *testNode, id string, readBuffer int) net.Conn {
 }
 
 // stallWS connects a raw WebSocket client to n that sends Pings as fast
-// as it can and never reads: the library's Pongs fill the socket and the
+// as it can and never reads: the node's Pongs fill the socket and the
 // write of the next one blocks, holding the connection. It returns once
-// that write has blocked (the client's own writes then stall too).
+// that write has blocked (the client's own writes then stall too). n must
+// have no rate limit, which would refuse the Pings long before.
 func stallWS(t *testing.T, n *testNode, id string) {
 	t.Helper()
 	conn := rawWS(t, n, id, 4096)
@@ -74,7 +76,7 @@ func stallWS(t *testing.T, n *testNode, id string) {
 // node writes to it delays neither a broadcast nor pushes and Pings to
 // others, which are written by shared goroutines.
 func TestStalledClientHoldsUpNoOne(t *testing.T) {
-	n := startNode(t, nil)
+	n := startNode(t, func(c *config.Config) { c.RateLimit = 0 })
 	stallWS(t, n, "staller")
 	other := dialWS(t, n, "/ws?id=other")
 

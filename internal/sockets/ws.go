@@ -66,7 +66,7 @@ func (s *Server) ServeWS(w http.ResponseWriter, r *http.Request) {
 		fixed:       s.fixed[c],
 		link:        link,
 	}
-	link.lastReceive = &a.lastReceive
+	link.received = a.received
 	if !s.goLoop(func() { s.runAgent(a, who.Groups) }) {
 		link.close(ReasonShutdown)
 		link.abort()

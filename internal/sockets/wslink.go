@@ -8,7 +8,6 @@ import (
 	"io"
 	"net"
 	"sync"
-	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -39,9 +38,10 @@ var (
 
 // wsLink is a WebSocket agent's connection, the server side of RFC 6455
 // without extensions. Its read loop reads frames, assembles messages,
-// answers Pings and the client's close; the agent's frames are written
-// raw (a server's frames are unmasked), so a batch of them leaves in one
-// write. Everything written passes through one connWriter.
+// answers Pings within the agent's rate limit and the client's close;
+// the agent's frames are written raw (a server's frames are unmasked),
+// so a batch of them leaves in one write. Everything written passes
+// through one connWriter.
 //
 // It holds no goroutine and little memory: an idle agent costs its read
 // loop, blocked in a shallow read, and a 512-byte read buffer.
@@ -54,9 +54,12 @@ type wsLink struct {
 	// maxBytes is --max-message-bytes: a longer message closes the agent.
 	maxBytes int
 
-	// lastReceive is the agent's, which a control frame refreshes as any
-	// frame does; nil for a link read on its own.
-	lastReceive *atomic.Int64
+	// received is the agent's: called by the read loop for each Ping and
+	// Pong from the client, before it is answered, it counts the frame as
+	// activity and against the rate limit, as any frame, and reports
+	// whether it may be handled (a refused Ping gets no Pong). nil for a
+	// link read on its own, which handles every frame.
+	received func() bool
 
 	// Read state, owned by the read loop.
 	// discard is what is left to drop of a frame's payload.
@@ -225,16 +228,17 @@ func (l *wsLink) drop() error {
 	return nil
 }
 
-// control handles a control frame: a Ping gets its Pong, a close ends
-// the connection, answered unless the node closed first.
+// control handles a control frame: a Ping the rate limit lets through
+// gets its Pong, a close ends the connection, answered unless the node
+// closed first.
 func (l *wsLink) control(h wsHeader) error {
 	payload, err := l.read(int(h.length))
 	if err != nil {
 		return err
 	}
 	wsproto.Mask(payload, h.mask)
-	if l.lastReceive != nil {
-		l.lastReceive.Store(time.Now().UnixNano())
+	if h.opcode != wsproto.OpClose && l.received != nil && !l.received() {
+		return nil
 	}
 	switch h.opcode {
 	case wsproto.OpPing:
