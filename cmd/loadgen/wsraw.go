@@ -130,16 +130,7 @@ func parseFrameHeader(b []byte) (fin bool, op byte, hdr, size int, err error) {
 // appendClientFrame appends one final frame of opcode op carrying payload,
 // masked with key as a client's frames must be (RFC 6455 §5.3).
 func appendClientFrame(dst []byte, op byte, payload []byte, key [4]byte) []byte {
-	dst = append(dst, 0x80|op)
-	switch n := len(payload); {
-	case n < 126:
-		dst = append(dst, 0x80|byte(n))
-	case n <= 0xffff:
-		dst = binary.BigEndian.AppendUint16(append(dst, 0x80|126), uint16(n))
-	default:
-		dst = binary.BigEndian.AppendUint64(append(dst, 0x80|127), uint64(n))
-	}
-	dst = append(append(dst, key[:]...), payload...)
+	dst = append(wsproto.AppendHeader(dst, op, len(payload), &key), payload...)
 	wsproto.Mask(dst[len(dst)-len(payload):], key)
 	return dst
 }

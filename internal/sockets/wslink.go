@@ -293,8 +293,7 @@ func (l *wsLink) writeControl(opcode byte, payload []byte, timeout time.Duration
 		return false, nil
 	}
 	l.closeSent = opcode == wsproto.OpClose
-	frame := make([]byte, 0, 2+len(payload))
-	frame = append(frame, 0x80|opcode, byte(len(payload)))
+	frame := wsproto.AppendHeader(make([]byte, 0, 2+len(payload)), opcode, len(payload), nil)
 	_, err := l.out.writeWithin(append(frame, payload...), timeout)
 	return true, err
 }
@@ -320,16 +319,7 @@ func (l *wsLink) flush(timeout time.Duration) error { return l.out.flush(timeout
 
 // appendFrame appends payload as one final, unmasked data frame.
 func (l *wsLink) appendFrame(dst, payload []byte) []byte {
-	dst = append(dst, 0x80|l.opcode)
-	switch n := len(payload); {
-	case n < 126:
-		dst = append(dst, byte(n))
-	case n <= 0xffff:
-		dst = binary.BigEndian.AppendUint16(append(dst, 126), uint16(n))
-	default:
-		dst = binary.BigEndian.AppendUint64(append(dst, 127), uint64(n))
-	}
-	return append(dst, payload...)
+	return append(wsproto.AppendHeader(dst, l.opcode, len(payload), nil), payload...)
 }
 
 // close writes the close frame for reason; the read loop ends the
