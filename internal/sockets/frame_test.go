@@ -58,7 +58,7 @@ func TestFrameBufferAfterFailedRead(t *testing.T) {
 		marked.b = marked.b[:at+1]
 		marked.b[at] = mark
 		marked.release() // the failed read below is likely to take it
-		l := &tcpLink{br: bufio.NewReader(bytes.NewReader([]byte{0, 10, 'x'})), lenBytes: 2, max: 1024}
+		l := &tcpLink{linkConn: linkConn{br: bufio.NewReader(bytes.NewReader([]byte{0, 10, 'x'}))}, lenBytes: 2, max: 1024}
 		if _, err := l.readFrame(); err == nil {
 			t.Fatal("truncated frame read without error")
 		}

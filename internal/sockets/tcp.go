@@ -178,22 +178,22 @@ func authToken(c codec.Codec, frame []byte) (token string, ok bool) {
 
 // tcpLink is a TCP agent's connection.
 type tcpLink struct {
-	conn     net.Conn
-	out      *connWriter // writes to conn
+	linkConn
 	lenBytes int
 	max      int
 
 	// owned by the read loop
-	br     *bufio.Reader
 	hdr    [4]byte
 	broken bool // an oversize prefix was read; the rest is discarded
 	framed bool // a first frame was read
-
-	closeOnce sync.Once
 }
 
 func newTCPLink(conn net.Conn, lenBytes, max int) *tcpLink {
-	return &tcpLink{conn: conn, out: newConnWriter(conn), lenBytes: lenBytes, max: max, br: bufio.NewReaderSize(conn, connBufferBytes)}
+	return &tcpLink{
+		linkConn: linkConn{conn: conn, br: bufio.NewReaderSize(conn, connBufferBytes), out: newConnWriter(conn)},
+		lenBytes: lenBytes,
+		max:      max,
+	}
 }
 
 func (l *tcpLink) readFrame() (*frameBuffer, error) {
@@ -241,17 +241,11 @@ func (l *tcpLink) httpRequest() bool {
 	return false
 }
 
-func (l *tcpLink) await() { l.br.Peek(1) }
-
 func (l *tcpLink) writeFrames(frames [][]byte, timeout time.Duration) error {
 	return writeBatch(l.out, l, frames, timeout)
 }
 
-func (l *tcpLink) canTry() bool { return l.out.canTry() }
-
 func (l *tcpLink) tryFrames(frames [][]byte) tryResult { return tryBatch(l.out, l, frames) }
-
-func (l *tcpLink) flush(timeout time.Duration) error { return l.out.flush(timeout) }
 
 // appendFrame appends payload with its length prefix.
 func (l *tcpLink) appendFrame(dst, payload []byte) []byte {
@@ -266,8 +260,4 @@ func (l *tcpLink) close(string) {
 	if cw, ok := l.conn.(interface{ CloseWrite() error }); !ok || cw.CloseWrite() != nil {
 		l.abort()
 	}
-}
-
-func (l *tcpLink) abort() {
-	l.closeOnce.Do(func() { l.conn.Close() })
 }

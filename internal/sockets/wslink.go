@@ -46,9 +46,7 @@ var (
 // It holds no goroutine and little memory: an idle agent costs its read
 // loop, blocked in a shallow read, and a 512-byte read buffer.
 type wsLink struct {
-	conn net.Conn
-	br   *bufio.Reader
-	out  *connWriter
+	linkConn
 	// opcode is wsproto.OpText or wsproto.OpBinary, by codec.
 	opcode byte
 	// maxBytes is --max-message-bytes: a longer message closes the agent.
@@ -71,7 +69,6 @@ type wsLink struct {
 	// close frame, which is written once.
 	controlMu sync.Mutex
 	closeSent bool // guarded by controlMu
-	closeOnce sync.Once
 }
 
 // newWSLink returns the link of an accepted WebSocket connection, whose
@@ -81,7 +78,7 @@ func newWSLink(conn net.Conn, br *bufio.Reader, binary bool, maxBytes int) *wsLi
 	if binary {
 		opcode = wsproto.OpBinary
 	}
-	return &wsLink{conn: conn, br: br, out: newConnWriter(conn), opcode: opcode, maxBytes: maxBytes}
+	return &wsLink{linkConn: linkConn{conn: conn, br: br, out: newConnWriter(conn)}, opcode: opcode, maxBytes: maxBytes}
 }
 
 // wsHeader is the header of one frame from the client.
@@ -91,8 +88,6 @@ type wsHeader struct {
 	length int64
 	mask   [4]byte
 }
-
-func (l *wsLink) await() { l.br.Peek(1) }
 
 // readFrame returns the next message. Control frames between its
 // fragments are handled on the way: a Ping is answered, a close ends it.
@@ -311,11 +306,7 @@ func (l *wsLink) writeFrames(frames [][]byte, timeout time.Duration) error {
 	return writeBatch(l.out, l, frames, timeout)
 }
 
-func (l *wsLink) canTry() bool { return l.out.canTry() }
-
 func (l *wsLink) tryFrames(frames [][]byte) tryResult { return tryBatch(l.out, l, frames) }
-
-func (l *wsLink) flush(timeout time.Duration) error { return l.out.flush(timeout) }
 
 // appendFrame appends payload as one final, unmasked data frame.
 func (l *wsLink) appendFrame(dst, payload []byte) []byte {
@@ -329,8 +320,6 @@ func (l *wsLink) close(reason string) {
 		l.abort()
 	}
 }
-
-func (l *wsLink) abort() { l.closeOnce.Do(func() { l.conn.Close() }) }
 
 // closeCode is the WebSocket close code that goes with a close reason.
 func closeCode(reason string) uint16 {
