@@ -99,7 +99,7 @@ brk ws-slow-consumer-1000 internal/sockets/wslink.go \
 	'case ReasonSlowConsumer, ReasonTokenExpired, ReasonRateLimited:' 'case ReasonTokenExpired, ReasonRateLimited:' \
 	$S 'TestSlowConsumerWebSocket'
 brk ws-ping-unanswered internal/sockets/wslink.go \
-	'return l.writeControl(wsproto.OpPong, payload, writeTimeout)' 'return nil' \
+	'_, err := l.writeControl(wsproto.OpPong, payload, writeTimeout)' 'var err error' \
 	$S 'TestWebSocketPing'
 brk ws-ping-not-rate-limited internal/sockets/wslink.go \
 	'if h.opcode != wsproto.OpClose && l.received != nil' 'if h.opcode == wsproto.OpPong && l.received != nil' \
