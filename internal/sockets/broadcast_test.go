@@ -18,7 +18,12 @@ import (
 // agent that stays gets every broadcast once, in order — the fan-out over
 // several goroutines included.
 func TestBroadcastExactlyOnceUnderChurn(t *testing.T) {
-	n := startNode(t, func(cfg *config.Config) { cfg.SendQueue = 1024 })
+	n := startNode(t, func(cfg *config.Config) {
+		cfg.SendQueue = 1024
+		// The readers expect broadcasts only: no keepalive Ping may come
+		// between them, however slow the machine.
+		cfg.KeepaliveInterval, cfg.KeepaliveLimit = time.Hour, 2*time.Hour
+	})
 	const stayers, broadcasts = 2 * fanOutShard, 30
 	clients := make([]*wsClient, stayers)
 	for i := range clients {
