@@ -1,6 +1,7 @@
 // dashboard-sse.js: the node's /events stream, read with fetch so that it
 // can carry the API key (EventSource cannot send headers), parsed as
-// text/event-stream, and resumed after a cut from the last event id seen.
+// text/event-stream, each event's JSON data parsed once, here, and resumed
+// after a cut from the last event id seen.
 
 import { authHeaders, unauthorized, APIError } from "/dashboard-api.js";
 
@@ -77,8 +78,17 @@ export class EventStreamParser {
 }
 
 /**
+ * @typedef {object} APIEvent an event of GET /events, its data parsed.
+ * @property {string} type its event: line (agent.connected…).
+ * @property {string} id its id.
+ * @property {Record<string, any>} data its data: {agent, node, ts, …}.
+ */
+
+/**
  * @typedef {object} StreamCallbacks
- * @property {(ev: SSEEvent) => void} onEvent each event, in the stream's order.
+ * @property {(ev: APIEvent) => void} onEvent each event, in the stream's order,
+ *   its data parsed once here; an event whose data is not a JSON object is
+ *   not the API's and is skipped (its id still counts for resuming).
  * @property {(text: string) => void} [onComment] each comment but the pings.
  * @property {(state: StreamState) => void} onState the stream's state, after every change.
  */
@@ -213,9 +223,11 @@ export class EventStream {
             continue;
           }
           this.state.lastId = item.event.id;
-          if (replaying && happenedBefore(item.event, resumedAt)) this.state.replayed++;
+          const data = parseData(item.event);
+          if (data === null) continue;
+          if (replaying && Date.parse(data.ts) <= resumedAt.getTime()) this.state.replayed++;
           else replaying = false;
-          this.callbacks.onEvent(item.event);
+          this.callbacks.onEvent({ type: item.event.event, id: item.event.id, data });
         }
         if (this.state.replayed !== replayedBefore) this.set({});
       }
@@ -235,13 +247,13 @@ export class EventStream {
 
 /**
  * @param {SSEEvent} ev
- * @param {Date} t
- * @returns {boolean} whether the event's data says it happened before t.
+ * @returns {Record<string, any> | null} ev's data, parsed; null when it is not a JSON object.
  */
-function happenedBefore(ev, t) {
+function parseData(ev) {
   try {
-    return Date.parse(JSON.parse(ev.data).ts) <= t.getTime();
+    const data = JSON.parse(ev.data);
+    return data !== null && typeof data === "object" ? data : null;
   } catch {
-    return false;
+    return null;
   }
 }

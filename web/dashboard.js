@@ -35,14 +35,8 @@ function start() {
   agents.start();
   stream = new EventStream(lastEventID, {
     onEvent(ev) {
-      let data;
-      try {
-        data = JSON.parse(ev.data);
-      } catch {
-        return; // not an event of the API's; nothing to show
-      }
-      log.add(ev.id, ev.event, data);
-      agents.handle(ev.event, data);
+      log.add(ev.id, ev.type, ev.data);
+      agents.handle(ev.type, ev.data);
     },
     onComment: showStreamComment,
     onState: showStreamState,
