@@ -5,6 +5,7 @@
 
 import { api, path, APIError } from "/dashboard-api.js";
 import { h, clear, showError, timeEl } from "/dashboard-dom.js";
+import { $ } from "/dom.js";
 
 /** Agents per page. */
 const pageSize = 100;
@@ -40,7 +41,6 @@ export class AgentsView {
    */
   constructor(onPick) {
     this.onPick = onPick;
-    const $ = (id) => /** @type {any} */ (document.getElementById(id));
     this.el = {
       body: $("agents-body"),
       status: $("agents-status"),

@@ -3,6 +3,7 @@
 // pause and resume.
 
 import { h, clear, clockTime, count, timeEl } from "/dashboard-dom.js";
+import { $ } from "/dom.js";
 
 /** How many events the log keeps. */
 const logCapacity = 1000;
@@ -26,7 +27,6 @@ export class EventLog {
    */
   constructor(onPick) {
     this.onPick = onPick;
-    const $ = (id) => /** @type {any} */ (document.getElementById(id));
     this.el = {
       body: $("events-body"),
       empty: $("events-empty"),

@@ -3,6 +3,7 @@
 
 import { api, path } from "/dashboard-api.js";
 import { showError, showOK, count } from "/dashboard-dom.js";
+import { $ } from "/dom.js";
 
 /** A mistake in a form, caught before anything is sent. */
 class InputError extends Error {
@@ -15,12 +16,6 @@ class InputError extends Error {
     this.field = field;
   }
 }
-
-/**
- * @param {string} id
- * @returns {any} the element with that id.
- */
-const $ = (id) => document.getElementById(id);
 
 /**
  * @param {string} id an input's id.

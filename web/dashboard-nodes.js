@@ -2,6 +2,7 @@
 
 import { api, APIError } from "/dashboard-api.js";
 import { h, clear, showError, ago, timeEl } from "/dashboard-dom.js";
+import { $ } from "/dom.js";
 
 /** How often the nodes are polled. */
 const refreshMs = 3000;
@@ -23,7 +24,7 @@ export class NodesView {
   constructor(onNodes) {
     this.onNodes = onNodes;
     this.body = /** @type {HTMLElement} */ (document.querySelector("#nodes-table tbody"));
-    this.status = /** @type {HTMLElement} */ (document.getElementById("nodes-status"));
+    this.status = /** @type {HTMLElement} */ ($("nodes-status"));
     this.timer = 0;
     this.stopped = true;
   }

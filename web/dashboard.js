@@ -9,8 +9,7 @@ import { NodesView } from "/dashboard-nodes.js";
 import { AgentsView } from "/dashboard-agents.js";
 import { EventLog } from "/dashboard-events.js";
 import { setupForms, pickAgent } from "/dashboard-forms.js";
-
-const $ = (id) => /** @type {any} */ (document.getElementById(id));
+import { $ } from "/dom.js";
 
 const nodes = new NodesView((list) => {
   agents.setNodes(list);

@@ -5,12 +5,10 @@
 import { connect } from "/hotpot.js";
 import { Answers } from "/playground-answers.js";
 import { FrameLog } from "/playground-log.js";
+import { $ } from "/dom.js";
 
 /** An agent id the node takes (DESIGN §5). */
 const idPattern = /^[A-Za-z0-9_.:@-]{1,128}$/;
-
-/** @param {string} id @returns {any} the element with that id. */
-const $ = (id) => document.getElementById(id);
 
 const log = new FrameLog($("log"), $("log-scroll"), $("log-empty"));
 const answers = new Answers($("rules"), $("rule-template"), $("add-rule"));

@@ -9,6 +9,7 @@
 // For tests, window.framesync is a read-only view of the page's state.
 
 import { connect } from "/hotpot.js";
+import { $ } from "/dom.js";
 
 /** Arena size and dot radius, in world units; positions are integers. */
 const WIDTH = 640;
@@ -309,12 +310,6 @@ class Game {
 
 // The page.
 
-/**
- * The element of the page with id.
- * @param {string} id
- * @returns {HTMLElement}
- */
-const $ = (id) => /** @type {HTMLElement} */ (document.getElementById(id));
 const canvas = /** @type {HTMLCanvasElement} */ ($("fs-canvas"));
 const ctx2d = /** @type {CanvasRenderingContext2D} */ (canvas.getContext("2d"));
 const form = /** @type {HTMLFormElement} */ ($("fs-form"));
