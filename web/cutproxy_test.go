@@ -1,17 +1,11 @@
 package web_test
 
 import (
-	"bufio"
 	"bytes"
-	"context"
 	"io"
 	"net"
-	"net/http"
-	"strings"
 	"sync"
 	"testing"
-
-	"github.com/hotpot-rt/hotpot/internal/servertest"
 )
 
 // cutProxy forwards TCP connections to a node, and cuts on demand the
@@ -120,37 +114,6 @@ func (p *cutProxy) cutEvents() int {
 		}
 	}
 	return n
-}
-
-// readEventIDs follows node's /events from now on and sends the id of
-// every event to ids; it returns once the stream's headers are in.
-func readEventIDs(t *testing.T, node *servertest.Process, ids chan<- string) {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	req, _ := http.NewRequestWithContext(ctx, "GET", node.URL()+"/events", nil)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil || resp.StatusCode != 200 {
-		t.Fatalf("GET /events: %v %v", resp, err)
-	}
-	done := make(chan struct{})
-	t.Cleanup(func() {
-		cancel()
-		<-done
-	})
-	go func() {
-		defer close(done)
-		defer resp.Body.Close()
-		sc := bufio.NewScanner(resp.Body)
-		for sc.Scan() {
-			if id, ok := strings.CutPrefix(sc.Text(), "id: "); ok {
-				select {
-				case ids <- id:
-				case <-ctx.Done():
-					return
-				}
-			}
-		}
-	}()
 }
 
 // firstDifference returns the first index where a and b differ.

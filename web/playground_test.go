@@ -1,9 +1,7 @@
 package web_test
 
 import (
-	"bufio"
 	"encoding/json"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -232,68 +230,6 @@ func TestPlaygroundSpeaksMsgpack(t *testing.T) {
 	}
 	if lines := logLines(t, tab, ".note"); !strings.HasSuffix(lines[0], "/ws?id=gina with msgpack") {
 		t.Errorf("notes %q", lines)
-	}
-}
-
-// sseEvent is one event of /events.
-type sseEvent struct {
-	Type string
-	Data string
-}
-
-// readEvents follows node's /events?query until the test ends.
-func readEvents(t *testing.T, node *servertest.Process, query string) <-chan sseEvent {
-	t.Helper()
-	req, err := http.NewRequestWithContext(t.Context(), "GET", node.URL()+"/events?"+query, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if resp.StatusCode != 200 {
-		resp.Body.Close()
-		t.Fatalf("GET /events: %d", resp.StatusCode)
-	}
-	events := make(chan sseEvent, 16)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		defer resp.Body.Close()
-		var ev sseEvent
-		for sc := bufio.NewScanner(resp.Body); sc.Scan(); {
-			field, value, _ := strings.Cut(sc.Text(), ":")
-			switch field {
-			case "event":
-				ev.Type = strings.TrimSpace(value)
-			case "data":
-				ev.Data = strings.TrimSpace(value)
-			case "":
-				if ev.Type != "" {
-					select {
-					case events <- ev:
-					case <-t.Context().Done():
-						return
-					}
-				}
-				ev = sseEvent{}
-			}
-		}
-	}()
-	t.Cleanup(func() { <-done })
-	return events
-}
-
-// nextEvent returns the next event, failing the test if none comes.
-func nextEvent(t *testing.T, events <-chan sseEvent) sseEvent {
-	t.Helper()
-	select {
-	case ev := <-events:
-		return ev
-	case <-time.After(browsertest.Timeout):
-		t.Fatalf("no event within %v", browsertest.Timeout)
-		return sseEvent{}
 	}
 }
 
