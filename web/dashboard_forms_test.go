@@ -15,9 +15,11 @@ import (
 
 // The call form shows a client's reply, and what a refusal means: 404
 // for an agent that is not there, 502 with the client's code and msg, 504
-// when it does not answer; bad JSON is caught before anything is sent.
+// when it does not answer within the form's timeout (its late reply goes
+// to no later call); bad JSON is caught before anything is sent.
 func TestDashboardCallForm(t *testing.T) {
 	node := servertest.Start(t)
+	gaveUp := make(chan struct{}) // closed once the page shows that the caller gave up on Wait
 	bob := dialAgent(t, node, "bob", func(call frame) frame {
 		switch call.Type {
 		case "Add":
@@ -27,7 +29,10 @@ func TestDashboardCallForm(t *testing.T) {
 		case "Refuse":
 			return frame{Code: 7, Msg: "not today"}
 		}
-		time.Sleep(time.Second) // later than the caller waits
+		select { // Wait: answered only after the caller gave up
+		case <-gaveUp:
+		case <-t.Context().Done():
+		}
 		return frame{}
 	})
 	tab := openDashboard(t, node.URL())
@@ -60,7 +65,12 @@ func TestDashboardCallForm(t *testing.T) {
 	call(map[string]string{"call-agent": "nobody", "call-type": "Add"}, "404 Not Found: no such agent")
 	call(map[string]string{"call-agent": "bob", "call-type": "Refuse", "call-data": ""}, `the client answered with an error: code 7, msg "not today"`)
 	<-bob.calls
+	started := time.Now()
 	call(map[string]string{"call-type": "Wait", "call-timeout": "100"}, "504 Gateway Timeout: the client did not answer in time")
+	if took := time.Since(started); took >= 5*time.Second {
+		t.Errorf("the 504 took %v: the call waited the default 5 s, not the form's 100 ms", took)
+	}
+	close(gaveUp) // the late reply must not reach a later call
 	<-bob.calls
 
 	call(map[string]string{"call-type": "Add", "call-data": `{"a": 2,`, "call-timeout": "5000"}, "Data is not valid JSON, so nothing was sent")
