@@ -53,7 +53,9 @@ type room struct {
 	// players maps each player to how many inputs it sent this tick.
 	players map[string]int
 	pending []entry // this tick's, in the order they came
-	history []frame // every frame sent that had inputs, in order
+	// history is every frame sent that had inputs, in order, encoded once
+	// when it was sent: a joining player gets these bytes as they are.
+	history []json.RawMessage
 }
 
 // lockstep collects inputs per room and tick and sends the frames. It is
@@ -176,13 +178,12 @@ func (ls *lockstep) join(ctx context.Context, player, name string) {
 }
 
 // chunks cuts history into pieces of at most historyChunkBytes of JSON
-// (or one frame, if larger).
-func chunks(history []frame) [][]frame {
-	var out [][]frame
+// (or one frame, if larger), in order, sharing history's frames.
+func chunks(history []json.RawMessage) [][]json.RawMessage {
+	var out [][]json.RawMessage
 	start, size := 0, 0
 	for i, f := range history {
-		b, _ := json.Marshal(f) // cannot fail: inputs are valid JSON
-		n := len(b) + 1
+		n := len(f) + 1
 		if size+n > historyChunkBytes && i > start {
 			out = append(out, history[start:i])
 			start, size = i, 0
@@ -248,17 +249,16 @@ func (ls *lockstep) tick(ctx context.Context) {
 		f := frame{Room: r.name, Frame: r.frame, Inputs: r.pending}
 		if f.Inputs == nil {
 			f.Inputs = []entry{}
-		} else {
-			r.history = append(r.history, f)
+		}
+		data, _ := json.Marshal(f) // cannot fail: inputs are valid JSON
+		if len(f.Inputs) > 0 {
+			r.history = append(r.history, data)
 		}
 		r.pending = nil
 		for p := range r.players {
 			r.players[p] = 0
 		}
-		data, err := json.Marshal(f)
-		if err == nil {
-			err = ls.node.pushGroup(ctx, groupPrefix+r.name, "Frame", data)
-		}
+		err := ls.node.pushGroup(ctx, groupPrefix+r.name, "Frame", data)
 		// A frame that did not go out is kept in the history all the same:
 		// a player that missed it asks to catch up again.
 		switch {

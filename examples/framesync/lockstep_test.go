@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"log/slog"
 	"maps"
 	"slices"
@@ -134,6 +135,42 @@ func TestRefusesJoins(t *testing.T) {
 	p.send("Join", `{"room":"full"}`)
 	if m := p.next("JoinRefused"); !strings.Contains(string(m.Data), "full") {
 		t.Errorf("a join to a full room refused with %s", m.Data)
+	}
+}
+
+// History goes in pieces of at most historyChunkBytes, every frame once,
+// in order; a frame larger than that goes alone.
+func TestHistoryChunks(t *testing.T) {
+	many := slices.Repeat([]int{1000}, 100)
+	for _, tc := range []struct {
+		name  string
+		sizes []int // of the frames, as JSON
+		want  []int // frames per chunk
+	}{
+		{"none", nil, nil},
+		{"one", []int{10}, []int{1}},
+		{"two just fit", []int{historyChunkBytes/2 - 1, historyChunkBytes/2 - 1}, []int{2}},
+		{"two do not fit", []int{historyChunkBytes/2 - 1, historyChunkBytes / 2}, []int{1, 1}},
+		{"one too large", []int{100, 2 * historyChunkBytes, 100}, []int{1, 1, 1}},
+		{"many", many, []int{32, 32, 32, 4}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var history []json.RawMessage
+			for _, n := range tc.sizes {
+				history = append(history, json.RawMessage(`"`+strings.Repeat("x", n-2)+`"`))
+			}
+			got := chunks(history)
+			var counts []int
+			for _, c := range got {
+				counts = append(counts, len(c))
+			}
+			if !slices.Equal(counts, tc.want) {
+				t.Errorf("chunks of %d frames: %v, want %v", len(history), counts, tc.want)
+			}
+			if all := slices.Concat(got...); !slices.EqualFunc(all, history, func(a, b json.RawMessage) bool { return &a[0] == &b[0] }) {
+				t.Errorf("the chunks do not hold history's frames, in order")
+			}
+		})
 	}
 }
 
