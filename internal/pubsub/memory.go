@@ -65,7 +65,7 @@ func NewMemory(node string, retention, maxBytes int) *Memory {
 func (h *MemoryHub) Join(node string) *Memory {
 	ctx, cancel := context.WithCancel(context.Background())
 	m := &Memory{hub: h, node: node, ctx: ctx, cancel: cancel}
-	m.handlers = newHandlerPool(ctx, &m.loops)
+	m.handlers = newWorkers(ctx.Done(), &m.loops)
 	return m
 }
 
@@ -79,7 +79,7 @@ type Memory struct {
 	// loops counts the handler goroutines.
 	loops sync.WaitGroup
 	// handlers runs the handler of each message, and sends its answer.
-	handlers *handlerPool
+	handlers *workers
 
 	mu sync.Mutex // guards the fields below
 	// handler answers messages; nil until Serve.

@@ -54,17 +54,19 @@ type Redis struct {
 	// hand out.
 	window *streamWindow
 	client *redis.Client
-	// outMu guards outboxes and sendingStopped.
-	outMu sync.RWMutex
+	// outMu guards outboxes, the queue of each outbox in it, and
+	// sendingStopped.
+	outMu sync.Mutex
 	// outboxes coalesce the messages for each channel; see send.
 	outboxes map[string]*outbox
 	// sendingStopped is set, and stopSending closed, once Close has
 	// waited for the handlers: nothing is sent after.
 	sendingStopped bool
 	stopSending    chan struct{}
-	// senders counts the outboxes' sender goroutines.
-	senders sync.WaitGroup
-	log     *slog.Logger
+	// senders drain the outboxes; sendLoops counts their goroutines.
+	senders   *workers
+	sendLoops sync.WaitGroup
+	log       *slog.Logger
 
 	// ctx ends when the broker closes; it is the handlers' context.
 	ctx    context.Context
@@ -73,7 +75,7 @@ type Redis struct {
 	loops sync.WaitGroup
 	// handlers runs the handler of each request and survey, and
 	// publishes its answer.
-	handlers *handlerPool
+	handlers *workers
 	// seq numbers the requests and surveys this node sends.
 	seq atomic.Uint64
 	// subscribed is true while the node's channels are subscribed.
@@ -141,7 +143,8 @@ func NewRedis(opts RedisOptions) (*Redis, error) {
 		outboxes:    make(map[string]*outbox),
 		stopSending: make(chan struct{}),
 	}
-	r.handlers = newHandlerPool(ctx, &r.loops)
+	r.handlers = newWorkers(ctx.Done(), &r.loops)
+	r.senders = newWorkers(r.stopSending, &r.sendLoops)
 	return r, nil
 }
 
@@ -176,7 +179,8 @@ func (r *Redis) Serve(h Handler) {
 }
 
 // Close stops the subscriber, fails waiting requests with ErrClosed,
-// waits for the handlers and closes the connections.
+// waits for the handlers, then for the senders to publish what is
+// queued, and closes the connections. It may be called again.
 func (r *Redis) Close() error {
 	r.cancel()
 	r.mu.Lock()
@@ -191,7 +195,7 @@ func (r *Redis) Close() error {
 		close(r.stopSending)
 	}
 	r.outMu.Unlock()
-	r.senders.Wait()
+	r.sendLoops.Wait()
 	r.failWaiting(ErrClosed)
 	return r.client.Close()
 }

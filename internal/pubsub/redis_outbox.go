@@ -1,10 +1,6 @@
 package pubsub
 
-import (
-	"context"
-	"sync"
-	"time"
-)
+import "context"
 
 // Bounds of one PUBLISH that carries several bus messages.
 const (
@@ -12,26 +8,21 @@ const (
 	maxBatchBytes    = 256 << 10
 )
 
-// senderIdle is how long a channel's sender waits for another message
-// before it ends.
-const senderIdle = 10 * time.Second
-
 // outbox holds the bus messages for one channel: those that come while a
 // PUBLISH to it is on the wire leave together in the next one, which
 // Redis and every subscriber then handle once. Under a steady trickle a
-// message leaves alone, as soon as it comes. A sender goroutine of its
-// own publishes, while there is something to send.
+// message leaves alone, as soon as it comes.
+//
+// An outbox exists while it has something to send: the message that
+// finds none makes one and hands its drain to a sender; the drain
+// removes it from the broker once it finds its queue empty, so a channel
+// no one sends to any more (a node gone for good) keeps nothing.
 type outbox struct {
 	r       *Redis
 	channel string
-	// wake tells a waiting sender that messages came; buffered, one.
-	wake chan struct{}
-
-	mu sync.Mutex // guards the fields below
-	// queue are the messages the next PUBLISH takes, in order.
+	// queue are the messages the next PUBLISH takes, in order; guarded
+	// by r.outMu.
 	queue []*outgoing
-	// sending is true while the sender goroutine runs.
-	sending bool
 }
 
 // outgoing is one bus message and what became of its PUBLISH.
@@ -49,40 +40,19 @@ type outgoing struct {
 // broker has stopped sending.
 func (r *Redis) send(ctx context.Context, channel string, msg []byte) (int64, error) {
 	m := &outgoing{msg: msg, done: make(chan struct{})}
-	r.outMu.RLock()
+	r.outMu.Lock()
 	if r.sendingStopped {
-		r.outMu.RUnlock()
+		r.outMu.Unlock()
 		return 0, ErrClosed
 	}
 	o := r.outboxes[channel]
 	if o == nil {
-		r.outMu.RUnlock()
-		r.outMu.Lock()
-		if o = r.outboxes[channel]; o == nil {
-			o = &outbox{r: r, channel: channel, wake: make(chan struct{}, 1)}
-			r.outboxes[channel] = o
-		}
-		r.outMu.Unlock()
-		r.outMu.RLock()
-		if r.sendingStopped {
-			r.outMu.RUnlock()
-			return 0, ErrClosed
-		}
+		o = &outbox{r: r, channel: channel}
+		r.outboxes[channel] = o
+		r.senders.run(o.drain) // under outMu, so before Close waits for the senders
 	}
-	o.mu.Lock()
 	o.queue = append(o.queue, m)
-	start := !o.sending
-	o.sending = true
-	o.mu.Unlock()
-	if start {
-		r.senders.Go(o.run) // before Close's Wait: it takes outMu first
-	} else {
-		select {
-		case o.wake <- struct{}{}:
-		default:
-		}
-	}
-	r.outMu.RUnlock()
+	r.outMu.Unlock()
 	select {
 	case <-m.done:
 		return m.received, m.err
@@ -91,37 +61,23 @@ func (r *Redis) send(ctx context.Context, channel string, msg []byte) (int64, er
 	}
 }
 
-// run is the sender: it publishes what is queued, in batches, until the
-// queue has been empty for senderIdle or the broker stops sending.
-func (o *outbox) run() {
-	idle := time.NewTimer(senderIdle)
-	defer idle.Stop()
-	for {
-		if batch := o.take(); len(batch) > 0 {
-			o.publish(batch)
-			continue
-		}
-		idle.Reset(senderIdle)
-		select {
-		case <-o.wake:
-		case <-idle.C:
-			if o.stopIfIdle() {
-				return
-			}
-		case <-o.r.stopSending:
-			for _, m := range o.takeAll() {
-				m.err = ErrClosed
-				close(m.done)
-			}
-			return
-		}
+// drain publishes what is queued, in batches, until the queue is empty.
+func (o *outbox) drain() {
+	for batch := o.take(); batch != nil; batch = o.take() {
+		o.publish(batch)
 	}
 }
 
-// take removes and returns the messages of the next PUBLISH.
+// take removes and returns the messages of the next PUBLISH. When there
+// are none it removes the outbox from the broker and returns nil: the
+// next message for the channel makes a new one.
 func (o *outbox) take() []*outgoing {
-	o.mu.Lock()
-	defer o.mu.Unlock()
+	o.r.outMu.Lock()
+	defer o.r.outMu.Unlock()
+	if len(o.queue) == 0 {
+		delete(o.r.outboxes, o.channel)
+		return nil
+	}
 	n, size := 0, 0
 	for n < len(o.queue) && n < maxBatchMessages && (n == 0 || size+len(o.queue[n].msg) <= maxBatchBytes) {
 		size += len(o.queue[n].msg)
@@ -130,24 +86,9 @@ func (o *outbox) take() []*outgoing {
 	batch := o.queue[:n:n]
 	o.queue = o.queue[n:]
 	if len(o.queue) == 0 {
-		o.queue = nil
+		o.queue = nil // what comes next must not keep batch's array
 	}
 	return batch
-}
-
-// stopIfIdle ends the sender's turn unless messages came meanwhile, and
-// forgets the outbox: the node it sends to may be gone for good.
-func (o *outbox) stopIfIdle() bool {
-	o.r.outMu.Lock() // before o.mu, as in send
-	defer o.r.outMu.Unlock()
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if len(o.queue) > 0 {
-		return false
-	}
-	o.sending = false
-	delete(o.r.outboxes, o.channel)
-	return true
 }
 
 // publish sends batch in one PUBLISH: a lone message as it is, several in
@@ -175,8 +116,8 @@ func (o *outbox) publish(batch []*outgoing) {
 
 // takeAll removes and returns every queued message.
 func (o *outbox) takeAll() []*outgoing {
-	o.mu.Lock()
-	defer o.mu.Unlock()
+	o.r.outMu.Lock()
+	defer o.r.outMu.Unlock()
 	all := o.queue
 	o.queue = nil
 	return all
