@@ -34,7 +34,8 @@ var (
 // Handler answers a request or survey that another node sent this one.
 // from is the sender's node id. Each message is handled on a goroutine of
 // its own, which ends with ctx when the Broker closes. A survey's or
-// request's answer is the returned bytes.
+// request's answer is the returned bytes, which then belong to the
+// Broker.
 type Handler func(ctx context.Context, from string, msg []byte) []byte
 
 // Broker is the whole of a node's view of its cluster.
@@ -52,7 +53,9 @@ type Broker interface {
 	Close() error
 }
 
-// Bus carries messages between nodes.
+// Bus carries messages between nodes. It may read the msg given to
+// Request or Survey after they return (a message whose caller gave up
+// may still be on its way), so the caller must not modify it.
 type Bus interface {
 	// Serve starts handing every request and survey for this node to h.
 	// It returns once it has started; while the cluster is unreachable it

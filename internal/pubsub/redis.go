@@ -345,7 +345,7 @@ func (r *Redis) dispatch(b []byte) {
 			defer cancel()
 			out = envelope{kind: kindGone, seq: e.seq, from: r.node}
 		}
-		if _, err := r.send(ctx, r.keys.nodeChannel(e.from), out.append(nil)); err != nil {
+		if _, err := r.send(ctx, r.keys.nodeChannel(e.from), out); err != nil {
 			r.log.Warn("answer lost", "to", e.from, "err", err)
 		}
 	})
@@ -372,7 +372,7 @@ func (r *Redis) publish(ctx context.Context, channel string, e envelope) (int64,
 	if !r.subscribed.Load() {
 		return 0, fmt.Errorf("%w: not subscribed to Redis", ErrUnavailable)
 	}
-	n, err := r.send(ctx, channel, e.append(nil))
+	n, err := r.send(ctx, channel, e)
 	if err != nil {
 		if ctx.Err() != nil {
 			return 0, ctx.Err() // the caller gave up first

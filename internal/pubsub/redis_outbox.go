@@ -20,26 +20,32 @@ const (
 type outbox struct {
 	r       *Redis
 	channel string
-	// queue are the messages the next PUBLISH takes, in order; guarded
-	// by r.outMu.
-	queue []*outgoing
+	// queue are the PUBLISHes to make, in order; a message joins the
+	// last while it has room. Guarded by r.outMu.
+	queue []*batch
 }
 
-// outgoing is one bus message and what became of its PUBLISH.
-type outgoing struct {
-	msg []byte
-	// received is how many subscribers got it; err is why it did not go.
-	// Both are set before done closes.
+// batch is the bus messages of one PUBLISH, and what became of it.
+type batch struct {
+	// msgs are the messages, in order, unencoded: publish encodes them
+	// into the PUBLISH's payload, the one copy of their bodies.
+	msgs []envelope
+	// bytes is the sum of their encodings' lengths.
+	bytes int
+	// received is how many subscribers got the PUBLISH; err is why it
+	// did not go. Both are set before done closes.
 	received int64
 	err      error
 	done     chan struct{}
 }
 
-// send publishes msg to channel, with whatever else waits for it, and
+// send publishes e to channel, with whatever else waits for it, and
 // returns how many subscribers got it. It fails with ErrClosed once the
 // broker has stopped sending.
-func (r *Redis) send(ctx context.Context, channel string, msg []byte) (int64, error) {
-	m := &outgoing{msg: msg, done: make(chan struct{})}
+//
+// e.body is read when it is published, which may be after send returned
+// if ctx ended first: the caller must not modify it.
+func (r *Redis) send(ctx context.Context, channel string, e envelope) (int64, error) {
 	r.outMu.Lock()
 	if r.sendingStopped {
 		r.outMu.Unlock()
@@ -51,71 +57,84 @@ func (r *Redis) send(ctx context.Context, channel string, msg []byte) (int64, er
 		r.outboxes[channel] = o
 		r.senders.run(o.drain) // under outMu, so before Close waits for the senders
 	}
-	o.queue = append(o.queue, m)
+	b := o.add(e)
 	r.outMu.Unlock()
 	select {
-	case <-m.done:
-		return m.received, m.err
+	case <-b.done:
+		return b.received, b.err
 	case <-ctx.Done():
 		return 0, ctx.Err()
 	}
 }
 
-// drain publishes what is queued, in batches, until the queue is empty.
+// add queues e in the last batch, or a new one when that one is full,
+// and returns the batch. r.outMu must be held.
+func (o *outbox) add(e envelope) *batch {
+	size := e.size()
+	if n := len(o.queue); n > 0 {
+		b := o.queue[n-1]
+		if len(b.msgs) < maxBatchMessages && b.bytes+size <= maxBatchBytes {
+			b.msgs = append(b.msgs, e)
+			b.bytes += size
+			return b
+		}
+	}
+	b := &batch{msgs: []envelope{e}, bytes: size, done: make(chan struct{})}
+	o.queue = append(o.queue, b)
+	return b
+}
+
+// drain publishes the queued batches until there are none.
 func (o *outbox) drain() {
-	for batch := o.take(); batch != nil; batch = o.take() {
-		o.publish(batch)
+	for b := o.take(); b != nil; b = o.take() {
+		o.publish(b)
 	}
 }
 
-// take removes and returns the messages of the next PUBLISH. When there
-// are none it removes the outbox from the broker and returns nil: the
-// next message for the channel makes a new one.
-func (o *outbox) take() []*outgoing {
+// take removes and returns the next batch. When there is none it
+// removes the outbox from the broker and returns nil: the next message
+// for the channel makes a new one.
+func (o *outbox) take() *batch {
 	o.r.outMu.Lock()
 	defer o.r.outMu.Unlock()
 	if len(o.queue) == 0 {
 		delete(o.r.outboxes, o.channel)
 		return nil
 	}
-	n, size := 0, 0
-	for n < len(o.queue) && n < maxBatchMessages && (n == 0 || size+len(o.queue[n].msg) <= maxBatchBytes) {
-		size += len(o.queue[n].msg)
-		n++
-	}
-	batch := o.queue[:n:n]
-	o.queue = o.queue[n:]
-	if len(o.queue) == 0 {
-		o.queue = nil // what comes next must not keep batch's array
-	}
-	return batch
+	b := o.queue[0]
+	o.queue[0] = nil
+	o.queue = o.queue[1:]
+	return b
 }
 
-// publish sends batch in one PUBLISH: a lone message as it is, several in
-// a batch envelope.
-func (o *outbox) publish(batch []*outgoing) {
-	payload := batch[0].msg
-	if len(batch) > 1 {
-		msgs := make([][]byte, len(batch))
-		for i, m := range batch {
-			msgs[i] = m.msg
-		}
-		payload = appendBatch(nil, msgs)
+// publish sends b in one PUBLISH: a lone message as it is, several in a
+// batch envelope.
+func (o *outbox) publish(b *batch) {
+	var payload []byte
+	if len(b.msgs) == 1 {
+		payload = b.msgs[0].append(make([]byte, 0, b.bytes))
+	} else {
+		payload = appendBatch(make([]byte, 0, batchSize(b.msgs)), b.msgs)
 	}
 	n, err := o.r.client.Publish(context.Background(), o.channel, payload).Result()
+	b.finish(n, err)
 	if err != nil {
 		// What waits behind would wait for the same failure, one PUBLISH
 		// timeout after another: it fails now.
-		batch = append(batch, o.takeAll()...)
-	}
-	for _, m := range batch {
-		m.received, m.err = n, err
-		close(m.done)
+		for _, q := range o.takeAll() {
+			q.finish(0, err)
+		}
 	}
 }
 
-// takeAll removes and returns every queued message.
-func (o *outbox) takeAll() []*outgoing {
+// finish records what became of b's PUBLISH and wakes its senders.
+func (b *batch) finish(received int64, err error) {
+	b.received, b.err = received, err
+	close(b.done)
+}
+
+// takeAll removes and returns every queued batch.
+func (o *outbox) takeAll() []*batch {
 	o.r.outMu.Lock()
 	defer o.r.outMu.Unlock()
 	all := o.queue

@@ -1,6 +1,7 @@
 package pubsub
 
 import (
+	"bytes"
 	"fmt"
 	"maps"
 	"slices"
@@ -118,4 +119,51 @@ func TestRedisClose(t *testing.T) {
 		t.Errorf("Close took %v: it waited for idle senders", d)
 	}
 	r.Close() // go-redis reports its client closed already
+}
+
+// BenchmarkRedisRequest measures requests of 1 KiB, and their answers,
+// that many callers send at once from one node to another over a Redis
+// server of its own.
+func BenchmarkRedisRequest(b *testing.B) {
+	srv := redistest.Start(b)
+	a, _ := redisPair(b, srv, nil)
+	msg := bytes.Repeat([]byte("x"), 1<<10)
+	b.ReportAllocs()
+	b.SetParallelism(8)
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := a.Request(b.Context(), "b", msg); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
+
+// TestOutboxBatchBounds: a message joins the last batch while that has
+// room for it, in messages and in bytes; one bigger than a batch goes
+// alone.
+func TestOutboxBatchBounds(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		bodies []int // the length of each message's body, in order
+		want   []int // how many messages each batch holds, in order
+	}{
+		{"one", []int{10}, []int{1}},
+		{"by count", slices.Repeat([]int{10}, maxBatchMessages+1), []int{maxBatchMessages, 1}},
+		{"by bytes", []int{100 << 10, 100 << 10, 100 << 10}, []int{2, 1}},
+		{"too big", []int{10, maxBatchBytes + 1, 10}, []int{1, 1, 1}},
+	} {
+		o := &outbox{}
+		for _, n := range tc.bodies {
+			o.add(envelope{kind: kindRequest, seq: 1, from: "a", body: make([]byte, n)})
+		}
+		var got []int
+		for _, b := range o.queue {
+			got = append(got, len(b.msgs))
+		}
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("%s: batches of %v messages, want %v", tc.name, got, tc.want)
+		}
+	}
 }

@@ -26,7 +26,7 @@ const unavailableWithin = 2 * time.Second
 
 // redisPair returns two ready brokers, a and b, of one cluster on srv;
 // a answers with a recorder, b with h, or a recorder when h is nil.
-func redisPair(t *testing.T, srv *redistest.Server, h Handler) (a, b Broker) {
+func redisPair(t testing.TB, srv *redistest.Server, h Handler) (a, b Broker) {
 	t.Helper()
 	a = newRedis(t, srv.URL(), "hotpot-test", "a", conformanceRetention)
 	b = newRedis(t, srv.URL(), "hotpot-test", "b", conformanceRetention)

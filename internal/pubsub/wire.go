@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"math/bits"
 	"time"
 
 	"github.com/hotpot-rt/hotpot/internal/codec"
@@ -31,6 +32,15 @@ type envelope struct {
 
 var errBadEnvelope = errors.New("malformed bus message")
 
+// size is the length of e's encoding.
+func (e envelope) size() int {
+	return 1 + uvarintLen(e.seq) + uvarintLen(uint64(len(e.from))) + len(e.from) + len(e.body)
+}
+
+// uvarintLen is the length of x's uvarint encoding.
+func uvarintLen(x uint64) int { return (bits.Len64(x|1) + 6) / 7 }
+
+// append appends e's encoding, e.size() bytes.
 func (e envelope) append(b []byte) []byte {
 	b = append(b, e.kind)
 	b = binary.AppendUvarint(b, e.seq)
@@ -59,15 +69,25 @@ func parseEnvelope(b []byte) (envelope, error) {
 	return e, nil
 }
 
-// appendBatch appends the batch envelope of msgs, each an envelope: its
-// kind, then each message after its length.
-func appendBatch(b []byte, msgs [][]byte) []byte {
+// appendBatch appends the batch envelope of msgs, batchSize(msgs) bytes:
+// its kind, then each message's encoding after its length.
+func appendBatch(b []byte, msgs []envelope) []byte {
 	b = append(b, kindBatch)
-	for _, m := range msgs {
-		b = binary.AppendUvarint(b, uint64(len(m)))
-		b = append(b, m...)
+	for _, e := range msgs {
+		b = binary.AppendUvarint(b, uint64(e.size()))
+		b = e.append(b)
 	}
 	return b
+}
+
+// batchSize is the length of the batch envelope of msgs.
+func batchSize(msgs []envelope) int {
+	n := 1
+	for _, e := range msgs {
+		size := e.size()
+		n += uvarintLen(uint64(size)) + size
+	}
+	return n
 }
 
 // splitBatch calls fn with each message of a batch envelope, in order,

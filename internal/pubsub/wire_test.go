@@ -31,7 +31,11 @@ func FuzzParseEnvelope(f *testing.F) {
 		parseEnvelope(raw) // must not panic, whatever it returns
 
 		want := envelope{kind: kind, seq: seq, from: from, body: body}
-		got, err := parseEnvelope(want.append(nil))
+		b := want.append(nil)
+		if len(b) != want.size() {
+			t.Fatalf("append(%+v) wrote %d bytes, size says %d", want, len(b), want.size())
+		}
+		got, err := parseEnvelope(b)
 		if err != nil {
 			t.Fatalf("parseEnvelope(append(%+v)): %v", want, err)
 		}
@@ -42,7 +46,8 @@ func FuzzParseEnvelope(f *testing.F) {
 }
 
 // FuzzSplitBatch checks that splitBatch never panics on what Redis hands
-// it, and that what appendBatch writes splits back into the same messages.
+// it, and that what appendBatch writes, batchSize bytes, splits back into
+// the same messages.
 func FuzzSplitBatch(f *testing.F) {
 	f.Add([]byte{kindBatch, 2, 'h', 'i', 0}, []byte("one"), []byte{})
 	f.Add([]byte{kindBatch, 5, 'a'}, []byte("x"), []byte("y"))                 // cut short
@@ -50,17 +55,25 @@ func FuzzSplitBatch(f *testing.F) {
 	f.Fuzz(func(t *testing.T, raw, m1, m2 []byte) {
 		splitBatch(raw, func([]byte) {}) // must not panic, whatever it returns
 
-		want := [][]byte{m1, m2, m1}
+		msgs := []envelope{
+			{kind: kindRequest, seq: uint64(len(m2)) << 20, from: string(m2), body: m1},
+			{kind: kindAnswer, seq: 1, from: "node-b", body: m2},
+			{kind: kindGone, body: m1},
+		}
+		b := appendBatch(nil, msgs)
+		if len(b) != batchSize(msgs) {
+			t.Fatalf("appendBatch(%+v) wrote %d bytes, batchSize says %d", msgs, len(b), batchSize(msgs))
+		}
 		var got [][]byte
-		if err := splitBatch(appendBatch(nil, want), func(m []byte) { got = append(got, m) }); err != nil {
-			t.Fatalf("splitBatch(appendBatch(%q)): %v", want, err)
+		if err := splitBatch(b, func(m []byte) { got = append(got, m) }); err != nil {
+			t.Fatalf("splitBatch(appendBatch(%+v)): %v", msgs, err)
 		}
-		if len(got) != len(want) {
-			t.Fatalf("appendBatch(%q) split into %q", want, got)
+		if len(got) != len(msgs) {
+			t.Fatalf("appendBatch(%+v) split into %q", msgs, got)
 		}
-		for i := range want {
-			if !bytes.Equal(got[i], want[i]) {
-				t.Fatalf("appendBatch(%q) split into %q", want, got)
+		for i, e := range msgs {
+			if !bytes.Equal(got[i], e.append(nil)) {
+				t.Fatalf("appendBatch(%+v) split into %q", msgs, got)
 			}
 		}
 	})
