@@ -14,15 +14,22 @@ import (
 // restoreTimeout bounds registering every local agent again.
 const restoreTimeout = 10 * time.Second
 
-// errNodeDied ends a request to a node seen gone while it waited.
-var errNodeDied = errors.New("the agent's node died")
-
 // peer is another live node, as the last heartbeat round saw it.
 type peer struct {
 	info pubsub.NodeInfo
-	// ctx ends when the node is seen gone; requests to it then fail.
-	ctx    context.Context
-	cancel context.CancelFunc
+	// gone is closed when the node is seen gone; requests to it then
+	// fail.
+	gone chan struct{}
+}
+
+// isGone reports whether the node has been seen gone.
+func (p *peer) isGone() bool {
+	select {
+	case <-p.gone:
+		return true
+	default:
+		return false
+	}
 }
 
 // peers are the other live nodes. Its methods are safe for concurrent use.
@@ -55,12 +62,11 @@ func (p *peers) update(live []pubsub.NodeInfo, self string) (gone []string) {
 			old.info = info
 			continue
 		}
-		ctx, cancel := context.WithCancel(context.Background())
-		p.byID[info.ID] = &peer{info: info, ctx: ctx, cancel: cancel}
+		p.byID[info.ID] = &peer{info: info, gone: make(chan struct{})}
 	}
 	for id, old := range p.byID {
 		if !seen[id] {
-			old.cancel()
+			close(old.gone)
 			delete(p.byID, id)
 			gone = append(gone, id)
 		}

@@ -32,7 +32,7 @@ type testNode struct {
 
 // startNodes starts one node per id on one MemoryHub; they stop when the
 // test ends.
-func startNodes(t *testing.T, ids ...string) []*testNode {
+func startNodes(t testing.TB, ids ...string) []*testNode {
 	t.Helper()
 	hub := pubsub.NewMemoryHub(1000, 64<<20)
 	out := make([]*testNode, len(ids))
@@ -46,7 +46,7 @@ func startNodes(t *testing.T, ids ...string) []*testNode {
 }
 
 // startNode starts node id on hub; it stops when the test ends.
-func startNode(t *testing.T, hub *pubsub.MemoryHub, id string) *testNode {
+func startNode(t testing.TB, hub *pubsub.MemoryHub, id string) *testNode {
 	cfg := config.Default()
 	cfg.NodeID = id
 	cfg.DrainTimeout = 100 * time.Millisecond
@@ -86,7 +86,7 @@ type client struct {
 	frames chan codec.Envelope
 }
 
-func dial(t *testing.T, n *testNode, id string) *client {
+func dial(t testing.TB, n *testNode, id string) *client {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -122,7 +122,7 @@ func dial(t *testing.T, n *testNode, id string) *client {
 	return c
 }
 
-func (c *client) next(t *testing.T) codec.Envelope {
+func (c *client) next(t testing.TB) codec.Envelope {
 	t.Helper()
 	select {
 	case e := <-c.frames:
@@ -131,6 +131,21 @@ func (c *client) next(t *testing.T) codec.Envelope {
 		t.Fatal("no frame within 5 s")
 		return codec.Envelope{}
 	}
+}
+
+// dialMute connects agent id to n, reads its Welcome and then nothing:
+// it answers no call. It is closed when t ends.
+func dialMute(t *testing.T, n *testNode, id string) *websocket.Conn {
+	t.Helper()
+	conn, _, err := websocket.Dial(ctxFor(t), n.ws+"?id="+id, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.CloseNow() })
+	if _, _, err := conn.Read(ctxFor(t)); err != nil { // Welcome
+		t.Fatal(err)
+	}
+	return conn
 }
 
 func ctxFor(t *testing.T) context.Context {
@@ -230,12 +245,7 @@ func TestStaleOwnerIsLookedUpAgain(t *testing.T) {
 func TestCallToANodeThatDies(t *testing.T) {
 	nodes := startNodes(t, "a", "b")
 	a, b := nodes[0], nodes[1]
-	conn, _, err := websocket.Dial(ctxFor(t), a.ws+"?id=silent", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.CloseNow()
-	conn.Read(ctxFor(t)) // Welcome; then it never replies
+	conn := dialMute(t, a, "silent")
 
 	done := make(chan error, 1)
 	go func() {
@@ -344,23 +354,47 @@ func TestOverloadRefusesAtOnce(t *testing.T) {
 	}
 }
 
+// BenchmarkRemoteAgent measures describing an agent of another node of
+// an in-process cluster: the routing, the bus round trip and the answer.
+func BenchmarkRemoteAgent(b *testing.B) {
+	nodes := startNodes(b, "a", "b")
+	dial(b, nodes[0], "player")
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := nodes[1].Agent(b.Context(), "player"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 // TestRemoteCallTimesOutAtTheCallersDeadline: a call to an agent on
 // another node that never replies ends with ErrTimeout at the caller's
 // deadline.
 func TestRemoteCallTimesOutAtTheCallersDeadline(t *testing.T) {
 	nodes := startNodes(t, "a", "b")
 	a, b := nodes[0], nodes[1]
-	conn, _, err := websocket.Dial(ctxFor(t), a.ws+"?id=mute", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.CloseNow()
-	conn.Read(ctxFor(t)) // Welcome; then it never replies
+	dialMute(t, a, "mute")
 	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	_, err = b.Call(ctx, "mute", "Ask", codec.Payload{})
+	_, err := b.Call(ctx, "mute", "Ask", codec.Payload{})
 	if d := time.Since(start); !errors.Is(err, ErrTimeout) || d < 250*time.Millisecond || d > 3*time.Second {
 		t.Fatalf("call to a mute agent on another node: %v after %v, want ErrTimeout after about 300ms", err, d)
+	}
+}
+
+// TestRemoteCallEndsWhenTheCallerGivesUp: a call to an agent on another
+// node that never replies ends when its caller gives up, not at the
+// call's own timeout.
+func TestRemoteCallEndsWhenTheCallerGivesUp(t *testing.T) {
+	nodes := startNodes(t, "a", "b")
+	a, b := nodes[0], nodes[1]
+	dialMute(t, a, "mute")
+	ctx, cancel := context.WithCancel(t.Context()) // no deadline: the call's timeout is 5 s
+	time.AfterFunc(300*time.Millisecond, cancel)
+	start := time.Now()
+	_, err := b.Call(ctx, "mute", "Ask", codec.Payload{})
+	if d := time.Since(start); !errors.Is(err, context.Canceled) || d > 3*time.Second {
+		t.Fatalf("call to a mute agent on another node: %v after %v, want context.Canceled after about 300ms", err, d)
 	}
 }

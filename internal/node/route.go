@@ -164,14 +164,13 @@ func (n *Node) ask(ctx context.Context, node string, msg []byte) (response, erro
 	if p == nil {
 		return response{}, errNotHere
 	}
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	stop := context.AfterFunc(p.ctx, func() { cancel(errNodeDied) })
-	defer stop()
-	b, err := n.broker.Request(ctx, node, msg)
+	// p.gone ends the wait when the node is seen gone. Handing it to the
+	// bus costs nothing; a context merged of ctx and the node's life
+	// would cost every request two registrations and six allocations.
+	b, err := n.broker.Request(ctx, node, msg, p.gone)
 	switch {
 	case err == nil:
-	case errors.Is(context.Cause(ctx), errNodeDied):
+	case p.isGone(): // seen gone while it waited
 		return response{}, ErrAgentGone
 	case errors.Is(err, pubsub.ErrNodeGone):
 		return response{}, errNotHere

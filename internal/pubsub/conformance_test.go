@@ -102,6 +102,7 @@ func runConformance(t *testing.T, newCluster newClusterFunc, trimSlack int) {
 		{"RequestToNodeNobodyServes", testRequestToNodeNobodyServes},
 		{"RequestToNodeThatCloses", testRequestToNodeThatCloses},
 		{"RequestHonoursContext", testRequestHonoursContext},
+		{"RequestEndsWhenGoneCloses", testRequestEndsWhenGoneCloses},
 		{"ConcurrentRequestsEachGetTheirAnswer", testConcurrentRequestsEachGetTheirAnswer},
 		{"SurveyGathersTheOtherNodes", testSurveyGathersTheOtherNodes},
 		{"SurveyReturnsOnceExpectedAnswered", testSurveyReturnsOnceExpectedAnswered},
@@ -216,11 +217,11 @@ type result struct {
 }
 
 // requestAsync runs b.Request on a goroutine and returns where its
-// result arrives. The goroutine ends with ctx.
-func requestAsync(ctx context.Context, b Broker, node string, msg string) <-chan result {
+// result arrives. The goroutine ends with ctx, or when gone closes.
+func requestAsync(ctx context.Context, b Broker, node string, msg string, gone <-chan struct{}) <-chan result {
 	done := make(chan result, 1)
 	go func() {
-		reply, err := b.Request(ctx, node, []byte(msg))
+		reply, err := b.Request(ctx, node, []byte(msg), gone)
 		done <- result{reply, err}
 	}()
 	return done
@@ -249,7 +250,7 @@ func testRequestReachesTheNamedNode(t *testing.T, join func(string) Broker) {
 		to   string
 		want string
 	}{{"b", "b:a:hello"}, {"c", "c:a:hello"}, {"b", "b:a:hello"}} {
-		reply, err := a.Request(testCtx(t, 5*time.Second), tc.to, []byte("hello"))
+		reply, err := a.Request(testCtx(t, 5*time.Second), tc.to, []byte("hello"), nil)
 		if err != nil || string(reply) != tc.want {
 			t.Fatalf("Request(%s) = %q, %v; want %q", tc.to, reply, err, tc.want)
 		}
@@ -274,7 +275,7 @@ func testConcurrentRequestsEachGetTheirAnswer(t *testing.T, join func(string) Br
 	for i := range requests {
 		wg.Go(func() {
 			msg := fmt.Sprintf("m%d", i)
-			reply, err := a.Request(testCtx(t, 10*time.Second), "b", []byte(msg))
+			reply, err := a.Request(testCtx(t, 10*time.Second), "b", []byte(msg), nil)
 			if err != nil || string(reply) != "b:a:"+msg {
 				t.Errorf("Request(%s) = %q, %v; want %q", msg, reply, err, "b:a:"+msg)
 			}
@@ -291,7 +292,7 @@ func testRequestToNodeNobodyServes(t *testing.T, join func(string) Broker) {
 	serveRecorder(t, a)
 	serveRecorder(t, b)
 
-	if _, err := a.Request(testCtx(t, 5*time.Second), "ghost", []byte("hello")); !errors.Is(err, ErrNodeGone) {
+	if _, err := a.Request(testCtx(t, 5*time.Second), "ghost", []byte("hello"), nil); !errors.Is(err, ErrNodeGone) {
 		t.Fatalf("Request(ghost) error = %v, want ErrNodeGone", err)
 	}
 	if err := b.Close(); err != nil {
@@ -300,7 +301,7 @@ func testRequestToNodeNobodyServes(t *testing.T, join func(string) Broker) {
 	// Redis drops a closed subscriber's channels when it sees the
 	// connection close, a moment after Close returns.
 	eventually(t, 5*time.Second, func() error {
-		_, err := a.Request(testCtx(t, 500*time.Millisecond), "b", []byte("hello"))
+		_, err := a.Request(testCtx(t, 500*time.Millisecond), "b", []byte("hello"), nil)
 		if !errors.Is(err, ErrNodeGone) {
 			return fmt.Errorf("Request(closed node) error = %v, want ErrNodeGone", err)
 		}
@@ -314,13 +315,31 @@ func testRequestToNodeThatCloses(t *testing.T, join func(string) Broker) {
 	blocked := newBlocker()
 	serve(t, b, blocked.handle)
 
-	done := requestAsync(testCtx(t, 30*time.Second), a, "b", "hello")
+	done := requestAsync(testCtx(t, 30*time.Second), a, "b", "hello", nil)
 	blocked.waitStarted(t)
 	if err := b.Close(); err != nil {
 		t.Fatal(err)
 	}
 	if r := await(t, done, 2*time.Second); !errors.Is(r.err, ErrNodeGone) {
 		t.Fatalf("Request to a node that closed before it answered = %q, %v; want ErrNodeGone", r.reply, r.err)
+	}
+}
+
+// testRequestEndsWhenGoneCloses: a request whose caller learns by other
+// means that its node died ends with ErrNodeGone then, not at its
+// deadline.
+func testRequestEndsWhenGoneCloses(t *testing.T, join func(string) Broker) {
+	a, b := join("a"), join("b")
+	serveRecorder(t, a)
+	blocked := newBlocker()
+	serve(t, b, blocked.handle)
+
+	gone := make(chan struct{})
+	done := requestAsync(testCtx(t, 30*time.Second), a, "b", "hello", gone)
+	blocked.waitStarted(t)
+	close(gone)
+	if r := await(t, done, 2*time.Second); !errors.Is(r.err, ErrNodeGone) {
+		t.Fatalf("Request to a node its caller saw die = %q, %v; want ErrNodeGone", r.reply, r.err)
 	}
 }
 
@@ -331,7 +350,7 @@ func testRequestHonoursContext(t *testing.T, join func(string) Broker) {
 	serve(t, b, blocked.handle)
 
 	start := time.Now()
-	_, err := a.Request(testCtx(t, 200*time.Millisecond), "b", []byte("hello"))
+	_, err := a.Request(testCtx(t, 200*time.Millisecond), "b", []byte("hello"), nil)
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Request past its deadline: error = %v, want context.DeadlineExceeded", err)
 	}
@@ -340,7 +359,7 @@ func testRequestHonoursContext(t *testing.T, join func(string) Broker) {
 	}
 
 	ctx, cancel := context.WithCancel(t.Context())
-	done := requestAsync(ctx, a, "b", "hello")
+	done := requestAsync(ctx, a, "b", "hello", nil)
 	blocked.waitStarted(t) // the first request's
 	blocked.waitStarted(t)
 	cancel()
@@ -421,7 +440,7 @@ func testCloseFailsWaitingRequest(t *testing.T, join func(string) Broker) {
 	blocked := newBlocker()
 	serve(t, b, blocked.handle)
 
-	done := requestAsync(testCtx(t, 30*time.Second), a, "b", "hello")
+	done := requestAsync(testCtx(t, 30*time.Second), a, "b", "hello", nil)
 	blocked.waitStarted(t)
 	if err := a.Close(); err != nil {
 		t.Fatal(err)
@@ -444,7 +463,7 @@ func testCloseWaitsForHandlers(t *testing.T, join func(string) Broker) {
 		return nil
 	})
 
-	requestAsync(testCtx(t, 30*time.Second), a, "b", "hello")
+	requestAsync(testCtx(t, 30*time.Second), a, "b", "hello", nil)
 	await(t, started, 5*time.Second)
 	if err := b.Close(); err != nil {
 		t.Fatal(err)

@@ -147,8 +147,9 @@ type answer struct {
 	err   error
 }
 
-// Request sends msg to node and waits for its answer.
-func (m *Memory) Request(ctx context.Context, node string, msg []byte) ([]byte, error) {
+// Request sends msg to node and waits for its answer, or until ctx
+// ends or gone closes.
+func (m *Memory) Request(ctx context.Context, node string, msg []byte, gone <-chan struct{}) ([]byte, error) {
 	m.hub.mu.Lock()
 	target := m.hub.brokers[node]
 	m.hub.mu.Unlock()
@@ -160,6 +161,8 @@ func (m *Memory) Request(ctx context.Context, node string, msg []byte) ([]byte, 
 	case a := <-answers:
 		return a.reply, nil
 	case <-target.ctx.Done():
+		return nil, ErrNodeGone
+	case <-gone:
 		return nil, ErrNodeGone
 	case <-m.ctx.Done():
 		return nil, ErrClosed

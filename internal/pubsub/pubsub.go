@@ -63,10 +63,12 @@ type Bus interface {
 	// Request or Survey.
 	Serve(h Handler)
 	// Request sends msg to node's own channel and waits for its answer
-	// until ctx ends (ctx.Err() then). It fails with ErrNodeGone when no
-	// node of that id listens, and ErrUnavailable when the cluster cannot
-	// be reached or the bus lost it while waiting.
-	Request(ctx context.Context, node string, msg []byte) ([]byte, error)
+	// until ctx ends (ctx.Err() then) or gone is closed (ErrNodeGone
+	// then): gone is the caller's own word that node died, nil when it
+	// has none. It fails with ErrNodeGone when no node of that id
+	// listens, and ErrUnavailable when the cluster cannot be reached or
+	// the bus lost it while waiting.
+	Request(ctx context.Context, node string, msg []byte, gone <-chan struct{}) ([]byte, error)
 	// Survey sends msg to every other node in one publish and gathers
 	// their answers by node id until each node of expect has answered or
 	// ctx ends, whichever comes first; then it returns what it has, with

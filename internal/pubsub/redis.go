@@ -385,8 +385,9 @@ func (r *Redis) publish(ctx context.Context, channel string, e envelope) (int64,
 	return n, nil
 }
 
-// Request sends msg to node and waits for its answer.
-func (r *Redis) Request(ctx context.Context, node string, msg []byte) ([]byte, error) {
+// Request sends msg to node and waits for its answer, or until ctx
+// ends or gone closes.
+func (r *Redis) Request(ctx context.Context, node string, msg []byte, gone <-chan struct{}) ([]byte, error) {
 	seq, ch := r.await(1)
 	defer r.forget(seq)
 	n, err := r.publish(ctx, r.keys.nodeChannel(node), envelope{kind: kindRequest, seq: seq, from: r.node, body: msg})
@@ -401,6 +402,8 @@ func (r *Redis) Request(ctx context.Context, node string, msg []byte) ([]byte, e
 		return a.reply, a.err
 	case <-ctx.Done():
 		return nil, ctx.Err()
+	case <-gone:
+		return nil, ErrNodeGone
 	case <-r.ctx.Done():
 		return nil, ErrClosed
 	}

@@ -132,7 +132,7 @@ func BenchmarkRedisRequest(b *testing.B) {
 	b.SetParallelism(8)
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			if _, err := a.Request(b.Context(), "b", msg); err != nil {
+			if _, err := a.Request(b.Context(), "b", msg, nil); err != nil {
 				b.Error(err)
 				return
 			}

@@ -42,7 +42,7 @@ func redisPair(t testing.TB, srv *redistest.Server, h Handler) (a, b Broker) {
 // within d.
 func ping(t testing.TB, from Broker, node string, d time.Duration) error {
 	want := node + ":" + from.Node() + ":ping"
-	reply, err := from.Request(testCtx(t, d), node, []byte("ping"))
+	reply, err := from.Request(testCtx(t, d), node, []byte("ping"), nil)
 	if err != nil || string(reply) != want {
 		return fmt.Errorf("%s: Request(%s) = %q, %v; want %q", from.Node(), node, reply, err, want)
 	}
@@ -105,7 +105,7 @@ func TestRedisKilled(t *testing.T) {
 
 	srv.Kill()
 	start := time.Now()
-	_, err := a.Request(testCtx(t, 10*time.Second), "b", []byte("ping"))
+	_, err := a.Request(testCtx(t, 10*time.Second), "b", []byte("ping"), nil)
 	checkUnavailable(t, "Request", start, err)
 
 	start = time.Now()
@@ -130,7 +130,7 @@ func TestRedisKilledWhileRequestWaits(t *testing.T) {
 	blocked := newBlocker()
 	a, _ := redisPair(t, srv, blocked.handle)
 
-	done := requestAsync(testCtx(t, 30*time.Second), a, "b", "hello")
+	done := requestAsync(testCtx(t, 30*time.Second), a, "b", "hello", nil)
 	blocked.waitStarted(t)
 	srv.Kill()
 	start := time.Now()
@@ -181,7 +181,7 @@ func TestRedisFrozen(t *testing.T) {
 	failed := make(chan time.Time, 11)
 	request := func() {
 		start := time.Now()
-		_, err := a.Request(testCtx(t, 10*time.Second), "b", []byte("ping"))
+		_, err := a.Request(testCtx(t, 10*time.Second), "b", []byte("ping"), nil)
 		failed <- time.Now()
 		if !errors.Is(err, ErrUnavailable) {
 			t.Errorf("Request with Redis frozen: error = %v, want ErrUnavailable", err)
