@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"slices"
@@ -285,12 +286,16 @@ type sseStream struct {
 
 type sseEvent struct {
 	Type, ID string
-	Data     struct {
-		Agent, Node, Reason, Type string
-	}
+	Data     sseData
 }
 
-// openEvents opens GET /events on p, resuming after lastID when set.
+// sseData is the part of an event's data that tests look at.
+type sseData struct {
+	Agent, Node, Reason, Type string
+}
+
+// openEvents opens GET /events on p, resuming after lastID when set, and
+// fails t unless it answers 200 with text/event-stream.
 func openEvents(t testing.TB, p *servertest.Process, lastID string) *sseStream {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -302,6 +307,12 @@ func openEvents(t testing.TB, p *servertest.Process, lastID string) *sseStream {
 	if err != nil {
 		cancel()
 		t.Fatal(err)
+	}
+	if ct := resp.Header.Get("Content-Type"); resp.StatusCode != http.StatusOK || ct != "text/event-stream" {
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		cancel()
+		t.Fatalf("GET /events on %s: %d %s %s, want 200 text/event-stream", p.HTTPAddr, resp.StatusCode, ct, body)
 	}
 	s := &sseStream{t: t, events: make(chan sseEvent, 256)}
 	var reader sync.WaitGroup
@@ -574,5 +585,77 @@ func TestClusterSIGTERMLeaves(t *testing.T) {
 	}
 	if status, body := call(t, b, "leaver", 5000); status != http.StatusNotFound {
 		t.Fatalf("call once a stopped: %d %s, want 404", status, body)
+	}
+}
+
+// TestClusterSIGTERMStreams: while a node drains, event streams keep
+// serving, on it as on the others, and each of its agents'
+// agent.disconnected "shutdown" reaches them before they end.
+func TestClusterSIGTERMStreams(t *testing.T) {
+	redis := redistest.Start(t)
+	nodes := startCluster(t, redis.URL(), "a", "b")
+	a, b := nodes["a"], nodes["b"]
+	onB := openEvents(t, b, "")
+	hanger, talker := dialAgent(t, a, "hanger"), dialAgent(t, a, "talker")
+	for range 2 {
+		onB.next(10 * time.Second) // agent.connected each
+	}
+	// A call in flight holds a's drain until the hanger answers it.
+	calling := make(chan int, 1)
+	go func() {
+		res, err := api(t, a).CallAgentWithResponse(context.Background(), "hanger", client.CallRequest{Type: "Hang", TimeoutMs: ptr(20000)})
+		if err != nil {
+			calling <- 0
+			return
+		}
+		calling <- res.StatusCode()
+	}()
+	hang := hanger.next()
+	if hang.Type != "Hang" {
+		t.Fatalf("hanger got %+v, want the Hang call", hang)
+	}
+
+	a.Signal(syscall.SIGTERM)
+	eventually(t, 5*time.Second, "/readyz on a answers 503 while it drains", func() bool {
+		res, err := api(t, a).ReadyzWithResponse(t.Context())
+		return err == nil && res.StatusCode() == http.StatusServiceUnavailable
+	})
+	onA := openEvents(t, a, "")
+	talker.send(frame{Type: "Draining"})
+	for name, s := range map[string]*sseStream{"a": onA, "b": onB} {
+		if ev := s.next(10 * time.Second); ev.Type != "agent.message" || ev.Data != (sseData{Agent: "talker", Node: "a", Type: "Draining"}) {
+			t.Fatalf("%s's stream during a's drain: got %+v, want talker's Draining", name, ev)
+		}
+	}
+
+	hanger.send(frame{Type: "Reply", ID: hang.ID}) // ends the drain
+	if status := <-calling; status != http.StatusOK {
+		t.Fatalf("the call answered during the drain: %d, want 200", status)
+	}
+	for _, ag := range []*agent{hanger, talker} {
+		if f := ag.next(); f.Type != "Kicked" || !strings.Contains(string(f.Data), `"shutdown"`) {
+			t.Fatalf("got %+v, want Kicked shutdown", f)
+		}
+	}
+	for name, s := range map[string]*sseStream{"a": onA, "b": onB} {
+		left := make(map[string]bool)
+		for range 2 {
+			ev := s.next(10 * time.Second)
+			if ev.Type != "agent.disconnected" || ev.Data.Node != "a" || ev.Data.Reason != "shutdown" || left[ev.Data.Agent] {
+				t.Fatalf("%s's stream after a's drain: got %+v, want each of a's agents leaving for shutdown", name, ev)
+			}
+			left[ev.Data.Agent] = true
+		}
+	}
+	select {
+	case ev, ok := <-onA.events:
+		if ok {
+			t.Fatalf("a's stream went on after its agents left: %+v", ev)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a's stream did not end when a stopped")
+	}
+	if err := a.Wait(); err != nil {
+		t.Fatalf("exit after SIGTERM: %v, want 0", err)
 	}
 }
