@@ -354,6 +354,30 @@ func (s *sseStream) next(timeout time.Duration) sseEvent {
 	}
 }
 
+// expect fails the test unless the next events are want, in order, as
+// their types and data tell.
+func (s *sseStream) expect(want ...sseEvent) {
+	s.t.Helper()
+	for i, w := range want {
+		if got := s.next(10 * time.Second); got.Type != w.Type || got.Data != w.Data {
+			s.t.Fatalf("event %d of %d: got %s %+v, want %s %+v", i+1, len(want), got.Type, got.Data, w.Type, w.Data)
+		}
+	}
+}
+
+// quiet fails the test if another event comes within a moment: what
+// came was all there was, none of it twice.
+func (s *sseStream) quiet() {
+	s.t.Helper()
+	select {
+	case ev, ok := <-s.events:
+		if ok {
+			s.t.Fatalf("got %+v after the last event", ev)
+		}
+	case <-time.After(300 * time.Millisecond):
+	}
+}
+
 // TestClusterEvents: /events on any node shows every node's agent events,
 // and a Last-Event-ID from one node resumes on another, none missing,
 // none twice.
@@ -385,11 +409,7 @@ func TestClusterEvents(t *testing.T) {
 			t.Fatalf("resumed on c: got %s %s, want %s %s", got.Type, got.ID, want.Type, want.ID)
 		}
 	}
-	select {
-	case ev := <-onC.events:
-		t.Fatalf("resumed on c: got %+v after the last event", ev)
-	case <-time.After(300 * time.Millisecond):
-	}
+	onC.quiet()
 }
 
 // TestClusterDuplicateID: the same id connecting on another node wins;
@@ -466,20 +486,27 @@ func TestClusterNodeDeath(t *testing.T) {
 
 // TestClusterRedisOutage: while Redis is down local agents keep working,
 // cross-node operations answer 503 within 2 s and /readyz 503; once
-// Redis is back, empty, the cluster heals by itself within 10 s and the
-// events of the outage reach SSE readers on other nodes.
+// Redis is back, empty, the cluster heals by itself within 10 s: every
+// agent can be called from any node again, and the events of the outage
+// reach SSE readers on other nodes, in order, none missing, none twice.
 func TestClusterRedisOutage(t *testing.T) {
 	redis := redistest.Start(t)
 	nodes := startCluster(t, redis.URL(), "a", "b")
 	a, b := nodes["a"], nodes["b"]
 	onB := openEvents(t, b, "")
 	local := dialAgent(t, a, "local")
+	leaver := dialAgent(t, a, "leaver")
 	dialAgent(t, b, "remote")
-	for range 2 {
-		onB.next(10 * time.Second) // both agent.connected
+	var lastBefore string
+	for range 3 {
+		lastBefore = onB.next(10 * time.Second).ID // agent.connected each
 	}
 
 	redis.Kill()
+	local.send(frame{Type: "First"})
+	local.send(frame{Type: "Second"})
+	// The call's Reply follows the messages on local's connection: a has
+	// read them once the call answers.
 	if status, body := call(t, a, "local", 5000); status != http.StatusOK {
 		t.Fatalf("local call while Redis is down: %d %s", status, body)
 	}
@@ -488,8 +515,8 @@ func TestClusterRedisOutage(t *testing.T) {
 		t.Fatalf("remote call while Redis is down: %d %s after %v, want 503 within 2 s", status, body, time.Since(start))
 	}
 	bc, err := api(t, a).BroadcastWithResponse(t.Context(), nil, client.EventRequest{Type: "Tick"})
-	if err != nil || bc.JSON200 == nil || bc.JSON200.Delivered != 1 || !bc.JSON200.Partial {
-		t.Fatalf("broadcast while Redis is down: %v %s, want the local agent, partial", err, bc.Body)
+	if err != nil || bc.JSON200 == nil || bc.JSON200.Delivered != 2 || !bc.JSON200.Partial {
+		t.Fatalf("broadcast while Redis is down: %v %s, want a's two agents, partial", err, bc.Body)
 	}
 	if f := local.next(); f.Type != "Tick" {
 		t.Fatalf("got %+v, want Tick", f)
@@ -498,19 +525,39 @@ func TestClusterRedisOutage(t *testing.T) {
 	if err != nil || ready.StatusCode() != http.StatusServiceUnavailable {
 		t.Fatalf("readyz while Redis is down: %v %v, want 503", err, ready.Status())
 	}
-	local.send(frame{Type: "DuringOutage"})
+	dialAgent(t, a, "late")
+	leaver.conn.Close(websocket.StatusNormalClosure, "")
+	eventually(t, 5*time.Second, "a keeps the outage's four events", func() bool {
+		metrics, err := api(t, a).MetricsWithResponse(t.Context())
+		return err == nil && strings.Contains(string(metrics.Body), "\nhotpot_outbox_events 4\n")
+	})
+	outage := []sseEvent{
+		{Type: "agent.message", Data: sseData{Agent: "local", Node: "a", Type: "First"}},
+		{Type: "agent.message", Data: sseData{Agent: "local", Node: "a", Type: "Second"}},
+		{Type: "agent.connected", Data: sseData{Agent: "late", Node: "a"}},
+		{Type: "agent.disconnected", Data: sseData{Agent: "leaver", Node: "a", Reason: "closed by client"}},
+	}
 
 	redis.Restart()
-	eventually(t, 10*time.Second, "cross-node calls work again", func() bool {
-		status, _ := call(t, a, "remote", 1000)
-		return status == http.StatusOK
-	})
-	for {
-		ev := onB.next(10 * time.Second)
-		if ev.Type == "agent.message" && ev.Data.Type == "DuringOutage" {
-			break
+	resumed := openEvents(t, b, lastBefore)
+	eventually(t, 10*time.Second, "every agent, of before the outage or of during it, can be called from the other node", func() bool {
+		ns, err := api(t, b).ListNodesWithResponse(t.Context())
+		if err != nil || ns.JSON200 == nil || len(ns.JSON200.Items) != 2 {
+			return false
 		}
-	}
+		for _, c := range []struct {
+			from *servertest.Process
+			to   string
+		}{{b, "local"}, {b, "late"}, {a, "remote"}} {
+			if status, _ := call(t, c.from, c.to, 1000); status != http.StatusOK {
+				return false
+			}
+		}
+		return true
+	})
+	onB.expect(outage...)
+	resumed.expect(outage...)
+	resumed.quiet()
 	ready, err = api(t, a).ReadyzWithResponse(t.Context())
 	if err != nil || ready.StatusCode() != http.StatusOK {
 		t.Fatalf("readyz once Redis is back: %v %v", err, ready.Status())
