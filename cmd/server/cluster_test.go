@@ -28,9 +28,20 @@ import (
 // (a node's heartbeat tells the others of it a moment after it starts).
 func startCluster(t *testing.T, redisURL string, ids ...string) map[string]*servertest.Process {
 	t.Helper()
-	nodes := make(map[string]*servertest.Process, len(ids))
+	flags := make(map[string][]string, len(ids))
 	for _, id := range ids {
-		nodes[id] = servertest.Start(t, "--node-id", id, "--redis", redisURL)
+		flags[id] = nil
+	}
+	return startClusterWith(t, redisURL, flags)
+}
+
+// startClusterWith is startCluster with flags of each node's own: it
+// starts a node for each id in flags, with the flags it maps to.
+func startClusterWith(t *testing.T, redisURL string, flags map[string][]string) map[string]*servertest.Process {
+	t.Helper()
+	nodes := make(map[string]*servertest.Process, len(flags))
+	for id, args := range flags {
+		nodes[id] = servertest.Start(t, append([]string{"--node-id", id, "--redis", redisURL}, args...)...)
 	}
 	for _, p := range nodes {
 		eventually(t, 10*time.Second, "every node is ready and lists the whole cluster", func() bool {
@@ -39,7 +50,7 @@ func startCluster(t *testing.T, redisURL string, ids ...string) map[string]*serv
 				return false
 			}
 			res, err := api(t, p).ListNodesWithResponse(t.Context())
-			return err == nil && res.JSON200 != nil && len(res.JSON200.Items) == len(ids)
+			return err == nil && res.JSON200 != nil && len(res.JSON200.Items) == len(flags)
 		})
 	}
 	return nodes
@@ -562,6 +573,46 @@ func TestClusterRedisOutage(t *testing.T) {
 	if err != nil || ready.StatusCode() != http.StatusOK {
 		t.Fatalf("readyz once Redis is back: %v %v", err, ready.Status())
 	}
+}
+
+// TestClusterRedisOutageOverflow: a node keeps up to --event-retention
+// events of an outage; beyond that it drops the oldest, counts and logs
+// them, and publishes the others, in order, when Redis returns.
+func TestClusterRedisOutageOverflow(t *testing.T) {
+	redis := redistest.Start(t)
+	// b keeps the default: a live stream may lag half the retention, and
+	// a's kept events reach it at once.
+	nodes := startClusterWith(t, redis.URL(), map[string][]string{"a": {"--event-retention", "3"}, "b": nil})
+	a, b := nodes["a"], nodes["b"]
+	onB := openEvents(t, b, "")
+	talker := dialAgent(t, a, "talker")
+	onB.next(10 * time.Second) // agent.connected
+
+	redis.Kill()
+	for _, typ := range []string{"M1", "M2", "M3", "M4", "M5"} {
+		talker.send(frame{Type: typ})
+	}
+	// The call's Reply follows the messages: a has read them once it answers.
+	if status, body := call(t, a, "talker", 5000); status != http.StatusOK {
+		t.Fatalf("local call while Redis is down: %d %s", status, body)
+	}
+	metrics, err := api(t, a).MetricsWithResponse(t.Context())
+	if err != nil || !strings.Contains(string(metrics.Body), "\nhotpot_events_dropped_total 2\n") {
+		t.Fatalf("a's metrics after 5 events of an outage, 3 kept: %v\n%s", err, metrics.Body)
+	}
+	eventually(t, 10*time.Second, "a warns that it dropped events", func() bool {
+		return a.Logged(func(l servertest.LogLine) bool {
+			return l.Level == "WARN" && strings.Contains(l.Msg, "dropped agent events")
+		})
+	})
+
+	redis.Restart()
+	kept := make([]sseEvent, 0, 3)
+	for _, typ := range []string{"M3", "M4", "M5"} {
+		kept = append(kept, sseEvent{Type: "agent.message", Data: sseData{Agent: "talker", Node: "a", Type: typ}})
+	}
+	onB.expect(kept...)
+	onB.quiet()
 }
 
 // TestClusterRedisPassword: the password travels in the URL; without it
