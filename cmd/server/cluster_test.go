@@ -233,14 +233,22 @@ func TestClusterRoutesToOwner(t *testing.T) {
 	})
 }
 
-// TestClusterBroadcast: one broadcast reaches the agents of every node;
-// a hung node is left out after 2 s, and the answer says so.
+// TestClusterBroadcast: one broadcast, or group push, reaches the agents
+// of every node; a hung node is left out after 2 s, and the answer of a
+// broadcast says so.
 func TestClusterBroadcast(t *testing.T) {
 	redis := redistest.Start(t)
 	nodes := startCluster(t, redis.URL(), "a", "b", "c")
 	var agents []*agent
 	for id, p := range nodes {
 		agents = append(agents, dialAgent(t, p, "on-"+id))
+		if res, err := api(t, p).JoinGroupWithResponse(t.Context(), "on-"+id, "everyone"); err != nil || res.StatusCode() != http.StatusNoContent {
+			t.Fatalf("on-%s joining: %v %v", id, err, res.Status())
+		}
+	}
+	group, err := api(t, nodes["b"]).PushGroupEventWithResponse(t.Context(), "everyone", client.EventRequest{Type: "Turn"})
+	if err != nil || group.JSON200 == nil || group.JSON200.Delivered != 3 {
+		t.Fatalf("group push: %v %s, want 3 delivered", err, group.Body)
 	}
 	res, err := api(t, nodes["b"]).BroadcastWithResponse(t.Context(), nil, client.EventRequest{Type: "Tick"})
 	if err != nil || res.JSON200 == nil {
@@ -250,8 +258,10 @@ func TestClusterBroadcast(t *testing.T) {
 		t.Fatalf("broadcast answered %+v, want 3 delivered by 3 nodes", *r)
 	}
 	for _, a := range agents {
-		if f := a.next(); f.Type != "Tick" {
-			t.Fatalf("got %+v, want Tick", f)
+		for _, want := range []string{"Turn", "Tick"} {
+			if f := a.next(); f.Type != want {
+				t.Fatalf("got %+v, want %s", f, want)
+			}
 		}
 	}
 
@@ -271,6 +281,14 @@ func TestClusterBroadcast(t *testing.T) {
 	}
 	if d := time.Since(start); d > 4*time.Second { // 2 s, and slack for a loaded -race run
 		t.Fatalf("broadcast with a hung node took %v, want about 2 s", d)
+	}
+	start = time.Now()
+	group, err = api(t, nodes["b"]).PushGroupEventWithResponse(t.Context(), "everyone", client.EventRequest{Type: "Turn"})
+	if err != nil || group.JSON200 == nil || group.JSON200.Delivered != 2 {
+		t.Fatalf("group push with a hung node: %v %s, want the 2 live members", err, group.Body)
+	}
+	if d := time.Since(start); d > 4*time.Second {
+		t.Fatalf("group push with a hung node took %v, want about 2 s", d)
 	}
 }
 
