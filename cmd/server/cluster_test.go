@@ -649,6 +649,46 @@ func TestClusterRedisPassword(t *testing.T) {
 	}
 }
 
+// TestClusterRedisDB: the database number in the URL scopes a cluster:
+// nodes on db 3 reach each other's agents, and a node on db 0 under the
+// same prefix sees neither those nodes nor their agents, which its
+// broadcasts do not reach.
+func TestClusterRedisDB(t *testing.T) {
+	redis := redistest.Start(t)
+	db3, ok := strings.CutSuffix(redis.URL(), "/0")
+	if !ok {
+		t.Fatalf("URL %s does not end with db 0", redis.URL())
+	}
+	db3 += "/3"
+	nodes := startCluster(t, db3, "a", "b")
+	player := dialAgent(t, nodes["a"], "p")
+	if status, body := call(t, nodes["b"], "p", 5000); status != http.StatusOK {
+		t.Fatalf("call across db 3: %d %s", status, body)
+	}
+
+	other := startCluster(t, redis.URL(), "c")["c"]
+	if status, body := call(t, other, "p", 5000); status != http.StatusNotFound {
+		t.Fatalf("call from db 0 to an agent on db 3: %d %s, want 404", status, body)
+	}
+	agents, err := api(t, other).ListAgentsWithResponse(t.Context(), nil)
+	if err != nil || agents.JSON200 == nil || len(agents.JSON200.Items) != 0 {
+		t.Fatalf("agents seen from db 0: %v %s, want none", err, agents.Body)
+	}
+	leak, err := api(t, other).BroadcastWithResponse(t.Context(), nil, client.EventRequest{Type: "Leak"})
+	if err != nil || leak.JSON200 == nil || leak.JSON200.Delivered != 0 || leak.JSON200.Nodes != 1 {
+		t.Fatalf("broadcast from db 0: %v %s, want c alone, none delivered", err, leak.Body)
+	}
+	// A broadcast on db 3 follows c's on the channel of surveys: the
+	// player gets it first, had c's reached it.
+	tick, err := api(t, nodes["b"]).BroadcastWithResponse(t.Context(), nil, client.EventRequest{Type: "Tick"})
+	if err != nil || tick.JSON200 == nil || tick.JSON200.Delivered != 1 || tick.JSON200.Nodes != 2 {
+		t.Fatalf("broadcast on db 3: %v %s, want 1 delivered by 2 nodes", err, tick.Body)
+	}
+	if f := player.next(); f.Type != "Tick" {
+		t.Fatalf("the player on db 3 got %+v, want only db 3's Tick", f)
+	}
+}
+
 // A rediss:// URL joins the cluster over TLS, checking the server's
 // certificate against the system's trusted authorities (SSL_CERT_FILE
 // here), with the password from the URL.

@@ -132,7 +132,7 @@ func NewRedis(opts RedisOptions) (*Redis, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &Redis{
 		node:        opts.Node,
-		keys:        keys{prefix: opts.Prefix},
+		keys:        newKeys(opts.Prefix, ropts.DB),
 		retention:   int64(max(opts.Retention, 1)),
 		window:      newStreamWindow(opts.RetentionBytes, max(opts.Retention, 1)),
 		client:      client,
