@@ -749,7 +749,9 @@ func TestClusterSIGTERMLeaves(t *testing.T) {
 // agent.disconnected "shutdown" reaches them before they end.
 func TestClusterSIGTERMStreams(t *testing.T) {
 	redis := redistest.Start(t)
-	nodes := startCluster(t, redis.URL(), "a", "b")
+	// The hanger's Reply ends a's drain: its timeout is only a bound,
+	// far enough not to end it first on a loaded machine.
+	nodes := startClusterWith(t, redis.URL(), map[string][]string{"a": {"--drain-timeout", "20s"}, "b": nil})
 	a, b := nodes["a"], nodes["b"]
 	onB := openEvents(t, b, "")
 	hanger, talker := dialAgent(t, a, "hanger"), dialAgent(t, a, "talker")
