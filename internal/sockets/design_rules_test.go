@@ -2,13 +2,17 @@ package sockets
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"io"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/coder/websocket"
 
 	"github.com/hotpot-rt/hotpot/internal/codec"
 	"github.com/hotpot-rt/hotpot/internal/config"
@@ -81,5 +85,39 @@ func TestTCPLengthPrefixIsBigEndian(t *testing.T) {
 	cl.writeRaw(frame)
 	if got := readFrame(); !bytes.Equal(got, echo) {
 		t.Fatalf("echo came back as %q, want the %d bytes sent", got, len(echo))
+	}
+}
+
+// TestAllowedOriginPatterns: --allowed-origins takes coder/websocket's
+// OriginPatterns: a host pattern (path.Match, case-insensitive) matches
+// an Origin's host whatever its scheme, and a pattern with a scheme
+// matches scheme://host. Any other Origin gets 403 at the handshake.
+func TestAllowedOriginPatterns(t *testing.T) {
+	n := startNode(t, func(c *config.Config) {
+		c.AllowedOrigins = []string{"*.example.com", "https://game.example.org"}
+	})
+	for _, tc := range []struct {
+		origin string
+		status int
+	}{
+		{"https://a.example.com", http.StatusSwitchingProtocols},
+		{"http://A.Example.COM", http.StatusSwitchingProtocols},
+		{"https://example.org", http.StatusForbidden},
+		{"https://example.com", http.StatusForbidden},
+		{"https://a.example.com.evil.net", http.StatusForbidden},
+		{"https://game.example.org", http.StatusSwitchingProtocols},
+		{"http://game.example.org", http.StatusForbidden},
+	} {
+		t.Run(tc.origin, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			conn, resp, err := websocket.Dial(ctx, n.wsURL("/ws"), &websocket.DialOptions{HTTPHeader: http.Header{"Origin": {tc.origin}}})
+			if conn != nil {
+				conn.CloseNow()
+			}
+			if resp == nil || resp.StatusCode != tc.status {
+				t.Fatalf("status %v (err %v), want %d", resp, err, tc.status)
+			}
+		})
 	}
 }
