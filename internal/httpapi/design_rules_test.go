@@ -1,0 +1,49 @@
+package httpapi
+
+import (
+	"encoding/base64"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/hotpot-rt/hotpot/client"
+)
+
+// TestDataBase64ForJSONClients: a json or msgpack client is given
+// data_base64 only when its bytes are valid JSON. Otherwise a push or a
+// call answers 400 and the client receives nothing.
+func TestDataBase64ForJSONClients(t *testing.T) {
+	t.Parallel()
+	n := startNode(t, nil)
+	c := n.client(t)
+	notJSON := base64.StdEncoding.EncodeToString([]byte{0xff, 0, '{'})
+	valid := []byte(`{"b":[1,"二",null]}`)
+	for _, codecName := range []string{"json", "msgpack"} {
+		t.Run(codecName, func(t *testing.T) {
+			t.Parallel()
+			cli := dialWS(t, n, "?codec="+codecName)
+			for _, path := range []string{"/events", "/call"} {
+				resp, body := n.do(t, http.MethodPost, "/agents/"+cli.id+path, "application/json",
+					strings.NewReader(`{"type":"Refused","data_base64":"`+notJSON+`"}`))
+				checkProblem(t, resp, body, http.StatusBadRequest)
+			}
+
+			res, err := c.PushAgentEventWithResponse(t.Context(), cli.id, client.EventRequest{Type: "Pushed", DataBase64: valid})
+			if err != nil || res.StatusCode() != http.StatusAccepted {
+				t.Fatalf("push of JSON bytes: %v %v, want 202", err, res.Status())
+			}
+			if m := cli.recv(); m.Type != "Pushed" || !jsonEqual(t, m.Data, valid) {
+				t.Fatalf("the client got %s %s first, want the push of %s: nothing refused may reach it", m.Type, m.Data, valid)
+			}
+			pending := callAsync(t, c, cli.id, client.CallRequest{Type: "Asked", DataBase64: valid})
+			call := cli.recv()
+			if call.Type != "Asked" || !jsonEqual(t, call.Data, valid) {
+				t.Fatalf("the client got %s %s, want the call with %s", call.Type, call.Data, valid)
+			}
+			cli.send(echoReply(call))
+			if res := awaitCall(t, pending); res.JSON200 == nil || !jsonEqual(t, res.JSON200.Data, valid) {
+				t.Fatalf("call of JSON bytes: %s: %s, want 200 with data %s", res.Status(), res.Body, valid)
+			}
+		})
+	}
+}
