@@ -3,6 +3,7 @@ package httpapi
 import (
 	"encoding/base64"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 
@@ -101,4 +102,17 @@ func replyLate(t testing.TB, c *client.ClientWithResponses, cli *wsClient) {
 		t.Fatalf("call: %s: %s, want 504", res.Status(), res.Body)
 	}
 	cli.send(msg{Type: "Reply", ID: call.ID, Data: []byte(`1`)})
+}
+
+// TestListAgentsDefaultLimit: without limit, GET /agents answers pages of
+// 100 agents.
+func TestListAgentsDefaultLimit(t *testing.T) {
+	t.Parallel()
+	n := startNode(t, nil)
+	for range 101 {
+		dialTCP(t, n, 0)
+	}
+	if _, pages := listIDs(t, n.client(t), client.ListAgentsParams{}); !slices.Equal(pages, []int{100, 1}) {
+		t.Fatalf("101 agents in pages of %v, want 100 then 1", pages)
+	}
 }
