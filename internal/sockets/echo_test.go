@@ -156,6 +156,13 @@ func TestWebSocketFrameLengths(t *testing.T) {
 	}
 }
 
+// undecodable holds, per codec, a frame its decoder refuses.
+var undecodable = map[string][]byte{
+	"json":    []byte(`{"type":`),
+	"msgpack": {0xc1},                 // a byte msgpack never uses
+	"proto":   {0x0a, 0x05, 'E', 'c'}, // field 1 claims 5 bytes and has 2
+}
+
 // nonCanonical holds, by codec, Echo frames that none of the node's
 // encoders would write: extra spaces, another key order, escapes,
 // non-minimal msgpack encodings, protobuf fields out of order, an
@@ -234,18 +241,20 @@ func TestFrameTypes(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer conn.CloseNow()
-			expect := func(typ string) {
+			expect := func(typ string) codec.Envelope {
 				t.Helper()
 				got, frame, err := conn.Read(ctx)
 				if err != nil {
 					t.Fatalf("waiting for %s: %v", typ, err)
 				}
-				if e, err := c.Decode(frame); err != nil || e.Type != typ {
+				e, err := c.Decode(frame)
+				if err != nil || e.Type != typ {
 					t.Fatalf("got %+v (%v), want %s", e, err, typ)
 				}
 				if got != want {
 					t.Errorf("%s came in a %v frame, want %v", typ, got, want)
 				}
+				return e
 			}
 			write := func(frame []byte) {
 				t.Helper()
@@ -261,7 +270,13 @@ func TestFrameTypes(t *testing.T) {
 			expect("Echo")
 			typeless, _ := c.Encode(codec.Envelope{ID: "1"})
 			write(typeless)
-			expect("Error")
+			if e := expect("Error"); e.Code != 400 || e.Msg == "" {
+				t.Errorf("a frame without a type: %+v, want Error 400 with a message", e)
+			}
+			write(undecodable[name]) // and the connection stays open
+			if e := expect("Error"); e.Code != 400 || e.Msg == "" {
+				t.Errorf("an undecodable frame: %+v, want Error 400 with a message", e)
+			}
 			if err := n.srv.Push("types-"+name, "Notice", codec.Payload{JSON: []byte(`{"n":1}`)}); err != nil {
 				t.Fatal(err)
 			}
