@@ -445,7 +445,10 @@ func TestClusterEvents(t *testing.T) {
 // the older session is kicked with reason replaced.
 func TestClusterDuplicateID(t *testing.T) {
 	redis := redistest.Start(t)
-	nodes := startCluster(t, redis.URL(), "a", "b", "c")
+	// b and c before a: until its next heartbeat b has not heard of a,
+	// where the older session is, and must look a up to kick it.
+	nodes := startCluster(t, redis.URL(), "b", "c")
+	nodes["a"] = servertest.Start(t, "--node-id", "a", "--redis", redis.URL())
 	older := dialAgent(t, nodes["a"], "twin")
 	dialAgent(t, nodes["b"], "twin")
 	if f := older.next(); f.Type != "Kicked" || !strings.Contains(string(f.Data), `"replaced"`) {

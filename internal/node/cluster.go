@@ -174,6 +174,17 @@ func (n *Node) restoreAgents() {
 	}
 }
 
+// peer returns the live node id, or nil. A node not among the peers is
+// looked for once more in the directory: it may have joined since this
+// node's last heartbeat.
+func (n *Node) peer(ctx context.Context, id string) *peer {
+	if p := n.peers.get(id); p != nil {
+		return p
+	}
+	n.refreshPeers(ctx)
+	return n.peers.get(id)
+}
+
 // refreshPeers reads the live nodes: requests to nodes gone since fail,
 // and nodes whose heartbeat expired are forgotten with their agents.
 func (n *Node) refreshPeers(ctx context.Context) {
@@ -219,6 +230,9 @@ func (n *Node) registered(id string, session uint64) {
 func (n *Node) kickReplaced(id string, old pubsub.Owner) {
 	ctx, cancel := context.WithTimeout(n.ctx, directoryTimeout)
 	defer cancel()
+	if n.peer(ctx, old.Node) == nil {
+		return // gone, and its sessions with it
+	}
 	q := request{op: opKick, agent: id, session: old.Session, reason: sockets.ReasonReplaced}
 	if _, err := n.ask(ctx, old.Node, q.append(nil)); err != nil && !errors.Is(err, errNotHere) {
 		n.log.Debug("kicking a replaced session", "agent", id, "peer", old.Node, "err", err)

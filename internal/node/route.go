@@ -145,11 +145,8 @@ func (n *Node) ownerOf(ctx context.Context, agent string, useCache bool) (node s
 	if owner.IsZero() || owner.Node == n.id {
 		return "", false, ErrAgentNotFound
 	}
-	if n.peers.get(owner.Node) == nil {
-		n.refreshPeers(lctx) // a node that joined since the last heartbeat
-		if n.peers.get(owner.Node) == nil {
-			return "", false, ErrAgentNotFound
-		}
+	if n.peer(lctx, owner.Node) == nil {
+		return "", false, ErrAgentNotFound
 	}
 	n.owners.put(agent, owner.Node)
 	return owner.Node, false, nil
