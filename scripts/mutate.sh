@@ -174,6 +174,12 @@ brk dev-mode-not-warned cmd/server/main.go \
 brk default-http-not-loopback internal/config/config.go \
 	'HTTPAddr:            "127.0.0.1:8848",' 'HTTPAddr:            ":8848",' \
 	$M 'TestNoFlags'
+brk kick-replaced-on-known-peers-only internal/node/cluster.go \
+	'if n.peer(ctx, old.Node) == nil {' 'if n.peers.get(old.Node) == nil {' \
+	$M 'TestClusterDuplicateID'
+brk handshake-version-header-dropped internal/sockets/wshandshake.go \
+	'w.Header().Set("Sec-WebSocket-Version", "13")' '' \
+	$S 'FuzzHandshakeMatchesLibrary'
 
 echo "$caught caught, $failed not"
 [[ $failed == 0 ]]
