@@ -5,7 +5,6 @@ import (
 	"sync"
 	"syscall"
 	"time"
-	"unsafe"
 )
 
 // connWriter is the only way bytes reach an agent's connection: its data
@@ -107,24 +106,13 @@ func (w *connWriter) writeNowLocked(p []byte) int {
 	done := 0
 	if w.raw != nil {
 		w.raw.Write(func(fd uintptr) bool {
-			if n, err := send(int(fd), p); err == nil {
+			if n, err := syscall.Write(int(fd), p); err == nil {
 				done = n
 			}
 			return true // one attempt only
 		})
 	}
 	return done
-}
-
-// send writes p to socket fd with send(2): unlike write(2), it does not
-// pass through the file layer's checks on its way to the socket.
-func send(fd int, p []byte) (int, error) {
-	n, _, errno := syscall.Syscall6(syscall.SYS_SENDTO, uintptr(fd),
-		uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)), 0, 0, 0)
-	if errno != 0 {
-		return 0, errno
-	}
-	return int(n), nil
 }
 
 // writeBlockingLocked writes all of p, trying without a deadline first;
