@@ -762,18 +762,10 @@ func TestClusterSIGTERMStreams(t *testing.T) {
 		onB.next(10 * time.Second) // agent.connected each
 	}
 	// A call in flight holds a's drain until the hanger answers it.
-	calling := make(chan int, 1)
-	go func() {
-		res, err := api(t, a).CallAgentWithResponse(context.Background(), "hanger", client.CallRequest{Type: "Hang", TimeoutMs: ptr(20000)})
-		if err != nil {
-			calling <- 0
-			return
-		}
-		calling <- res.StatusCode()
-	}()
-	hang := hanger.next()
-	if hang.Type != "Hang" {
-		t.Fatalf("hanger got %+v, want the Hang call", hang)
+	calling := hang(t, a, "hanger")
+	held := hanger.next()
+	if held.Type != "Hang" {
+		t.Fatalf("hanger got %+v, want the Hang call", held)
 	}
 
 	a.Signal(syscall.SIGTERM)
@@ -789,7 +781,7 @@ func TestClusterSIGTERMStreams(t *testing.T) {
 		}
 	}
 
-	hanger.send(frame{Type: "Reply", ID: hang.ID}) // ends the drain
+	hanger.send(frame{Type: "Reply", ID: held.ID}) // ends the drain
 	if status := <-calling; status != http.StatusOK {
 		t.Fatalf("the call answered during the drain: %d, want 200", status)
 	}

@@ -160,21 +160,29 @@ func TestTCPCanBeDisabled(t *testing.T) {
 	ws.CloseNow()
 }
 
-// TestDrainKeepsServingRESTAndRefusesAgents: on SIGTERM, while a call
-// drains, /readyz answers 503 (not connection refused), REST keeps
-// serving, and a new WebSocket agent is refused with 503.
-func TestDrainKeepsServingRESTAndRefusesAgents(t *testing.T) {
-	p := servertest.Start(t, "--node-id", "drainer", "--drain-timeout", "3s")
-	dialAgent(t, p, "hanger") // never answers a Hang
+// hang sends agent a Hang call, which it never answers, through p's REST
+// API in the background: the channel gets the call's status (0 when it
+// got none) once the node answers it.
+func hang(t *testing.T, p *servertest.Process, agent string) <-chan int {
 	calling := make(chan int, 1)
 	go func() {
-		res, err := api(t, p).CallAgentWithResponse(context.Background(), "hanger", client.CallRequest{Type: "Hang", TimeoutMs: ptr(20000)})
+		res, err := api(t, p).CallAgentWithResponse(context.Background(), agent, client.CallRequest{Type: "Hang", TimeoutMs: ptr(20000)})
 		if err != nil {
 			calling <- 0
 			return
 		}
 		calling <- res.StatusCode()
 	}()
+	return calling
+}
+
+// TestDrainKeepsServingRESTAndRefusesAgents: on SIGTERM, while a call
+// drains, /readyz answers 503 (not connection refused), REST keeps
+// serving, and a new WebSocket agent is refused with 503.
+func TestDrainKeepsServingRESTAndRefusesAgents(t *testing.T) {
+	p := servertest.Start(t, "--node-id", "drainer", "--drain-timeout", "3s")
+	dialAgent(t, p, "hanger") // never answers a Hang
+	calling := hang(t, p, "hanger")
 	eventually(t, 5*time.Second, "the call is in flight", func() bool {
 		metrics, err := api(t, p).MetricsWithResponse(t.Context())
 		return err == nil && strings.Contains(string(metrics.Body), "hotpot_frames_out_total{transport=\"ws\"} 2")
