@@ -180,6 +180,9 @@ brk kick-replaced-on-known-peers-only internal/node/cluster.go \
 brk handshake-version-header-dropped internal/sockets/wshandshake.go \
 	'w.Header().Set("Sec-WebSocket-Version", "13")' '' \
 	$S 'FuzzHandshakeMatchesLibrary'
+brk nodes-set-untagged internal/pubsub/keys.go \
+	'{ return "{" + k.prefix + "}:nodes" }' '{ return k.prefix + ":nodes" }' \
+	./internal/pubsub 'TestRedisConformance'
 
 echo "$caught caught, $failed not"
 [[ $failed == 0 ]]

@@ -31,13 +31,20 @@ func TestMemoryConformance(t *testing.T) {
 	}, 0)
 }
 
+// TestRedisConformance: the Redis broker keeps every contract of Broker,
+// and what it sends Redis meanwhile fits a Redis Cluster (see
+// checkFitsRedisCluster).
 func TestRedisConformance(t *testing.T) {
 	t.Parallel()
 	srv := redistest.Start(t)
-	runConformance(t, func(t *testing.T, retention int) func(string) Broker {
-		prefix := "hotpot-test:" + t.Name() // a cluster of its own on the shared server
-		return func(node string) Broker { return newRedis(t, srv.URL(), prefix, node, retention) }
-	}, redisTrimSlack)
+	monitor := startMonitor(t, srv.Addr())
+	t.Run("suite", func(t *testing.T) { // returns once its parallel tests are done
+		runConformance(t, func(t *testing.T, retention int) func(string) Broker {
+			prefix := "hotpot-test:" + t.Name() // a cluster of its own on the shared server
+			return func(node string) Broker { return newRedis(t, srv.URL(), prefix, node, retention) }
+		}, redisTrimSlack)
+	})
+	checkFitsRedisCluster(t, srv.URL(), monitor.stop())
 }
 
 // redisTrimSlack is how far beyond its retention a Redis stream may
