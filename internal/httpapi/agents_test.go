@@ -208,3 +208,37 @@ func TestGroupMembership(t *testing.T) {
 		checkProblem(t, resp, body, http.StatusBadRequest)
 	}
 }
+
+// TestAgentIDAlphabet: an agent id is 1–128 of [A-Za-z0-9_.:@-]. Ids
+// with each of the punctuation marks, and one of 128 bytes, are taken as
+// they are: Welcome carries the id and GET /agents/{id} finds it.
+func TestAgentIDAlphabet(t *testing.T) {
+	t.Parallel()
+	n := startNode(t, nil)
+	c := n.client(t)
+	for _, id := range []string{"under_score", "dot.ted", "co:lon", "player@example.com", "dash-ed", strings.Repeat("aZ9_.:@-", 16)} {
+		t.Run(id, func(t *testing.T) {
+			t.Parallel()
+			if cli := dialWS(t, n, "?id="+id); cli.id != id {
+				t.Fatalf("Welcome carries id %q, want %q", cli.id, id)
+			}
+			res, err := c.GetAgentWithResponse(t.Context(), id)
+			if err != nil || res.JSON200 == nil || res.JSON200.ID != id {
+				t.Fatalf("GET /agents/%s: %v %v %s, want 200 with that id", id, err, res.Status(), res.Body)
+			}
+		})
+	}
+}
+
+// TestListAgentsDefaultLimit: without limit, GET /agents answers pages of
+// 100 agents.
+func TestListAgentsDefaultLimit(t *testing.T) {
+	t.Parallel()
+	n := startNode(t, nil)
+	for range 101 {
+		dialTCP(t, n, 0)
+	}
+	if _, pages := listIDs(t, n.client(t), client.ListAgentsParams{}); !slices.Equal(pages, []int{100, 1}) {
+		t.Fatalf("101 agents in pages of %v, want 100 then 1", pages)
+	}
+}

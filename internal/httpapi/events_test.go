@@ -234,3 +234,37 @@ func TestEventStreamsAreBounded(t *testing.T) {
 	eventually(t, "the closed stream is given back", func() bool { return n.node.Events().Subscribers() == 0 })
 	openEvents(t, n, nil)
 }
+
+// TestBuiltInTypesAreNotAgentMessages: only messages of types the node
+// does not handle itself become agent.message events. A Ping, a Pong, an
+// Echo, a Reply to a call that has ended and a Reply to no call at all
+// are not published: the first agent.message is the Chat sent after them.
+func TestBuiltInTypesAreNotAgentMessages(t *testing.T) {
+	t.Parallel()
+	n := startNode(t, nil)
+	cli := dialWS(t, n, "")
+	s := openEvents(t, n, &client.StreamEventsParams{Agent: &cli.id, Types: &[]client.EventType{client.EventTypeAgentMessage}})
+	replyLate(t, n.client(t), cli)
+	cli.send(msg{Type: "Reply", ID: "no-such-call", Data: []byte(`2`)})
+	cli.send(msg{Type: "Pong"})
+	cli.send(msg{Type: "Echo", Data: []byte(`3`)})
+	if m := cli.recv(); m.Type != "Echo" {
+		t.Fatalf("got %+v, want the Echo back", m)
+	}
+	cli.roundTrip()
+	cli.send(msg{Type: "Chat", Data: []byte(`"hi"`)})
+	if d := s.nextEvent().agentEvent(t); d.Type == nil || *d.Type != "Chat" {
+		t.Fatalf("first agent.message has type %v, want Chat", ptrOr(d.Type))
+	}
+}
+
+// replyLate makes cli reply to a call after the call has timed out.
+func replyLate(t testing.TB, c *client.ClientWithResponses, cli *wsClient) {
+	t.Helper()
+	pending := callAsync(t, c, cli.id, client.CallRequest{Type: "Ask", TimeoutMs: ptr(1)})
+	call := cli.recv()
+	if res := awaitCall(t, pending); res.ApplicationProblemJSON504 == nil {
+		t.Fatalf("call: %s: %s, want 504", res.Status(), res.Body)
+	}
+	cli.send(msg{Type: "Reply", ID: call.ID, Data: []byte(`1`)})
+}

@@ -137,3 +137,69 @@ func TestPprofOnlyWhenAskedAndBehindTheKey(t *testing.T) {
 		t.Fatalf("pprof without the key: %d, want 401", status)
 	}
 }
+
+// TestMetricsMove: the metrics the design and README promise for a node
+// alone are exposed with their types, and move when what they count
+// happens.
+func TestMetricsMove(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name, kind, series string
+		tweak              func(*config.Config)
+		cause              func(t *testing.T, n *testNode)
+		by                 float64
+	}{{
+		"hotpot_frames_rate_limited_total", "counter", `hotpot_frames_rate_limited_total{transport="ws"}`,
+		func(cfg *config.Config) { cfg.RateLimit, cfg.RateBurst = 0.001, 1 },
+		func(t *testing.T, n *testNode) {
+			cli := dialWS(t, n, "")
+			cli.send(msg{Type: "Ping"})
+			cli.send(msg{Type: "Ping"}) // finds the bucket of 1 empty
+			if m := cli.recv(); m.Type != "Pong" {
+				t.Fatalf("got %+v, want Pong", m)
+			}
+			if m := cli.recv(); m.Type != "Error" || m.Code != http.StatusTooManyRequests {
+				t.Fatalf("got %+v, want Error 429", m)
+			}
+		}, 1,
+	}, {
+		"hotpot_kicks_total", "counter", `hotpot_kicks_total{reason="kicked"}`, nil,
+		func(t *testing.T, n *testNode) {
+			cli := dialWS(t, n, "")
+			if res, err := n.client(t).KickAgentWithResponse(t.Context(), cli.id, nil); err != nil || res.StatusCode() != http.StatusNoContent {
+				t.Fatalf("kick: %v %v", err, res.Status())
+			}
+			cli.expectClose()
+		}, 1,
+	}, {
+		"hotpot_call_duration_seconds", "histogram", "hotpot_call_duration_seconds_count", nil,
+		func(t *testing.T, n *testNode) {
+			cli := dialWS(t, n, "")
+			cli.answerCalls(echoReply)
+			if res, err := n.client(t).CallAgentWithResponse(t.Context(), cli.id, client.CallRequest{Type: "Ask"}); err != nil || res.JSON200 == nil {
+				t.Fatalf("call: %v %v", err, res.Status())
+			}
+		}, 1,
+	}, {
+		"hotpot_late_replies_total", "counter", "hotpot_late_replies_total", nil,
+		func(t *testing.T, n *testNode) {
+			cli := dialWS(t, n, "")
+			replyLate(t, n.client(t), cli)
+			cli.send(msg{Type: "Reply", ID: "no-such-call"})
+			cli.roundTrip() // both replies have been handled
+		}, 2,
+	}} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			n := startNode(t, tc.tweak)
+			before := n.metric(t, tc.series)
+			tc.cause(t, n)
+			if _, body := n.do(t, http.MethodGet, "/metrics", "", nil); !bytes.Contains(body, []byte("\n# TYPE "+tc.name+" "+tc.kind+"\n")) {
+				t.Errorf("no %s %s in /metrics", tc.kind, tc.name)
+			}
+			if moved := n.metric(t, tc.series) - before; moved != tc.by {
+				t.Errorf("%s moved by %v, want %v", tc.series, moved, tc.by)
+			}
+		})
+	}
+}

@@ -3,10 +3,15 @@ package httpapi
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
+	"fmt"
+	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -339,5 +344,163 @@ func TestFanOutRefusesWhatAClientCouldNotTake(t *testing.T) {
 	}
 	if m := cli.recv(); m.Type != "Small" {
 		t.Fatalf("the client got %+v first, want Small: nothing refused may be sent", m)
+	}
+}
+
+// TestDataBase64ForJSONClients: a json or msgpack client is given
+// data_base64 only when its bytes are valid JSON. Otherwise a push or a
+// call answers 400 and the client receives nothing.
+func TestDataBase64ForJSONClients(t *testing.T) {
+	t.Parallel()
+	n := startNode(t, nil)
+	c := n.client(t)
+	notJSON := base64.StdEncoding.EncodeToString([]byte{0xff, 0, '{'})
+	valid := []byte(`{"b":[1,"二",null]}`)
+	for _, codecName := range []string{"json", "msgpack"} {
+		t.Run(codecName, func(t *testing.T) {
+			t.Parallel()
+			cli := dialWS(t, n, "?codec="+codecName)
+			for _, path := range []string{"/events", "/call"} {
+				resp, body := n.do(t, http.MethodPost, "/agents/"+cli.id+path, "application/json",
+					strings.NewReader(`{"type":"Refused","data_base64":"`+notJSON+`"}`))
+				checkProblem(t, resp, body, http.StatusBadRequest)
+			}
+
+			res, err := c.PushAgentEventWithResponse(t.Context(), cli.id, client.EventRequest{Type: "Pushed", DataBase64: valid})
+			if err != nil || res.StatusCode() != http.StatusAccepted {
+				t.Fatalf("push of JSON bytes: %v %v, want 202", err, res.Status())
+			}
+			if m := cli.recv(); m.Type != "Pushed" || !jsonEqual(t, m.Data, valid) {
+				t.Fatalf("the client got %s %s first, want the push of %s: nothing refused may reach it", m.Type, m.Data, valid)
+			}
+			pending := callAsync(t, c, cli.id, client.CallRequest{Type: "Asked", DataBase64: valid})
+			call := cli.recv()
+			if call.Type != "Asked" || !jsonEqual(t, call.Data, valid) {
+				t.Fatalf("the client got %s %s, want the call with %s", call.Type, call.Data, valid)
+			}
+			cli.send(echoReply(call))
+			if res := awaitCall(t, pending); res.JSON200 == nil || !jsonEqual(t, res.JSON200.Data, valid) {
+				t.Fatalf("call of JSON bytes: %s: %s, want 200 with data %s", res.Status(), res.Body, valid)
+			}
+		})
+	}
+}
+
+// TestFanOutsBeyondMaxBroadcasts: a broadcast or group push that finds
+// --max-broadcasts of them in flight answers 503 with Retry-After, and
+// nothing of it is sent. With one slot, broadcasts and group pushes to
+// enough agents that their deliveries overlap are sent at once until each
+// kind has been refused; then every client has had every accepted
+// broadcast, and the group's members every accepted group push, once,
+// and nothing refused.
+func TestFanOutsBeyondMaxBroadcasts(t *testing.T) {
+	t.Parallel()
+	n := startNode(t, func(cfg *config.Config) { cfg.MaxBroadcasts = 1 })
+	c := n.client(t)
+	clients := make([]*tcpClient, 500)
+	for i := range clients {
+		clients[i] = dialTCP(t, n, 0)
+	}
+	members := clients[:3]
+	for _, cli := range members {
+		if res, err := c.JoinGroupWithResponse(t.Context(), cli.id, "g"); err != nil || res.StatusCode() != http.StatusNoContent {
+			t.Fatalf("join: %v %v", err, res.Status())
+		}
+	}
+
+	var (
+		mu                sync.Mutex          // guards the three below
+		accepted          = map[string]bool{} // the types answered 200
+		refusedBroadcasts int
+		refusedGroup      int
+	)
+	// fanOut sends the k-th fan-out, a group push when k is odd, else a
+	// broadcast, and reports whether to stop: both kinds have been
+	// refused, or the request failed.
+	fanOut := func(k int64) bool {
+		typ, want := fmt.Sprintf("B%d", k), len(clients)
+		var resp *http.Response
+		var err error
+		if k%2 == 1 {
+			typ, want = fmt.Sprintf("G%d", k), len(members)
+			resp, err = c.PushGroupEvent(t.Context(), "g", client.EventRequest{Type: typ})
+		} else {
+			resp, err = c.Broadcast(t.Context(), nil, client.EventRequest{Type: typ})
+		}
+		if err != nil {
+			t.Error(err)
+			return true
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			t.Error(err)
+			return true
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		switch resp.StatusCode {
+		case http.StatusOK:
+			var d struct{ Delivered int }
+			if err := json.Unmarshal(body, &d); err != nil || d.Delivered != want {
+				t.Errorf("%s: %s, want delivered %d", typ, body, want)
+			}
+			accepted[typ] = true
+		case http.StatusServiceUnavailable:
+			checkProblem(t, resp, body, http.StatusServiceUnavailable)
+			if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err != nil || s < 1 {
+				t.Errorf("%s refused with Retry-After %q, want a number of seconds", typ, resp.Header.Get("Retry-After"))
+			}
+			if typ[0] == 'G' {
+				refusedGroup++
+			} else {
+				refusedBroadcasts++
+			}
+		default:
+			t.Errorf("%s: %s %s, want 200 or 503", typ, resp.Status, body)
+		}
+		return refusedBroadcasts > 0 && refusedGroup > 0
+	}
+	const most = 400
+	var next atomic.Int64
+	var stop atomic.Bool
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for !stop.Load() {
+				k := next.Add(1)
+				if k > most {
+					return
+				}
+				if fanOut(k) {
+					stop.Store(true)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if refusedBroadcasts == 0 || refusedGroup == 0 {
+		t.Fatalf("%d fan-outs, 8 at a time, to %d agents with --max-broadcasts 1: refused %d broadcasts and %d group pushes, want some of each", min(next.Load(), most), len(clients), refusedBroadcasts, refusedGroup)
+	}
+	if got, want := n.metric(t, "hotpot_fanouts_refused_total"), float64(refusedBroadcasts+refusedGroup); got != want {
+		t.Errorf("hotpot_fanouts_refused_total = %v, want the %v refused", got, want)
+	}
+
+	if res, err := c.BroadcastWithResponse(t.Context(), nil, client.EventRequest{Type: "End"}); err != nil || res.JSON200 == nil {
+		t.Fatalf("the last broadcast: %v %v", err, res.Status())
+	}
+	for i, cli := range clients {
+		got := map[string]bool{}
+		for m := cli.recv(); m.Type != "End"; m = cli.recv() {
+			if !accepted[m.Type] || got[m.Type] {
+				t.Fatalf("client %d got %s, which was refused or came before", i, m.Type)
+			}
+			got[m.Type] = true
+		}
+		for typ := range accepted {
+			if !got[typ] && (typ[0] == 'B' || i < len(members)) {
+				t.Fatalf("client %d did not get %s", i, typ)
+			}
+		}
 	}
 }

@@ -3,9 +3,15 @@ package sockets
 import (
 	"bufio"
 	"bytes"
+	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"io"
+	"strings"
 	"testing"
+	"time"
+
+	"github.com/hotpot-rt/hotpot/internal/config"
 )
 
 func FuzzReadFrame(f *testing.F) {
@@ -94,4 +100,44 @@ func (c *cappedReader) Read(p []byte) (int, error) {
 		c.t.Fatalf("asked to read %d bytes at once, want at most %d", len(p), c.most)
 	}
 	return c.r.Read(p)
+}
+
+// TestTCPLengthPrefixIsBigEndian: with --tcp-len-bytes 4 a frame is a
+// big-endian uint32 length, then the payload, both ways. The frame is
+// built and read here by hand, not with the node's own framing; its
+// 300 bytes need two bytes of length, so a little-endian reading would
+// see a frame far over the limit.
+func TestTCPLengthPrefixIsBigEndian(t *testing.T) {
+	n := startNode(t, func(cfg *config.Config) { cfg.TCPLenBytes = 4 })
+	cl := dialTCPRaw(t, n)
+	readFrame := func() []byte {
+		t.Helper()
+		cl.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+		var prefix [4]byte
+		if _, err := io.ReadFull(cl.br, prefix[:]); err != nil {
+			t.Fatalf("reading a length prefix: %v", err)
+		}
+		size := binary.BigEndian.Uint32(prefix[:])
+		if size > uint32(n.srv.cfg.MaxMessageBytes) {
+			t.Fatalf("length prefix % x, read big-endian, is %d bytes: over --max-message-bytes", prefix, size)
+		}
+		payload := make([]byte, size)
+		if _, err := io.ReadFull(cl.br, payload); err != nil {
+			t.Fatalf("reading a payload of %d bytes: %v", len(payload), err)
+		}
+		return payload
+	}
+	var welcome struct{ Type string }
+	if w := readFrame(); json.Unmarshal(w, &welcome) != nil || welcome.Type != "Welcome" {
+		t.Fatalf("first frame %q, want Welcome", w)
+	}
+
+	echo := []byte(`{"type":"Echo","data":"` + strings.Repeat("e", 300-len(`{"type":"Echo","data":""}`)) + `"}`)
+	frame := make([]byte, 4+len(echo))
+	binary.BigEndian.PutUint32(frame, uint32(len(echo)))
+	copy(frame[4:], echo)
+	cl.writeRaw(frame)
+	if got := readFrame(); !bytes.Equal(got, echo) {
+		t.Fatalf("echo came back as %q, want the %d bytes sent", got, len(echo))
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/hotpot-rt/hotpot/internal/codec"
 	"github.com/hotpot-rt/hotpot/internal/config"
@@ -154,5 +155,38 @@ func TestKeepaliveKickIsLogged(t *testing.T) {
 	// before it was kicked.
 	if last.Before(sent) || last.After(kicked.Add(-limit)) {
 		t.Errorf("logged last receive %v, want the Pong's, sent at %v (kicked at %v)", last, sent, kicked)
+	}
+}
+
+// TestIdleTimeCountsFromWelcome: a TCP client's time to authenticate does
+// not count as idle. One that sends Auth late, then stays silent, gets
+// its Ping no sooner than --keepalive-interval after Welcome and Kicked
+// no sooner than --keepalive-limit after it. Only lower bounds are
+// timed: a loaded machine may make the node late, never early.
+func TestIdleTimeCountsFromWelcome(t *testing.T) {
+	const interval, limit = 200 * time.Millisecond, 600 * time.Millisecond
+	n := startNode(t, func(c *config.Config) {
+		c.JWTSecret = jwtSecret
+		c.KeepaliveInterval = interval
+		c.KeepaliveLimit = limit
+	})
+	cl := dialTCPRaw(t, n)
+	time.Sleep(limit * 6 / 10) // the client takes its time to authenticate
+	cl.write(codec.Envelope{Type: "Auth", Data: []byte(`{"token":"` + token(t, jwt.MapClaims{"sub": "late", "exp": inAnHour()}) + `"}`)})
+	if w := cl.read(); w.Type != "Welcome" {
+		t.Fatalf("got %+v, want Welcome", w)
+	}
+	welcomed := time.Now()
+	if e := cl.read(); e.Type != "Ping" {
+		t.Fatalf("got %+v, want Ping", e)
+	}
+	if pinged := time.Since(welcomed); pinged < interval {
+		t.Errorf("Ping %v after Welcome, want at least the %v interval", pinged, interval)
+	}
+	if reason := cl.expectClose(); reason != ReasonKeepaliveTimeout {
+		t.Fatalf("closed after Kicked %q, want %q", reason, ReasonKeepaliveTimeout)
+	}
+	if closed := time.Since(welcomed); closed < limit {
+		t.Errorf("closed %v after Welcome, want at least the %v limit", closed, limit)
 	}
 }

@@ -11,6 +11,7 @@ package sockets
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/sha1"
 	"encoding/base64"
 	"encoding/binary"
@@ -25,6 +26,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
 	"github.com/hotpot-rt/hotpot/internal/codec"
 	"github.com/hotpot-rt/hotpot/internal/config"
 	"github.com/hotpot-rt/hotpot/internal/events"
@@ -653,4 +655,38 @@ func TestWebSocketBytesBehindHandshake(t *testing.T) {
 	c := dialWire(t, n)
 	c.handshake("/ws", wireFrame(true, 0, wsproto.OpText, seedEcho, true))
 	c.expectText(seedEcho)
+}
+
+// TestAllowedOriginPatterns: --allowed-origins takes coder/websocket's
+// OriginPatterns: a host pattern (path.Match, case-insensitive) matches
+// an Origin's host whatever its scheme, and a pattern with a scheme
+// matches scheme://host. Any other Origin gets 403 at the handshake.
+func TestAllowedOriginPatterns(t *testing.T) {
+	n := startNode(t, func(c *config.Config) {
+		c.AllowedOrigins = []string{"*.example.com", "https://game.example.org"}
+	})
+	for _, tc := range []struct {
+		origin string
+		status int
+	}{
+		{"https://a.example.com", http.StatusSwitchingProtocols},
+		{"http://A.Example.COM", http.StatusSwitchingProtocols},
+		{"https://example.org", http.StatusForbidden},
+		{"https://example.com", http.StatusForbidden},
+		{"https://a.example.com.evil.net", http.StatusForbidden},
+		{"https://game.example.org", http.StatusSwitchingProtocols},
+		{"http://game.example.org", http.StatusForbidden},
+	} {
+		t.Run(tc.origin, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			conn, resp, err := websocket.Dial(ctx, n.wsURL("/ws"), &websocket.DialOptions{HTTPHeader: http.Header{"Origin": {tc.origin}}})
+			if conn != nil {
+				conn.CloseNow()
+			}
+			if resp == nil || resp.StatusCode != tc.status {
+				t.Fatalf("status %v (err %v), want %d", resp, err, tc.status)
+			}
+		})
+	}
 }
