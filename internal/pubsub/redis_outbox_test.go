@@ -67,15 +67,19 @@ func TestRedisLoneMessageLeavesAtOnce(t *testing.T) {
 	t.Parallel()
 	srv := redistest.Start(t)
 	a, _ := redisPair(t, srv, nil)
-	const requests = 20
-	start := time.Now()
-	for range requests {
+	const requests = 100
+	took := make([]time.Duration, requests)
+	for i := range took {
+		start := time.Now()
 		mustRequest(t, a, "b")
+		took[i] = time.Since(start)
 	}
-	// A round trip on loopback takes well under a millisecond; the bound
-	// allows for a busy machine.
-	if d, most := time.Since(start), requests*50*time.Millisecond; d > most {
-		t.Errorf("%d requests one after another took %v, want at most %v", requests, d, most)
+	// A round trip on loopback takes well under a millisecond. A message
+	// held back for company would hold up every one of them; a busy
+	// machine holds up a few, which the median leaves out.
+	slices.Sort(took)
+	if median, most := took[requests/2], 10*time.Millisecond; median > most {
+		t.Errorf("the median of %d requests one after another took %v, want at most %v", requests, median, most)
 	}
 }
 
