@@ -193,7 +193,17 @@ func TestRedisFrozen(t *testing.T) {
 	}
 	var wg sync.WaitGroup
 	wg.Go(request)
-	time.Sleep(300 * time.Millisecond) // the first PUBLISH is on the wire
+	// The first PUBLISH is on the wire once the sender has taken its
+	// batch: b's outbox is there, with nothing queued.
+	r, channel := redisOf(a), redisOf(a).keys.nodeChannel("b")
+	eventually(t, 5*time.Second, func() error {
+		r.outMu.Lock()
+		defer r.outMu.Unlock()
+		if o := r.outboxes[channel]; o == nil || len(o.queue) > 0 {
+			return errors.New("the first request's PUBLISH has not left")
+		}
+		return nil
+	})
 	for range 10 {
 		wg.Go(request)
 	}
