@@ -174,8 +174,8 @@ brk dev-mode-not-warned cmd/server/main.go \
 brk default-http-not-loopback internal/config/config.go \
 	'HTTPAddr:            "127.0.0.1:8848",' 'HTTPAddr:            ":8848",' \
 	$M 'TestNoFlags'
-brk kick-replaced-on-known-peers-only internal/node/cluster.go \
-	'if n.peer(ctx, old.Node) == nil {' 'if n.peers.get(old.Node) == nil {' \
+brk ask-known-peers-only internal/node/route.go \
+	'p := n.peer(ctx, node)' 'p := n.peers.get(node)' \
 	$M 'TestClusterDuplicateID'
 brk handshake-version-header-dropped internal/sockets/wshandshake.go \
 	'w.Header().Set("Sec-WebSocket-Version", "13")' '' \

@@ -230,9 +230,6 @@ func (n *Node) registered(id string, session uint64) {
 func (n *Node) kickReplaced(id string, old pubsub.Owner) {
 	ctx, cancel := context.WithTimeout(n.ctx, directoryTimeout)
 	defer cancel()
-	if n.peer(ctx, old.Node) == nil {
-		return // gone, and its sessions with it
-	}
 	q := request{op: opKick, agent: id, session: old.Session, reason: sockets.ReasonReplaced}
 	if _, err := n.ask(ctx, old.Node, q.append(nil)); err != nil && !errors.Is(err, errNotHere) {
 		n.log.Debug("kicking a replaced session", "agent", id, "peer", old.Node, "err", err)

@@ -154,10 +154,11 @@ func (n *Node) ownerOf(ctx context.Context, agent string, useCache bool) (node s
 
 // ask sends msg to node and returns its response, as an error when it
 // stands for one. A request to a node that is not listening, or not
-// live, fails with errNotHere; one whose node is seen gone while it waits
-// fails with ErrAgentGone.
+// live, fails with errNotHere (a node not among the peers is looked up
+// first: it may have joined since the last heartbeat); one whose node is
+// seen gone while it waits fails with ErrAgentGone.
 func (n *Node) ask(ctx context.Context, node string, msg []byte) (response, error) {
-	p := n.peers.get(node)
+	p := n.peer(ctx, node)
 	if p == nil {
 		return response{}, errNotHere
 	}
