@@ -183,6 +183,9 @@ brk handshake-version-header-dropped internal/sockets/wshandshake.go \
 brk nodes-set-untagged internal/pubsub/keys.go \
 	'{ return "{" + k.prefix + "}:nodes" }' '{ return k.prefix + ":nodes" }' \
 	./internal/pubsub 'TestRedisConformance'
+brk keepalive-counts-while-behind internal/sockets/agent.go \
+	'return max(a.lastReceive.Load(), a.caughtUp.Load())' 'return a.lastReceive.Load()' \
+	$S 'TestNoKeepaliveTimeoutWhileTheNodeIsBehind'
 
 echo "$caught caught, $failed not"
 [[ $failed == 0 ]]
