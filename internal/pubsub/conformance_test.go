@@ -47,6 +47,19 @@ func TestRedisConformance(t *testing.T) {
 	checkFitsRedisCluster(t, srv.URL(), monitor.stop())
 }
 
+// TestRedisClusterConformance: on a Redis Cluster of three masters, with
+// sharded channels, the Redis broker keeps every contract of Broker too.
+func TestRedisClusterConformance(t *testing.T) {
+	t.Parallel()
+	cluster := redistest.StartCluster(t, 3)
+	runConformance(t, func(t *testing.T, retention int) func(string) Broker {
+		prefix := "hotpot-test:" + t.Name()
+		return func(node string) Broker {
+			return startRedis(t, RedisOptions{URL: cluster.URL(), Cluster: true, Prefix: prefix, Node: node, Retention: retention})
+		}
+	}, redisTrimSlack)
+}
+
 // redisTrimSlack is how far beyond its retention a Redis stream may
 // grow: XADD MAXLEN ~ trims whole nodes of the stream's radix tree, which
 // hold stream-node-max-entries (100 by default) entries each.
@@ -56,13 +69,15 @@ const redisTrimSlack = 100
 // closed when t ends, logging to t.
 func newRedis(t testing.TB, url, prefix, node string, retention int) Broker {
 	t.Helper()
-	r, err := NewRedis(RedisOptions{
-		URL:       url,
-		Prefix:    prefix,
-		Node:      node,
-		Retention: retention,
-		Log:       slog.New(slog.NewTextHandler(t.Output(), nil)).With("node", node),
-	})
+	return startRedis(t, RedisOptions{URL: url, Prefix: prefix, Node: node, Retention: retention})
+}
+
+// startRedis returns the Redis broker opts describe, logging to t, closed
+// when t ends.
+func startRedis(t testing.TB, opts RedisOptions) Broker {
+	t.Helper()
+	opts.Log = slog.New(slog.NewTextHandler(t.Output(), nil)).With("node", opts.Node)
+	r, err := NewRedis(opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,7 +6,8 @@
 // A Broker has two implementations that pass one conformance suite:
 // Memory, the embedded default (one node alone, or several nodes of one
 // process sharing a MemoryHub), and Redis, which joins the nodes of a
-// cluster through one Redis server. A Broker serves one node.
+// cluster through one Redis server or a Redis Cluster. A Broker serves
+// one node.
 package pubsub
 
 import (

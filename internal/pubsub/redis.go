@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -29,8 +31,12 @@ const (
 // RedisOptions configure a Redis broker.
 type RedisOptions struct {
 	// URL is redis://… or rediss://…, with password, db and TLS as
-	// go-redis's ParseURL reads them.
+	// go-redis's ParseURL reads them; with Cluster, as its
+	// ParseClusterURL does.
 	URL string
+	// Cluster makes URL name seed nodes of a Redis Cluster (more as
+	// addr=host:port in its query) rather than one server.
+	Cluster bool
 	// Prefix starts every key and channel name.
 	Prefix string
 	// Node is the id of the node the broker serves.
@@ -45,7 +51,9 @@ type RedisOptions struct {
 }
 
 // Redis is a Broker that reaches the other nodes of a cluster through
-// one Redis server.
+// one Redis server, or a Redis Cluster: there the channels are sharded
+// (SPUBLISH, SSUBSCRIBE), so a message to one node goes through the one
+// Redis node that serves its channel's hash slot, and no further.
 type Redis struct {
 	node      string
 	keys      keys
@@ -53,7 +61,14 @@ type Redis struct {
 	// window trims the stream to RetentionBytes, from the entries reads
 	// hand out.
 	window *streamWindow
-	client *redis.Client
+	client redis.UniversalClient
+	// cluster watches the masters of a Redis Cluster; nil on one server.
+	// On a Redis Cluster the channels are shard channels.
+	cluster *clusterWatch
+	// subs are the subscriptions to the node's channels: one on a single
+	// server; one per channel on a Redis Cluster, whose shard channels
+	// may live on different Redis nodes.
+	subs []*subscription
 	// outMu guards outboxes, the queue of each outbox in it, and
 	// sendingStopped.
 	outMu sync.Mutex
@@ -71,23 +86,20 @@ type Redis struct {
 	// ctx ends when the broker closes; it is the handlers' context.
 	ctx    context.Context
 	cancel context.CancelFunc
-	// loops counts the subscriber goroutine and the handler goroutines.
+	// loops counts the subscribers' goroutines and the handler goroutines.
 	loops sync.WaitGroup
 	// handlers runs the handler of each request and survey, and
 	// publishes its answer.
 	handlers *workers
 	// seq numbers the requests and surveys this node sends.
 	seq atomic.Uint64
-	// subscribed is true while the node's channels are subscribed.
-	subscribed atomic.Bool
+	// subscribed counts the subs that are subscribed.
+	subscribed atomic.Int32
 
 	mu sync.Mutex // guards the fields below
 	// waiting are the requests and surveys waiting for answers, by seq.
 	waiting map[uint64]chan answer
 	handler Handler
-	// sub is replaced only by the receive loop, which may read it
-	// without mu.
-	sub *redis.PubSub
 }
 
 var _ Broker = (*Redis)(nil)
@@ -108,31 +120,18 @@ var setRedisLogger sync.Once
 // answer: a node starts, and keeps its local agents working, while Redis
 // is down. The caller must Close it.
 func NewRedis(opts RedisOptions) (*Redis, error) {
-	ropts, err := redis.ParseURL(opts.URL)
+	client, db, err := newRedisClient(opts.URL, opts.Cluster)
 	if err != nil {
 		return nil, fmt.Errorf("--redis: %w", err)
-	}
-	ropts.DialTimeout = redisDialTimeout
-	ropts.ReadTimeout = redisIOTimeout
-	ropts.WriteTimeout = redisIOTimeout
-	ropts.PoolTimeout = redisIOTimeout
-	ropts.MaxRetries = 1
-	ropts.DisableIdentity = true
-	if ropts.Protocol == 0 {
-		// RESP2 unless the URL asks for RESP3 (?protocol=3): nothing here
-		// needs RESP3, and go-redis peeks for push notifications before
-		// each RESP3 reply, at 5-8 % of a node's CPU on cross-node pushes.
-		ropts.Protocol = 2
 	}
 	if opts.Log == nil {
 		opts.Log = slog.New(slog.DiscardHandler)
 	}
 	setRedisLogger.Do(func() { redis.SetLogger(redisLogger{opts.Log}) })
-	client := redis.NewClient(ropts)
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &Redis{
 		node:        opts.Node,
-		keys:        newKeys(opts.Prefix, ropts.DB),
+		keys:        newKeys(opts.Prefix, db),
 		retention:   int64(max(opts.Retention, 1)),
 		window:      newStreamWindow(opts.RetentionBytes, max(opts.Retention, 1)),
 		client:      client,
@@ -145,19 +144,77 @@ func NewRedis(opts RedisOptions) (*Redis, error) {
 	}
 	r.handlers = newWorkers(ctx.Done(), &r.loops)
 	r.senders = newWorkers(r.stopSending, &r.sendLoops)
+	if c, ok := client.(*redis.ClusterClient); ok {
+		r.cluster = &clusterWatch{client: c}
+	}
+	node, all := r.keys.nodeChannel(r.node), r.keys.allChannel()
+	if r.cluster != nil {
+		r.subs = []*subscription{{r: r, channels: []string{node}, answers: true}, {r: r, channels: []string{all}}}
+	} else {
+		r.subs = []*subscription{{r: r, channels: []string{node, all}, answers: true}}
+	}
 	return r, nil
+}
+
+// newRedisClient returns the client of url, a Redis Cluster's when
+// cluster is set, and the database it selects.
+func newRedisClient(url string, cluster bool) (redis.UniversalClient, int, error) {
+	// RESP2 unless the URL asks for RESP3 (?protocol=3): nothing here
+	// needs RESP3, and go-redis peeks for push notifications before each
+	// RESP3 reply, at 5-8 % of a node's CPU on cross-node pushes.
+	const protocol = 2
+	if cluster {
+		o, err := redis.ParseClusterURL(url)
+		if err != nil {
+			return nil, 0, err
+		}
+		if db := clusterURLDatabase(url); db != "" && db != "0" {
+			return nil, 0, fmt.Errorf("a Redis Cluster has database 0 alone, not %s", db)
+		}
+		o.DialTimeout, o.ReadTimeout, o.WriteTimeout, o.PoolTimeout = redisDialTimeout, redisIOTimeout, redisIOTimeout, redisIOTimeout
+		o.MaxRetries, o.DisableIdentity = 1, true
+		o.DialerRetries, o.MaxRedirects = 1, 1
+		if o.Protocol == 0 {
+			o.Protocol = protocol
+		}
+		return redis.NewClusterClient(o), 0, nil
+	}
+	o, err := redis.ParseURL(url)
+	if err != nil {
+		return nil, 0, err
+	}
+	o.DialTimeout, o.ReadTimeout, o.WriteTimeout, o.PoolTimeout = redisDialTimeout, redisIOTimeout, redisIOTimeout, redisIOTimeout
+	o.MaxRetries, o.DisableIdentity = 1, true
+	if o.Protocol == 0 {
+		o.Protocol = protocol
+	}
+	return redis.NewClient(o), o.DB, nil
+}
+
+// clusterURLDatabase returns the database a URL's path names, if any:
+// go-redis's ParseClusterURL ignores it.
+func clusterURLDatabase(rawURL string) string {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return ""
+	}
+	return strings.Trim(u.Path, "/")
 }
 
 // Node returns the id of the node r serves.
 func (r *Redis) Node() string { return r.node }
 
 // Ready reports whether the node's channels are subscribed and Redis
-// answers a PING.
+// answers a PING: every master of a Redis Cluster.
 func (r *Redis) Ready(ctx context.Context) error {
-	if !r.subscribed.Load() {
+	if !r.allSubscribed() {
 		return fmt.Errorf("%w: not subscribed to Redis", ErrUnavailable)
 	}
-	if err := r.client.Ping(ctx).Err(); err != nil {
+	ping := func(ctx context.Context) error { return r.client.Ping(ctx).Err() }
+	if r.cluster != nil {
+		ping = r.cluster.ping
+	}
+	if err := ping(ctx); err != nil {
 		return unavailable(err)
 	}
 	return nil
@@ -168,24 +225,39 @@ func unavailable(err error) error {
 	return fmt.Errorf("%w: %v", ErrUnavailable, err)
 }
 
+// allSubscribed reports whether every one of the node's channels is
+// subscribed.
+func (r *Redis) allSubscribed() bool { return int(r.subscribed.Load()) == len(r.subs) }
+
 // Serve subscribes to the node's channels and starts handing messages to
-// h, on a goroutine that resubscribes whenever the subscription breaks.
+// h, on a goroutine per subscription that subscribes again whenever it
+// breaks.
 func (r *Redis) Serve(h Handler) {
 	r.mu.Lock()
 	r.handler = h
-	r.sub = r.client.Subscribe(r.ctx) // subscribes on first receive
+	for _, s := range r.subs {
+		s.sub = r.newPubSub() // subscribes on first receive
+	}
 	r.mu.Unlock()
-	r.loops.Go(r.receive)
+	for _, s := range r.subs {
+		r.loops.Go(s.receive)
+	}
 }
 
-// Close stops the subscriber, fails waiting requests with ErrClosed,
+// newPubSub returns a subscription with no channels yet: subscribe
+// gives them, as shard channels on a Redis Cluster.
+func (r *Redis) newPubSub() *redis.PubSub { return r.client.Subscribe(r.ctx) }
+
+// Close stops the subscribers, fails waiting requests with ErrClosed,
 // waits for the handlers, then for the senders to publish what is
 // queued, and closes the connections. It may be called again.
 func (r *Redis) Close() error {
 	r.cancel()
 	r.mu.Lock()
-	if r.sub != nil {
-		r.sub.Close() // ends a receive in progress
+	for _, s := range r.subs {
+		if s.sub != nil {
+			s.sub.Close() // ends a receive in progress
+		}
 	}
 	r.mu.Unlock()
 	r.loops.Wait()
@@ -200,50 +272,83 @@ func (r *Redis) Close() error {
 	return r.client.Close()
 }
 
-// receive is the subscriber loop: it reads the node's channels until the
-// broker closes, dispatching each message.
-func (r *Redis) receive() {
-	channels := []string{r.keys.nodeChannel(r.node), r.keys.allChannel()}
+// subscription is one connection subscribed to some of the node's
+// channels, and the loop that reads it.
+type subscription struct {
+	r        *Redis
+	channels []string
+	// answers is set on the subscription of the node's own channel, which
+	// carries the answers the node waits for.
+	answers bool
+	// subscribed is set while its channels are subscribed; only receive
+	// touches it.
+	subscribed bool
+	// sub is replaced only by receive, which may read it without r.mu.
+	sub *redis.PubSub
+}
+
+// receive is the subscriber loop: it reads s's channels until the broker
+// closes, dispatching each message.
+func (s *subscription) receive() {
+	r := s.r
 	subscribe := true
 	pinged := false
 	for r.ctx.Err() == nil {
 		if subscribe {
-			if err := r.sub.Subscribe(r.ctx, channels...); err != nil {
-				r.lost(err)
+			if err := s.subscribe(); err != nil {
+				s.lost(err)
 				r.sleep(resubscribeBackoff)
 				continue
 			}
 			subscribe = false
 		}
-		msg, err := r.sub.ReceiveTimeout(r.ctx, receiveTimeout)
+		msg, err := s.sub.ReceiveTimeout(r.ctx, receiveTimeout)
 		if r.ctx.Err() != nil {
 			return
 		}
 		var netErr net.Error
+		var redisErr redis.Error
 		switch {
+		case errors.As(err, &redisErr):
+			// Redis refused the subscription (a Redis Cluster node
+			// answers MOVED for a slot it no longer serves): start over.
+			s.lost(err)
+			r.sleep(resubscribeBackoff)
+			s.renew()
+			subscribe, pinged = true, false
+			continue
 		case errors.As(err, &netErr) && netErr.Timeout():
 			if pinged { // no Pong in time: Redis does not answer
-				r.lost(err)
+				s.lost(err)
 				// go-redis keeps a connection that timed out; only a
 				// new one says, with its subscribe replies, when the
 				// subscription works again.
-				r.renew()
+				s.renew()
 				subscribe, pinged = true, false
 				continue
 			}
-			pinged = r.sub.Ping(r.ctx) == nil
+			pinged = s.sub.Ping(r.ctx) == nil
 			continue
 		case err != nil:
 			// go-redis dials again, and subscribes again, on the next receive.
-			r.lost(err)
+			s.lost(err)
 			r.sleep(resubscribeBackoff / 10)
 			continue
 		}
 		pinged = false
 		switch m := msg.(type) {
 		case *redis.Subscription:
-			if m.Kind == "subscribe" && m.Count == len(channels) && !r.subscribed.Swap(true) {
-				r.log.Info("subscribed to Redis", "channels", channels)
+			switch {
+			case m.Kind == "sunsubscribe":
+				// Redis Cluster moved the channel's hash slot to
+				// another node: subscribe there.
+				s.lost(fmt.Errorf("%s moved to another Redis node", m.Channel))
+				s.renew()
+				subscribe = true
+			case (m.Kind == "subscribe" || m.Kind == "ssubscribe") && m.Count == len(s.channels) && !s.subscribed:
+				s.subscribed = true
+				r.subscribed.Add(1)
+				r.log.Info("subscribed to Redis", "channels", s.channels)
 			}
 		case *redis.Message:
 			b := []byte(m.Payload)
@@ -258,24 +363,43 @@ func (r *Redis) receive() {
 	}
 }
 
+// subscribe asks Redis for s's channels.
+func (s *subscription) subscribe() error {
+	if s.r.cluster != nil {
+		return s.sub.SSubscribe(s.r.ctx, s.channels...)
+	}
+	return s.sub.Subscribe(s.r.ctx, s.channels...)
+}
+
 // renew replaces the subscription with a new one, on a connection of its
-// own, which subscribes when the receive loop asks it to.
-func (r *Redis) renew() {
+// own, which subscribes when the receive loop asks it to. On a Redis
+// Cluster it first learns again which node serves which slot: the slot
+// of a channel may have moved.
+func (s *subscription) renew() {
+	r := s.r
+	if r.cluster != nil {
+		r.cluster.client.ReloadState(r.ctx)
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.sub.Close()
+	s.sub.Close()
 	if r.ctx.Err() == nil { // else the broker is closing and the loop ends
-		r.sub = r.client.Subscribe(r.ctx)
+		s.sub = r.newPubSub()
 	}
 }
 
-// lost marks the subscription broken and fails the requests waiting for
-// answers that can no longer arrive.
-func (r *Redis) lost(err error) {
-	if r.subscribed.Swap(false) {
-		r.log.Warn("lost the Redis subscription", "err", err)
+// lost marks the subscription broken and, when it carries the node's
+// answers, fails the requests waiting for answers that can no longer
+// arrive.
+func (s *subscription) lost(err error) {
+	if s.subscribed {
+		s.subscribed = false
+		s.r.subscribed.Add(-1)
+		s.r.log.Warn("lost the Redis subscription", "channels", s.channels, "err", err)
 	}
-	r.failWaiting(unavailable(err))
+	if s.answers {
+		s.r.failWaiting(unavailable(err))
+	}
 }
 
 func (r *Redis) failWaiting(err error) {
@@ -369,7 +493,7 @@ func (r *Redis) forget(seq uint64) {
 
 // publish sends a request or survey; it returns how many subscribers got it.
 func (r *Redis) publish(ctx context.Context, channel string, e envelope) (int64, error) {
-	if !r.subscribed.Load() {
+	if !r.allSubscribed() {
 		return 0, fmt.Errorf("%w: not subscribed to Redis", ErrUnavailable)
 	}
 	n, err := r.send(ctx, channel, e)

@@ -108,16 +108,24 @@ func (r *Redis) Restore(ctx context.Context, agents map[string]Owner) error {
 	return nil
 }
 
-// Heartbeat records that this node is alive, with info, for ttl.
+// Heartbeat records that this node is alive, with info, for ttl. On a
+// Redis Cluster, a master that restarted since the last heartbeat makes
+// the node unknown too: it may have lost some of the node's agents.
 func (r *Redis) Heartbeat(ctx context.Context, info NodeInfo, ttl time.Duration) (bool, error) {
 	b, err := json.Marshal(info)
 	if err != nil {
 		return false, err
 	}
+	restarted := false
+	if r.cluster != nil {
+		if restarted, err = r.cluster.restarted(ctx); err != nil {
+			return false, unavailable(err)
+		}
+	}
 	err = r.client.SetArgs(ctx, r.keys.node(info.ID), b, redis.SetArgs{Mode: "XX", TTL: ttl}).Err()
 	switch {
 	case err == nil:
-		return true, nil
+		return !restarted, nil
 	case !errors.Is(err, redis.Nil):
 		return false, unavailable(err)
 	}

@@ -116,7 +116,7 @@ func (o *outbox) publish(b *batch) {
 	} else {
 		payload = appendBatch(make([]byte, 0, batchSize(b.msgs)), b.msgs)
 	}
-	n, err := o.r.client.Publish(context.Background(), o.channel, payload).Result()
+	n, err := o.r.publishPayload(o.channel, payload)
 	b.finish(n, err)
 	if err != nil {
 		// What waits behind would wait for the same failure, one PUBLISH
@@ -125,6 +125,15 @@ func (o *outbox) publish(b *batch) {
 			q.finish(0, err)
 		}
 	}
+}
+
+// publishPayload makes one PUBLISH, or SPUBLISH on a Redis Cluster, and
+// returns how many subscribers got it.
+func (r *Redis) publishPayload(channel string, payload []byte) (int64, error) {
+	if r.cluster != nil {
+		return r.client.SPublish(context.Background(), channel, payload).Result()
+	}
+	return r.client.Publish(context.Background(), channel, payload).Result()
 }
 
 // finish records what became of b's PUBLISH and wakes its senders.

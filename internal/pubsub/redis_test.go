@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -160,6 +161,118 @@ func TestRedisRestartedEmpty(t *testing.T) {
 	if known := mustHeartbeat(t, a, info, time.Minute); known {
 		t.Error("Heartbeat after Redis lost its data: known = true, want false")
 	}
+}
+
+// TestRedisClusterNodeKilled checks that on a Redis Cluster, losing the
+// Redis node that serves a node's channel is losing Redis: what needs it
+// fails fast, and the brokers subscribe again by themselves once that
+// Redis node is back.
+func TestRedisClusterNodeKilled(t *testing.T) {
+	t.Parallel()
+	cluster := redistest.StartCluster(t, 3)
+	join := func(node string) Broker {
+		return startRedis(t, RedisOptions{URL: cluster.URL(), Cluster: true, Prefix: "hotpot-test", Node: node, Retention: 100})
+	}
+	a, b := join("a"), join("b")
+	serveRecorder(t, a)
+	serveRecorder(t, b)
+	eventually(t, 10*time.Second, func() error { return requestsWork(t, a, b) })
+
+	serving := cluster.ServerOf(t, newKeys("hotpot-test", 0).nodeChannel("a"))
+	serving.Kill()
+	start := time.Now()
+	_, err := b.Request(testCtx(t, 10*time.Second), "a", []byte("ping"), nil)
+	checkUnavailable(t, "Request to a", start, err)
+	eventually(t, unavailableWithin, func() error { return notReady(t, a) })
+
+	serving.Restart()
+	eventually(t, 10*time.Second, func() error { return requestsWork(t, a, b) })
+}
+
+// TestRedisClusterMasterRestarted: a master of a Redis Cluster that
+// serves none of a node's channels, nor its heartbeat, still holds some
+// of its agents. While it is down the node is not ready; once it is back,
+// empty, the next heartbeat says the node unknown, so that it registers
+// its agents again, and the one after says it known.
+func TestRedisClusterMasterRestarted(t *testing.T) {
+	t.Parallel()
+	cluster := redistest.StartCluster(t, 3)
+	b := startRedis(t, RedisOptions{URL: cluster.URL(), Cluster: true, Prefix: "hotpot-test", Node: "b", Retention: 100})
+	serveRecorder(t, b)
+	keys := newKeys("hotpot-test", 0)
+	uninvolved := slices.DeleteFunc(slices.Clone(cluster.Servers), func(s *redistest.Server) bool {
+		return slices.Contains([]*redistest.Server{
+			cluster.ServerOf(t, keys.nodeChannel("b")),
+			cluster.ServerOf(t, keys.allChannel()),
+			cluster.ServerOf(t, keys.node("b")),
+		}, s)
+	})
+	if len(uninvolved) == 0 {
+		t.Fatal("every master serves one of b's channels or its heartbeat; name the node otherwise")
+	}
+	info := NodeInfo{ID: "b"}
+	eventually(t, 10*time.Second, func() error { return b.Ready(testCtx(t, time.Second)) })
+	mustHeartbeat(t, b, info, time.Minute)
+	if known := mustHeartbeat(t, b, info, time.Minute); !known {
+		t.Fatal("second Heartbeat: known = false")
+	}
+
+	uninvolved[0].Kill()
+	eventually(t, time.Second, func() error { return notReady(t, b) })
+	for range 10 { // every time, not when a PING happens to go there
+		if err := notReady(t, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	uninvolved[0].Restart()
+	var known bool
+	eventually(t, 10*time.Second, func() (err error) {
+		known, err = b.Heartbeat(testCtx(t, time.Second), info, time.Minute)
+		return err
+	})
+	if known {
+		t.Error("the first Heartbeat after a master restarted: known = true, want false")
+	}
+	if known := mustHeartbeat(t, b, info, time.Minute); !known {
+		t.Error("the Heartbeat after: known = false, want true")
+	}
+}
+
+// TestRedisClusterSlotMoved: when a resharding moves the hash slot of a
+// node's channel to another master, the node subscribes there by itself
+// and requests reach it again within a few seconds; so does a node whose
+// first subscription goes to the slot's former master.
+func TestRedisClusterSlotMoved(t *testing.T) {
+	t.Parallel()
+	cluster := redistest.StartCluster(t, 3)
+	join := func(node string) Broker {
+		return startRedis(t, RedisOptions{URL: cluster.URL(), Cluster: true, Prefix: "hotpot-test", Node: node, Retention: 100})
+	}
+	a, b := join("a"), join("b")
+	serveRecorder(t, a)
+	serveRecorder(t, b)
+	eventually(t, 10*time.Second, func() error { return requestsWork(t, a, b) })
+
+	moveAway := func(node string) {
+		channel := newKeys("hotpot-test", 0).nodeChannel(node)
+		to := cluster.Servers[0]
+		if to == cluster.ServerOf(t, channel) {
+			to = cluster.Servers[1]
+		}
+		cluster.MoveSlot(t, channel, to)
+	}
+	moveAway("b")
+	eventually(t, 5*time.Second, func() error { return requestsWork(t, a, b) })
+
+	// c learns the slots, which then move before it subscribes: the
+	// master it asks first answers MOVED.
+	c := join("c")
+	if _, err := c.Lookup(testCtx(t, 5*time.Second), "p"); err != nil {
+		t.Fatal(err)
+	}
+	moveAway("c")
+	serveRecorder(t, c)
+	eventually(t, 5*time.Second, func() error { return requestsWork(t, a, c) })
 }
 
 // frozenWithin is how soon a request must fail when Redis takes its

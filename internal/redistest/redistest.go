@@ -56,9 +56,11 @@ type Server struct {
 	password string
 	tls      bool           // serve TLS only; see WithTLS
 	certs    testcert.Files // with tls, the files it serves with
+	cluster  bool           // a Redis Cluster node; see StartCluster
 
 	mu   sync.Mutex // guards the fields below
 	port int        // the port it listens on, fixed by the first start
+	bus  int        // with cluster, its cluster bus port, fixed likewise
 	proc *process   // the running server; nil once killed
 }
 
@@ -92,6 +94,9 @@ func Start(t testing.TB, opts ...Option) *Server {
 	defer s.mu.Unlock()
 	for attempt := 1; ; attempt++ {
 		port, err := freePort()
+		if err == nil && s.cluster {
+			s.bus, err = freePort()
+		}
 		if err != nil {
 			t.Fatalf("redistest: %v", err)
 		}
@@ -202,6 +207,9 @@ func (s *Server) start(port int) error {
 	)
 	if s.password != "" {
 		args = append(args, "--requirepass", s.password)
+	}
+	if s.cluster {
+		args = append(args, clusterArgs(s.bus)...)
 	}
 	os.Remove(logFile) // each run's log tells only about that run
 	cmd := exec.Command(s.bin, args...)

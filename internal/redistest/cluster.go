@@ -1,0 +1,157 @@
+package redistest
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// hashSlots is how many hash slots a Redis Cluster shares out.
+const hashSlots = 16384
+
+// Cluster is a Redis Cluster a test started: masters only, with the hash
+// slots shared out evenly among them.
+type Cluster struct {
+	// Servers are its nodes, in the order of the slots they serve. Kill,
+	// Restart, Stop and Cont work on each as on a lone server; a
+	// restarted node keeps its place and slots, and loses its data.
+	Servers []*Server
+}
+
+// StartCluster starts a Redis Cluster of masters nodes for t and returns
+// once every node sees every hash slot served. The nodes are killed when
+// t ends.
+func StartCluster(t testing.TB, masters int) *Cluster {
+	t.Helper()
+	c := &Cluster{}
+	for range masters {
+		c.Servers = append(c.Servers, Start(t, func(s *Server) { s.cluster = true }))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), readyTimeout)
+	defer cancel()
+	seed := c.Servers[0]
+	for i, s := range c.Servers {
+		first, last := slotRange(i, masters)
+		err := command(ctx, s, "cluster", "addslotsrange", first, last)
+		if err == nil && i > 0 {
+			err = command(ctx, s, "cluster", "meet", "127.0.0.1", seed.port, seed.bus)
+		}
+		if err != nil {
+			t.Fatalf("redistest: form the cluster: %v", err)
+		}
+	}
+	for _, s := range c.Servers {
+		for !clusterFormed(ctx, s, masters) {
+			select {
+			case <-ctx.Done():
+				t.Fatalf("redistest: the cluster did not form within %v", readyTimeout)
+			case <-time.After(pollInterval):
+			}
+		}
+	}
+	return c
+}
+
+// URL returns the cluster's URL, as go-redis's ParseClusterURL reads it:
+// redis://<first node>?addr=<second node>&addr=….
+func (c *Cluster) URL() string {
+	u := url.URL{Scheme: "redis", Host: c.Servers[0].Addr()}
+	q := url.Values{}
+	for _, s := range c.Servers[1:] {
+		q.Add("addr", s.Addr())
+	}
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// clusterArgs returns redis-server's arguments for a cluster node whose
+// bus listens on bus. Its view of the cluster lives in nodes.conf, in its
+// directory, so a restart keeps it.
+func clusterArgs(bus int) []string {
+	return []string{
+		"--cluster-enabled", "yes",
+		"--cluster-config-file", "nodes.conf",
+		"--cluster-port", strconv.Itoa(bus),
+		"--cluster-node-timeout", "2000",
+	}
+}
+
+// clusterFormed reports whether s knows masters nodes and sees every
+// hash slot served.
+func clusterFormed(ctx context.Context, s *Server, masters int) bool {
+	client := redis.NewClient(&redis.Options{Addr: s.Addr(), Protocol: 2})
+	defer client.Close()
+	info, err := client.ClusterInfo(ctx).Result()
+	return err == nil &&
+		strings.Contains(info, "cluster_state:ok") &&
+		strings.Contains(info, "cluster_known_nodes:"+strconv.Itoa(masters)+"\r\n")
+}
+
+// command sends one command to s.
+func command(ctx context.Context, s *Server, args ...any) error {
+	client := redis.NewClient(&redis.Options{Addr: s.Addr(), Protocol: 2})
+	defer client.Close()
+	if err := client.Do(ctx, args...).Err(); err != nil {
+		return fmt.Errorf("%v on %s: %w", args, s.Addr(), err)
+	}
+	return nil
+}
+
+// ServerOf returns the node that serves key's hash slot.
+func (c *Cluster) ServerOf(t testing.TB, key string) *Server {
+	t.Helper()
+	client := redis.NewClient(&redis.Options{Addr: c.Servers[0].Addr(), Protocol: 2})
+	defer client.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), readyTimeout)
+	defer cancel()
+	slot, err := client.ClusterKeySlot(ctx, key).Result()
+	if err != nil {
+		t.Fatalf("redistest: CLUSTER KEYSLOT %s: %v", key, err)
+	}
+	for i, s := range c.Servers {
+		if first, last := slotRange(i, len(c.Servers)); first <= int(slot) && int(slot) <= last {
+			return s
+		}
+	}
+	t.Fatalf("redistest: no node serves slot %d", slot)
+	return nil
+}
+
+// slotRange returns the first and last hash slots of the i-th of masters
+// nodes.
+func slotRange(i, masters int) (first, last int) {
+	return i * hashSlots / masters, (i+1)*hashSlots/masters - 1
+}
+
+// MoveSlot hands the hash slot of key, which must hold no keys, to the
+// node to, as a resharding does, and returns once every node agrees. The
+// node that served it unsubscribes its shard channels' subscribers.
+func (c *Cluster) MoveSlot(t testing.TB, key string, to *Server) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), readyTimeout)
+	defer cancel()
+	client := redis.NewClient(&redis.Options{Addr: to.Addr(), Protocol: 2})
+	defer client.Close()
+	slot, err := client.ClusterKeySlot(ctx, key).Result()
+	if err != nil {
+		t.Fatalf("redistest: CLUSTER KEYSLOT %s: %v", key, err)
+	}
+	id, err := client.ClusterMyID(ctx).Result()
+	if err != nil {
+		t.Fatalf("redistest: CLUSTER MYID: %v", err)
+	}
+	// The new owner first, then the others, as redis-cli --cluster does.
+	servers := append([]*Server{to}, slices.DeleteFunc(slices.Clone(c.Servers), func(s *Server) bool { return s == to })...)
+	for _, s := range servers {
+		if err := command(ctx, s, "cluster", "setslot", slot, "node", id); err != nil {
+			t.Fatalf("redistest: move slot %d: %v", slot, err)
+		}
+	}
+}
