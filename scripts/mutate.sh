@@ -187,5 +187,24 @@ brk keepalive-counts-while-behind internal/sockets/agent.go \
 	'return max(a.lastReceive.Load(), a.caughtUp.Load())' 'return a.lastReceive.Load()' \
 	$S 'TestNoKeepaliveTimeoutWhileTheNodeIsBehind'
 
+brk cluster-subscribe-unsharded internal/pubsub/redis.go \
+	'return s.sub.SSubscribe(s.r.ctx, s.channels...)' 'return s.sub.Subscribe(s.r.ctx, s.channels...)' \
+	./internal/pubsub 'TestRedisClusterConformance'
+brk cluster-publish-unsharded internal/pubsub/redis_outbox.go \
+	'return r.client.SPublish(' 'return r.client.Publish(' \
+	./internal/pubsub 'TestRedisClusterConformance'
+brk cluster-ready-pings-one internal/pubsub/redis.go \
+	'ping = r.cluster.ping' '_ = r.cluster.ping' \
+	./internal/pubsub 'TestRedisClusterMasterRestarted'
+brk cluster-restart-unseen internal/pubsub/redis_cluster.go \
+	'restarted = true' 'restarted = false' \
+	$M 'TestClusterOnRedisCluster'
+brk cluster-slot-state-stale internal/pubsub/redis.go \
+	'r.cluster.client.ReloadState(r.ctx)' '_ = 0' \
+	./internal/pubsub 'TestRedisClusterSlotMoved'
+brk cluster-moved-ignored internal/pubsub/redis.go \
+	'case errors.As(err, &redisErr):' 'case false && errors.As(err, &redisErr):' \
+	./internal/pubsub 'TestRedisClusterSlotMoved'
+
 echo "$caught caught, $failed not"
 [[ $failed == 0 ]]

@@ -812,3 +812,62 @@ func TestClusterSIGTERMStreams(t *testing.T) {
 		t.Fatalf("exit after SIGTERM: %v, want 0", err)
 	}
 }
+
+// TestClusterOnRedisCluster: with --redis-cluster, nodes meet through a
+// Redis Cluster of three masters — calls route to the owner, a broadcast
+// counts every node, events reach every node's stream. A master that
+// restarts empty takes registrations with it, though not the nodes'
+// heartbeats: /readyz answers 503 while it is down, and within 10 s of
+// its return every agent can be called from the other node again.
+func TestClusterOnRedisCluster(t *testing.T) {
+	redis := redistest.StartCluster(t, 3)
+	nodes := startClusterWith(t, redis.URL(), map[string][]string{"a": {"--redis-cluster"}, "b": {"--redis-cluster"}})
+	a, b := nodes["a"], nodes["b"]
+	onB := openEvents(t, b, "")
+	ids := []string{"p1", "p2", "p3", "p4", "p5", "p6"} // keys on every master
+	var players []*agent
+	for _, id := range ids {
+		players = append(players, dialAgent(t, a, id))
+		if ev := onB.next(10 * time.Second); ev.Type != "agent.connected" || ev.Data.Agent != id || ev.Data.Node != "a" {
+			t.Fatalf("b saw %+v, want a's %s connecting", ev, id)
+		}
+	}
+	players = append(players, dialAgent(t, b, "remote"))
+	allCallable := func() bool {
+		for _, id := range ids {
+			if status, _ := call(t, b, id, 1000); status != http.StatusOK {
+				return false
+			}
+		}
+		status, _ := call(t, a, "remote", 1000)
+		return status == http.StatusOK
+	}
+	if !allCallable() {
+		t.Fatal("an agent cannot be called from the other node")
+	}
+	res, err := api(t, b).BroadcastWithResponse(t.Context(), nil, client.EventRequest{Type: "Tick"})
+	if err != nil || res.JSON200 == nil || res.JSON200.Delivered != len(players) || res.JSON200.Nodes != 2 || res.JSON200.Partial {
+		t.Fatalf("broadcast: %v %s, want %d delivered by 2 nodes", err, res.Body, len(players))
+	}
+	for _, p := range players {
+		if f := p.next(); f.Type != "Tick" {
+			t.Fatalf("got %+v, want Tick", f)
+		}
+	}
+
+	master := redis.ServerOf(t, "hotpot:agent:{p1}")
+	if master == redis.ServerOf(t, "{hotpot}:node:a") {
+		master = redis.ServerOf(t, "hotpot:agent:{p2}")
+	}
+	master.Kill()
+	eventually(t, 5*time.Second, "neither node is ready", func() bool {
+		for _, p := range nodes {
+			if ready, err := api(t, p).ReadyzWithResponse(t.Context()); err != nil || ready.StatusCode() != http.StatusServiceUnavailable {
+				return false
+			}
+		}
+		return true
+	})
+	master.Restart()
+	eventually(t, 10*time.Second, "every agent can be called from the other node again", allCallable)
+}

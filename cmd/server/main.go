@@ -136,6 +136,7 @@ func newBroker(cfg config.Config, log *slog.Logger) (pubsub.Broker, error) {
 	}
 	return pubsub.NewRedis(pubsub.RedisOptions{
 		URL:            cfg.Redis,
+		Cluster:        cfg.RedisCluster,
 		Prefix:         cfg.RedisPrefix,
 		Node:           cfg.NodeID,
 		Retention:      cfg.EventRetention,

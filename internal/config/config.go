@@ -101,6 +101,8 @@ type Config struct {
 	// Redis, a redis:// or rediss:// URL, joins the node to a cluster;
 	// empty runs it alone.
 	Redis string
+	// RedisCluster makes Redis name seed nodes of a Redis Cluster.
+	RedisCluster bool
 	// RedisPrefix starts the names of the cluster's Redis keys and
 	// channels, so that clusters may share one Redis.
 	RedisPrefix string
@@ -189,6 +191,7 @@ func Load(args []string, lookupEnv func(string) (string, bool), usage io.Writer)
 	fs.StringVar(&c.TLSKey, "tls-key", c.TLSKey, "TLS key file (PEM) for both listeners")
 	fs.StringVar(&c.NodeID, "node-id", c.NodeID, "name of this node; generated when empty")
 	fs.StringVar(&c.Redis, "redis", c.Redis, "redis:// or rediss:// URL that joins a cluster; empty = single node")
+	fs.BoolVar(&c.RedisCluster, "redis-cluster", c.RedisCluster, "--redis names seed nodes of a Redis Cluster (more as ?addr=host:port)")
 	fs.StringVar(&c.RedisPrefix, "redis-prefix", c.RedisPrefix, "prefix of the cluster's Redis keys and channels")
 	fs.BoolVar(&c.Pprof, "pprof", c.Pprof, "serve profiles at /debug/pprof/ (behind --api-key)")
 	fs.TextVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
@@ -287,6 +290,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("--log-format %q: want text or json", c.LogFormat)
 	case c.Redis != "" && !strings.HasPrefix(c.Redis, "redis://") && !strings.HasPrefix(c.Redis, "rediss://"):
 		return fmt.Errorf("--redis %q: want a redis:// or rediss:// URL", c.Redis)
+	case c.RedisCluster && c.Redis == "":
+		return errors.New("--redis-cluster needs --redis, the URL of a seed node")
 	case c.RedisPrefix == "" || strings.ContainsAny(c.RedisPrefix, "{}"):
 		return fmt.Errorf("--redis-prefix %q: must be non-empty, without braces", c.RedisPrefix)
 	case !validNodeID(c.NodeID):

@@ -205,6 +205,7 @@ func TestLoadRejects(t *testing.T) {
 		{[]string{"--rate-burst", "0"}, nil, "rate-burst"},
 		{nil, map[string]string{"HOTPOT_RATE_BURST": "-5"}, "rate-burst"},
 		{[]string{"--allowed-origins", "game.example.com,*.[a-"}, nil, "allowed-origins"},
+		{[]string{"--redis-cluster"}, nil, "needs --redis"},
 	} {
 		_, err := Load(tc.args, env(tc.env), io.Discard)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

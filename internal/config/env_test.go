@@ -45,6 +45,7 @@ func TestEveryVariableTakesEffect(t *testing.T) {
 		"tls-key":               {"HOTPOT_TLS_CERT": "c.pem", "HOTPOT_TLS_KEY": "k.pem"},
 		"node-id":               {"HOTPOT_NODE_ID": "other"},
 		"redis":                 {"HOTPOT_REDIS": "redis://127.0.0.1:6380"},
+		"redis-cluster":         {"HOTPOT_REDIS": "redis://127.0.0.1:7000", "HOTPOT_REDIS_CLUSTER": "true"},
 		"redis-prefix":          {"HOTPOT_REDIS_PREFIX": "game1"},
 		"pprof":                 {"HOTPOT_PPROF": "true"},
 		"log-level":             {"HOTPOT_LOG_LEVEL": "debug"},
