@@ -19,6 +19,9 @@
 #
 #   bash bench/cluster.sh [call|push|broadcast|local]   (default: all, in that order)
 #
+# REDIS_MASTERS=3 joins the nodes through a Redis Cluster of that many
+# masters instead (--redis-cluster; its CPU is summed over all of them).
+#
 # loadgen runs as its own process: one process holds at most ~19,900
 # sockets here, and the 10,000 agents of broadcast need their own.
 set -euo pipefail
@@ -105,24 +108,48 @@ cluster_of() {
 	[ "$(curl -sf "http://127.0.0.1:$1/nodes" | grep -o '"id":"[ab]"' | wc -l)" = 2 ]
 }
 
-RP=$(free_port)
-redis-server --port "$RP" --bind 127.0.0.1 --save "" --appendonly no --dir "$BIN" --logfile "$BIN/redis.log" &
-RPID=$!
-PIDS+=("$RPID")
-await redis "$RPID" sh -c "redis-cli -p $RP ping | grep -q PONG"
-REDIS="redis://127.0.0.1:$RP"
+# start_redis NAME PORT [flags…] starts a redis-server and waits until it
+# answers.
+start_redis() {
+	local name=$1 port=$2
+	shift 2
+	mkdir -p "$BIN/$name"
+	redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no --dir "$BIN/$name" --logfile "$BIN/$name.log" "$@" &
+	PIDS+=($!)
+	await "$name" $! sh -c "redis-cli -p $port ping | grep -q PONG"
+}
+
+REDIS_PROCS="" JOIN=()
+if [ -z "${REDIS_MASTERS:-}" ]; then
+	RP=$(free_port)
+	start_redis redis "$RP"
+	REDIS_PROCS="redis:${PIDS[-1]}"
+	JOIN=(--redis "redis://127.0.0.1:$RP")
+else
+	SEEDS=() QUERY=""
+	for i in $(seq "$REDIS_MASTERS"); do
+		RP=$(free_port)
+		start_redis "redis$i" "$RP" --cluster-enabled yes --cluster-config-file nodes.conf --cluster-port "$(free_port)"
+		REDIS_PROCS="$REDIS_PROCS redis$i:${PIDS[-1]}"
+		SEEDS+=("127.0.0.1:$RP")
+		[ "$i" = 1 ] || QUERY="$QUERY${QUERY:+&}addr=127.0.0.1:$RP"
+	done
+	redis-cli --cluster create "${SEEDS[@]}" --cluster-yes >"$BIN/cluster-create.log"
+	await redis1 "${PIDS[-1]}" sh -c "redis-cli -p ${SEEDS[0]##*:} cluster info | grep -q cluster_state:ok"
+	JOIN=(--redis-cluster --redis "redis://${SEEDS[0]}?$QUERY")
+fi
 
 PA=$(free_port)
 PB=$(free_port)
-start_node a "$PA" --redis "$REDIS"
+start_node a "$PA" "${JOIN[@]}"
 APID=${PIDS[-1]}
-start_node b "$PB" --redis "$REDIS"
+start_node b "$PB" "${JOIN[@]}"
 BPID=${PIDS[-1]}
 await a "$APID" cluster_of "$PA"
 await b "$BPID" cluster_of "$PB"
 WSA="ws://127.0.0.1:$PA/ws" WSB="ws://127.0.0.1:$PB/ws"
 APIA="http://127.0.0.1:$PA" APIB="http://127.0.0.1:$PB"
-echo "redis-server :$RP (pid $RPID), node a :$PA (pid $APID), node b :$PB (pid $BPID), CLK_TCK $TCK"
+echo "redis ${REDIS_PROCS# } (${JOIN[*]}), node a :$PA (pid $APID), node b :$PB (pid $BPID), CLK_TCK $TCK"
 
 # scenario TITLE "NAME:PID …" OPS_AWK loadgen-args… runs loadgen once and
 # prints its result and the CPU of the named processes per operation;
@@ -196,7 +223,7 @@ scenario() {
 	sleep 2 # let the agents' closing settle before the next scenario
 }
 
-CLUSTER="a:$APID b:$BPID redis:$RPID"
+CLUSTER="a:$APID b:$BPID ${REDIS_PROCS# }"
 CALLS='/^round trips/ {print $3}'
 PUSHES='/^pushes/ {print $2}'
 DELIVERIES='/^deliveries/ {print $2}'
