@@ -199,12 +199,15 @@ brk cluster-ready-pings-one internal/pubsub/redis.go \
 brk cluster-restart-unseen internal/pubsub/redis_cluster.go \
 	'restarted = true' 'restarted = false' \
 	$M 'TestClusterOnRedisCluster'
-brk cluster-slot-state-stale internal/pubsub/redis.go \
-	'r.cluster.client.ReloadState(r.ctx)' '_ = 0' \
-	./internal/pubsub 'TestRedisClusterSlotMoved'
 brk cluster-moved-ignored internal/pubsub/redis.go \
 	'case errors.As(err, &redisErr):' 'case false && errors.As(err, &redisErr):' \
 	./internal/pubsub 'TestRedisClusterSlotMoved'
+brk cluster-sunsubscribe-ignored internal/pubsub/redis.go \
+	'case m.Kind == "sunsubscribe":' 'case false:' \
+	./internal/pubsub 'TestRedisClusterSlotMoved'
+brk cluster-failover-stale-slots internal/pubsub/redis.go \
+	'o.ClusterStateReloadInterval = clusterStateReload' '' \
+	./internal/pubsub 'TestRedisClusterFailover'
 
 echo "$caught caught, $failed not"
 [[ $failed == 0 ]]

@@ -26,6 +26,9 @@ const (
 	// resubscribeBackoff bounds the wait between attempts to subscribe
 	// again after the subscription broke.
 	resubscribeBackoff = time.Second
+	// clusterStateReload is how old a Redis Cluster's slot map may grow
+	// before a command asks for it again.
+	clusterStateReload = time.Second
 )
 
 // RedisOptions configure a Redis broker.
@@ -174,6 +177,11 @@ func newRedisClient(url string, cluster bool) (redis.UniversalClient, int, error
 		o.DialTimeout, o.ReadTimeout, o.WriteTimeout, o.PoolTimeout = redisDialTimeout, redisIOTimeout, redisIOTimeout, redisIOTimeout
 		o.MaxRetries, o.DisableIdentity = 1, true
 		o.DialerRetries, o.MaxRedirects = 1, 1
+		// Learn the slots again at most a second after they may have
+		// moved, as a failover or a resharding moves them (go-redis's
+		// default is a minute): a subscription that broke or was
+		// refused then finds its channel's new master by itself.
+		o.ClusterStateReloadInterval = clusterStateReload
 		if o.Protocol == 0 {
 			o.Protocol = protocol
 		}
@@ -309,14 +317,6 @@ func (s *subscription) receive() {
 		var netErr net.Error
 		var redisErr redis.Error
 		switch {
-		case errors.As(err, &redisErr):
-			// Redis refused the subscription (a Redis Cluster node
-			// answers MOVED for a slot it no longer serves): start over.
-			s.lost(err)
-			r.sleep(resubscribeBackoff)
-			s.renew()
-			subscribe, pinged = true, false
-			continue
 		case errors.As(err, &netErr) && netErr.Timeout():
 			if pinged { // no Pong in time: Redis does not answer
 				s.lost(err)
@@ -328,6 +328,15 @@ func (s *subscription) receive() {
 				continue
 			}
 			pinged = s.sub.Ping(r.ctx) == nil
+			continue
+		case errors.As(err, &redisErr):
+			// Redis refused the subscription: a Redis Cluster node
+			// answers MOVED for a slot it no longer serves, until the
+			// client learns the slots again.
+			s.lost(err)
+			r.sleep(resubscribeBackoff / 10)
+			s.renew()
+			subscribe, pinged = true, false
 			continue
 		case err != nil:
 			// go-redis dials again, and subscribes again, on the next receive.
@@ -372,14 +381,9 @@ func (s *subscription) subscribe() error {
 }
 
 // renew replaces the subscription with a new one, on a connection of its
-// own, which subscribes when the receive loop asks it to. On a Redis
-// Cluster it first learns again which node serves which slot: the slot
-// of a channel may have moved.
+// own, which subscribes when the receive loop asks it to.
 func (s *subscription) renew() {
 	r := s.r
-	if r.cluster != nil {
-		r.cluster.client.ReloadState(r.ctx)
-	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	s.sub.Close()

@@ -275,6 +275,36 @@ func TestRedisClusterSlotMoved(t *testing.T) {
 	eventually(t, 5*time.Second, func() error { return requestsWork(t, a, c) })
 }
 
+// TestRedisClusterFailover: when the master that serves a node's channel
+// dies and the cluster promotes its replica, the node subscribes to the
+// replica by itself, and its next heartbeat says it unknown: the replica
+// may lack the master's last writes, so the node registers its agents
+// again.
+func TestRedisClusterFailover(t *testing.T) {
+	t.Parallel()
+	cluster := redistest.StartCluster(t, 3)
+	master := cluster.ServerOf(t, newKeys("hotpot-test", 0).nodeChannel("a"))
+	cluster.AddReplica(t, master)
+	join := func(node string) Broker {
+		return startRedis(t, RedisOptions{URL: cluster.URL(), Cluster: true, Prefix: "hotpot-test", Node: node, Retention: 100})
+	}
+	a, b := join("a"), join("b")
+	serveRecorder(t, a)
+	serveRecorder(t, b)
+	eventually(t, 10*time.Second, func() error { return requestsWork(t, a, b) })
+	info := NodeInfo{ID: "a"}
+	mustHeartbeat(t, a, info, time.Minute)
+	mustHeartbeat(t, a, info, time.Minute)
+
+	master.Kill()
+	// The cluster takes 3-4 s to promote the replica (a 2 s node
+	// timeout, then an election); the brokers follow within a few more.
+	eventually(t, 15*time.Second, func() error { return requestsWork(t, a, b) })
+	if known := mustHeartbeat(t, a, info, time.Minute); known {
+		t.Error("the first Heartbeat after a failover: known = true, want false")
+	}
+}
+
 // frozenWithin is how soon a request must fail when Redis takes its
 // commands but answers none.
 const frozenWithin = 4 * time.Second

@@ -19,8 +19,8 @@ const hashSlots = 16384
 // Cluster is a Redis Cluster a test started: masters only, with the hash
 // slots shared out evenly among them.
 type Cluster struct {
-	// Servers are its nodes, in the order of the slots they serve. Kill,
-	// Restart, Stop and Cont work on each as on a lone server; a
+	// Servers are its masters, in the order of the slots they serve.
+	// Kill, Restart, Stop and Cont work on each as on a lone server; a
 	// restarted node keeps its place and slots, and loses its data.
 	Servers []*Server
 }
@@ -49,10 +49,8 @@ func StartCluster(t testing.TB, masters int) *Cluster {
 	}
 	for _, s := range c.Servers {
 		for !clusterFormed(ctx, s, masters) {
-			select {
-			case <-ctx.Done():
+			if sleep(ctx) != nil {
 				t.Fatalf("redistest: the cluster did not form within %v", readyTimeout)
-			case <-time.After(pollInterval):
 			}
 		}
 	}
@@ -153,5 +151,51 @@ func (c *Cluster) MoveSlot(t testing.TB, key string, to *Server) {
 		if err := command(ctx, s, "cluster", "setslot", slot, "node", id); err != nil {
 			t.Fatalf("redistest: move slot %d: %v", slot, err)
 		}
+	}
+}
+
+// AddReplica starts a replica of master and returns once it has caught
+// up. When master dies, the cluster promotes the replica in its place
+// within a few seconds (the node timeout is 2 s).
+func (c *Cluster) AddReplica(t testing.TB, master *Server) *Server {
+	t.Helper()
+	replica := Start(t, func(s *Server) { s.cluster = true })
+	ctx, cancel := context.WithTimeout(context.Background(), readyTimeout)
+	defer cancel()
+	client := redis.NewClient(&redis.Options{Addr: master.Addr(), Protocol: 2})
+	defer client.Close()
+	id, err := client.ClusterMyID(ctx).Result()
+	if err == nil {
+		err = command(ctx, replica, "cluster", "meet", "127.0.0.1", master.port, master.bus)
+	}
+	// The replica learns of master's id by gossip, a moment after MEET.
+	for err == nil && command(ctx, replica, "cluster", "replicate", id) != nil {
+		err = sleep(ctx)
+	}
+	for err == nil && !replicaCaughtUp(ctx, replica) {
+		err = sleep(ctx)
+	}
+	if err != nil {
+		t.Fatalf("redistest: add a replica of %s: %v", master.Addr(), err)
+	}
+	return replica
+}
+
+// replicaCaughtUp reports whether s is a replica whose link to its master
+// is up.
+func replicaCaughtUp(ctx context.Context, s *Server) bool {
+	client := redis.NewClient(&redis.Options{Addr: s.Addr(), Protocol: 2})
+	defer client.Close()
+	info, err := client.Info(ctx, "replication").Result()
+	return err == nil && strings.Contains(info, "master_link_status:up")
+}
+
+// sleep waits pollInterval, or fails when ctx ends first.
+func sleep(ctx context.Context) error {
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(pollInterval):
+		return nil
 	}
 }
