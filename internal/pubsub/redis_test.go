@@ -163,6 +163,24 @@ func TestRedisRestartedEmpty(t *testing.T) {
 	}
 }
 
+// joinRedisCluster returns the broker of node in the cluster under
+// prefix hotpot-test on the Redis Cluster c.
+func joinRedisCluster(t testing.TB, c *redistest.Cluster, node string) Broker {
+	t.Helper()
+	return startRedis(t, RedisOptions{URL: c.URL(), Cluster: true, Prefix: "hotpot-test", Node: node, Retention: 100})
+}
+
+// redisClusterPair returns two brokers, a and b, of one cluster on the
+// Redis Cluster c, answering with recorders, once they reach each other.
+func redisClusterPair(t testing.TB, c *redistest.Cluster) (a, b Broker) {
+	t.Helper()
+	a, b = joinRedisCluster(t, c, "a"), joinRedisCluster(t, c, "b")
+	serveRecorder(t, a)
+	serveRecorder(t, b)
+	eventually(t, 10*time.Second, func() error { return requestsWork(t, a, b) })
+	return a, b
+}
+
 // TestRedisClusterNodeKilled checks that on a Redis Cluster, losing the
 // Redis node that serves a node's channel is losing Redis: what needs it
 // fails fast, and the brokers subscribe again by themselves once that
@@ -170,13 +188,7 @@ func TestRedisRestartedEmpty(t *testing.T) {
 func TestRedisClusterNodeKilled(t *testing.T) {
 	t.Parallel()
 	cluster := redistest.StartCluster(t, 3)
-	join := func(node string) Broker {
-		return startRedis(t, RedisOptions{URL: cluster.URL(), Cluster: true, Prefix: "hotpot-test", Node: node, Retention: 100})
-	}
-	a, b := join("a"), join("b")
-	serveRecorder(t, a)
-	serveRecorder(t, b)
-	eventually(t, 10*time.Second, func() error { return requestsWork(t, a, b) })
+	a, b := redisClusterPair(t, cluster)
 
 	serving := cluster.ServerOf(t, newKeys("hotpot-test", 0).nodeChannel("a"))
 	serving.Kill()
@@ -197,7 +209,7 @@ func TestRedisClusterNodeKilled(t *testing.T) {
 func TestRedisClusterMasterRestarted(t *testing.T) {
 	t.Parallel()
 	cluster := redistest.StartCluster(t, 3)
-	b := startRedis(t, RedisOptions{URL: cluster.URL(), Cluster: true, Prefix: "hotpot-test", Node: "b", Retention: 100})
+	b := joinRedisCluster(t, cluster, "b")
 	serveRecorder(t, b)
 	keys := newKeys("hotpot-test", 0)
 	uninvolved := slices.DeleteFunc(slices.Clone(cluster.Servers), func(s *redistest.Server) bool {
@@ -245,13 +257,7 @@ func TestRedisClusterMasterRestarted(t *testing.T) {
 func TestRedisClusterSlotMoved(t *testing.T) {
 	t.Parallel()
 	cluster := redistest.StartCluster(t, 3)
-	join := func(node string) Broker {
-		return startRedis(t, RedisOptions{URL: cluster.URL(), Cluster: true, Prefix: "hotpot-test", Node: node, Retention: 100})
-	}
-	a, b := join("a"), join("b")
-	serveRecorder(t, a)
-	serveRecorder(t, b)
-	eventually(t, 10*time.Second, func() error { return requestsWork(t, a, b) })
+	a, b := redisClusterPair(t, cluster)
 
 	moveAway := func(node string) {
 		channel := newKeys("hotpot-test", 0).nodeChannel(node)
@@ -266,7 +272,7 @@ func TestRedisClusterSlotMoved(t *testing.T) {
 
 	// c learns the slots, which then move before it subscribes: the
 	// master it asks first answers MOVED.
-	c := join("c")
+	c := joinRedisCluster(t, cluster, "c")
 	if _, err := c.Lookup(testCtx(t, 5*time.Second), "p"); err != nil {
 		t.Fatal(err)
 	}
@@ -285,13 +291,7 @@ func TestRedisClusterFailover(t *testing.T) {
 	cluster := redistest.StartCluster(t, 3)
 	master := cluster.ServerOf(t, newKeys("hotpot-test", 0).nodeChannel("a"))
 	cluster.AddReplica(t, master)
-	join := func(node string) Broker {
-		return startRedis(t, RedisOptions{URL: cluster.URL(), Cluster: true, Prefix: "hotpot-test", Node: node, Retention: 100})
-	}
-	a, b := join("a"), join("b")
-	serveRecorder(t, a)
-	serveRecorder(t, b)
-	eventually(t, 10*time.Second, func() error { return requestsWork(t, a, b) })
+	a, b := redisClusterPair(t, cluster)
 	info := NodeInfo{ID: "a"}
 	mustHeartbeat(t, a, info, time.Minute)
 	mustHeartbeat(t, a, info, time.Minute)
