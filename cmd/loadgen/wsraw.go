@@ -56,7 +56,8 @@ type frameReader struct {
 // fragments, and is valid until the next call.
 func (r *frameReader) next(b []byte) (op byte, payload []byte, n int, err error) {
 	for {
-		fin, fop, hdr, size, err := parseFrameHeader(b[n:])
+		h, hdr, err := parseFrameHeader(b[n:])
+		fin, fop, size := h.Fin, h.Opcode, int(h.Length)
 		if err != nil || hdr == 0 || len(b)-n-hdr < size {
 			return 0, nil, n, err
 		}
@@ -86,45 +87,23 @@ func (r *frameReader) next(b []byte) (op byte, payload []byte, n int, err error)
 }
 
 // parseFrameHeader parses the header of the frame at the start of b and
-// returns its FIN bit, opcode, the header's length and the payload's; hdr
-// is 0 when b is shorter than the header. It refuses what a node must not
-// send: reserved bits (no extension is negotiated), a mask, an unknown
-// opcode, a control frame fragmented or longer than 125 bytes, and
-// payloads over maxMessageBytes.
-func parseFrameHeader(b []byte) (fin bool, op byte, hdr, size int, err error) {
-	if len(b) < 2 {
-		return false, 0, 0, 0, nil
-	}
-	fin, op, hdr = b[0]&0x80 != 0, b[0]&0x0f, 2
-	var n uint64
-	switch n = uint64(b[1] & 0x7f); n {
-	case 126:
-		if hdr += 2; len(b) < hdr {
-			return false, 0, 0, 0, nil
-		}
-		n = uint64(binary.BigEndian.Uint16(b[2:]))
-	case 127:
-		if hdr += 8; len(b) < hdr {
-			return false, 0, 0, 0, nil
-		}
-		n = binary.BigEndian.Uint64(b[2:])
-	}
+// returns it with its size; a size of 0 means b holds less than the
+// header. Beside what RFC 6455 forbids every frame (wsproto.ParseHeader)
+// it refuses what a node must not send: a mask, and a payload over
+// maxMessageBytes.
+func parseFrameHeader(b []byte) (wsproto.Header, int, error) {
+	h, hdr, err := wsproto.ParseHeader(b)
 	switch {
-	case b[0]&0x70 != 0:
-		err = fmt.Errorf("%w: reserved bits set (%#x)", errProtocol, b[0])
-	case b[1]&0x80 != 0:
-		err = fmt.Errorf("%w: masked frame from the server", errProtocol)
-	case op > wsproto.OpBinary && op < wsproto.OpClose || op > wsproto.OpPong:
-		err = fmt.Errorf("%w: unknown opcode %#x", errProtocol, op)
-	case op >= wsproto.OpClose && (!fin || n > 125):
-		err = fmt.Errorf("%w: control frame %#x fragmented or longer than 125 bytes", errProtocol, op)
-	case n > maxMessageBytes:
-		err = fmt.Errorf("%w: frame of %d bytes, over %d", errProtocol, n, maxMessageBytes)
+	case err != nil:
+		return h, 0, fmt.Errorf("%w: %v", errProtocol, err)
+	case hdr == 0:
+		return h, 0, nil
+	case h.Masked:
+		return h, 0, fmt.Errorf("%w: masked frame from the server", errProtocol)
+	case h.Length > maxMessageBytes:
+		return h, 0, fmt.Errorf("%w: frame of %d bytes, over %d", errProtocol, h.Length, maxMessageBytes)
 	}
-	if err != nil {
-		return false, 0, 0, 0, err
-	}
-	return fin, op, hdr, int(n), nil
+	return h, hdr, nil
 }
 
 // appendClientFrame appends one final frame of opcode op carrying payload,

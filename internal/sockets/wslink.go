@@ -25,9 +25,6 @@ const (
 	closeMessageTooBig   = 1009
 )
 
-// maxControlPayload bounds the payload of a control frame.
-const maxControlPayload = 125
-
 var (
 	// errClientClose reports the client's close frame: the connection is over.
 	errClientClose = errors.New("the client closed the WebSocket")
@@ -81,14 +78,6 @@ func newWSLink(conn net.Conn, br *bufio.Reader, binary bool, maxBytes int) *wsLi
 	return &wsLink{linkConn: linkConn{conn: conn, br: br, out: newConnWriter(conn)}, opcode: opcode, maxBytes: maxBytes}
 }
 
-// wsHeader is the header of one frame from the client.
-type wsHeader struct {
-	fin    bool
-	opcode byte
-	length int64
-	mask   [4]byte
-}
-
 // readFrame returns the next message. Control frames between its
 // fragments are handled on the way: a Ping is answered, a close ends it.
 func (l *wsLink) readFrame() (*frameBuffer, error) {
@@ -105,7 +94,7 @@ func (l *wsLink) readFrame() (*frameBuffer, error) {
 			fb.release()
 			return nil, err
 		}
-		if h.opcode >= wsproto.OpClose {
+		if h.Opcode >= wsproto.OpClose {
 			if err := l.control(h); err != nil {
 				fb.release()
 				return nil, err
@@ -114,15 +103,15 @@ func (l *wsLink) readFrame() (*frameBuffer, error) {
 		}
 		open := fb != nil || l.skipping
 		switch {
-		case h.opcode == wsproto.OpContinuation && !open:
+		case h.Opcode == wsproto.OpContinuation && !open:
 			return nil, l.fail("a continuation frame with no message to continue")
-		case h.opcode != wsproto.OpContinuation && open:
+		case h.Opcode != wsproto.OpContinuation && open:
 			fb.release()
 			return nil, l.fail("a new message before the last one ended")
 		}
 		if l.skipping {
-			l.skipping = !h.fin
-			l.discard = h.length
+			l.skipping = !h.Fin
+			l.discard = h.Length
 			if err := l.drop(); err != nil {
 				return nil, err
 			}
@@ -130,21 +119,21 @@ func (l *wsLink) readFrame() (*frameBuffer, error) {
 		}
 		if fb == nil {
 			fb = getFrameBuffer()
-			text = h.opcode == wsproto.OpText
+			text = h.Opcode == wsproto.OpText
 		}
-		if h.length > int64(l.maxBytes-len(fb.b)) {
+		if h.Length > int64(l.maxBytes-len(fb.b)) {
 			fb.release()
-			l.skipping = !h.fin
-			l.discard = h.length
+			l.skipping = !h.Fin
+			l.discard = h.Length
 			return nil, fmt.Errorf("%w: more than %d bytes", errTooBig, l.maxBytes)
 		}
 		start := len(fb.b)
-		if fb.b, err = readPayload(l.br, fb.b, int(h.length)); err != nil {
+		if fb.b, err = readPayload(l.br, fb.b, int(h.Length)); err != nil {
 			fb.release()
 			return nil, err
 		}
-		wsproto.Mask(fb.b[start:], h.mask)
-		if !h.fin {
+		wsproto.Mask(fb.b[start:], h.Mask)
+		if !h.Fin {
 			continue
 		}
 		if text && !utf8.Valid(fb.b) {
@@ -157,49 +146,38 @@ func (l *wsLink) readFrame() (*frameBuffer, error) {
 
 // readHeader reads one frame header, refusing what RFC 6455 forbids a
 // client to send.
-func (l *wsLink) readHeader() (wsHeader, error) {
-	b, err := l.read(2)
+func (l *wsLink) readHeader() (wsproto.Header, error) {
+	b, err := l.peek(2)
+	if err == nil {
+		b, err = l.peek(wsproto.HeaderSize(b[1]))
+	}
 	if err != nil {
-		return wsHeader{}, err
+		return wsproto.Header{}, err
 	}
-	h := wsHeader{fin: b[0]&0x80 != 0, opcode: b[0] & 0x0f, length: int64(b[1] & 0x7f)}
-	masked := b[1]&0x80 != 0
+	h, size, err := wsproto.ParseHeader(b)
 	switch {
-	case b[0]&0x70 != 0:
-		return h, l.fail("reserved bits set, with no extension agreed")
-	case h.opcode > wsproto.OpBinary && h.opcode < wsproto.OpClose || h.opcode > wsproto.OpPong:
-		return h, l.fail(fmt.Sprintf("unknown opcode %#x", h.opcode))
-	case !masked:
+	case err != nil:
+		return h, l.fail(err.Error())
+	case !h.Masked:
 		return h, l.fail("a client's frames must be masked")
-	case h.opcode >= wsproto.OpClose && !h.fin:
-		return h, l.fail("a fragmented control frame")
-	case h.opcode >= wsproto.OpClose && h.length > maxControlPayload:
-		return h, l.fail("a control frame longer than 125 bytes")
 	}
-	switch h.length {
-	case 126:
-		if b, err = l.read(2); err != nil {
-			return h, err
-		}
-		h.length = int64(binary.BigEndian.Uint16(b))
-	case 127:
-		if b, err = l.read(8); err != nil {
-			return h, err
-		}
-		if h.length = int64(binary.BigEndian.Uint64(b)); h.length < 0 {
-			return h, l.fail("a frame length over 2^63")
-		}
-	}
-	if b, err = l.read(4); err != nil {
-		return h, err
-	}
-	copy(h.mask[:], b)
+	l.br.Discard(size)
 	return h, nil
 }
 
 // read returns the next n (at most connBufferBytes) bytes, valid until
 // the next read.
 func (l *wsLink) read(n int) ([]byte, error) {
+	b, err := l.peek(n)
+	if err == nil {
+		l.br.Discard(n)
+	}
+	return b, err
+}
+
+// peek returns the next n (at most connBufferBytes) bytes without taking
+// them.
+func (l *wsLink) peek(n int) ([]byte, error) {
 	b, err := l.br.Peek(n)
 	if err != nil {
 		if err == io.EOF && len(b) > 0 {
@@ -207,7 +185,6 @@ func (l *wsLink) read(n int) ([]byte, error) {
 		}
 		return nil, err
 	}
-	l.br.Discard(n)
 	return b, nil
 }
 
@@ -226,16 +203,16 @@ func (l *wsLink) drop() error {
 // control handles a control frame: a Ping the rate limit lets through
 // gets its Pong, a close ends the connection, answered unless the node
 // closed first.
-func (l *wsLink) control(h wsHeader) error {
-	payload, err := l.read(int(h.length))
+func (l *wsLink) control(h wsproto.Header) error {
+	payload, err := l.read(int(h.Length))
 	if err != nil {
 		return err
 	}
-	wsproto.Mask(payload, h.mask)
-	if h.opcode != wsproto.OpClose && l.received != nil && !l.received() {
+	wsproto.Mask(payload, h.Mask)
+	if h.Opcode != wsproto.OpClose && l.received != nil && !l.received() {
 		return nil
 	}
-	switch h.opcode {
+	switch h.Opcode {
 	case wsproto.OpPing:
 		_, err := l.writeControl(wsproto.OpPong, payload, writeTimeout)
 		return err
@@ -296,7 +273,7 @@ func (l *wsLink) writeControl(opcode byte, payload []byte, timeout time.Duration
 // closePayload is the payload of a close frame: the code, then the
 // reason, cut to fit 125 bytes on a UTF-8 boundary.
 func closePayload(code uint16, reason string) []byte {
-	for len(reason) > maxControlPayload-2 || !utf8.ValidString(reason) {
+	for len(reason) > wsproto.MaxControlPayload-2 || !utf8.ValidString(reason) {
 		reason = reason[:len(reason)-1]
 	}
 	return append(binary.BigEndian.AppendUint16(nil, code), reason...)

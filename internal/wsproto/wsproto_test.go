@@ -2,6 +2,7 @@ package wsproto
 
 import (
 	"bytes"
+	"strings"
 	"testing"
 )
 
@@ -61,4 +62,75 @@ func TestAppendHeader(t *testing.T) {
 			t.Errorf("opcode %#x, length %d, masked %v: % x, want % x", tc.opcode, tc.length, tc.mask != nil, got, want)
 		}
 	}
+}
+
+// TestParseHeader: what AppendHeader writes parses back, masked or not,
+// and the whole header is needed before it does.
+func TestParseHeader(t *testing.T) {
+	key := [4]byte{0x37, 0xfa, 0x21, 0x3d}
+	for _, length := range []int{0, 1, 125, 126, 0xffff, 0x10000} {
+		for _, mask := range []*[4]byte{nil, &key} {
+			b := AppendHeader(nil, OpBinary, length, mask)
+			for short := range len(b) {
+				if _, size, err := ParseHeader(b[:short]); size != 0 || err != nil {
+					t.Fatalf("length %d, masked %v: %d of %d bytes gave size %d, %v; want 0, nil", length, mask != nil, short, len(b), size, err)
+				}
+			}
+			h, size, err := ParseHeader(append(b, "payload"...))
+			want := Header{Fin: true, Opcode: OpBinary, Length: int64(length), Masked: mask != nil}
+			if mask != nil {
+				want.Mask = *mask
+			}
+			if err != nil || size != len(b) || h != want || HeaderSize(b[1]) != len(b) {
+				t.Errorf("length %d, masked %v: %+v, size %d, %v; want %+v, size %d", length, mask != nil, h, size, err, want, len(b))
+			}
+		}
+	}
+}
+
+// TestParseHeaderRefuses: what RFC 6455 §5 forbids any frame.
+func TestParseHeaderRefuses(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		header []byte
+		want   string
+	}{
+		{"reserved bit", []byte{0xc1, 0x00}, "reserved bits"},
+		{"unknown data opcode", []byte{0x83, 0x00}, "unknown opcode 0x3"},
+		{"unknown control opcode", []byte{0x8b, 0x00}, "unknown opcode 0xb"},
+		{"fragmented ping", []byte{0x09, 0x00}, "fragmented control frame"},
+		{"long ping", []byte{0x89, 0x7e, 0x00, 0x05}, "control frame longer than 125 bytes"},
+		{"length over 2^63", []byte{0x82, 0x7f, 0x80, 0, 0, 0, 0, 0, 0, 0}, "over 2^63"},
+	} {
+		if _, _, err := ParseHeader(tc.header); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want an error saying %q", tc.name, err, tc.want)
+		}
+	}
+}
+
+// FuzzParseHeader: any bytes parse without panic into a header no longer
+// than they are, and a final frame's header, written again as
+// AppendHeader writes it, parses to the same header.
+func FuzzParseHeader(f *testing.F) {
+	f.Add([]byte{0x81, 0x05})
+	f.Add([]byte{0x82, 0xfe, 0x01, 0x00, 1, 2, 3, 4})
+	f.Add([]byte{0x89, 0x7e, 0x00, 0x05})
+	f.Add([]byte{0x02, 0x7f, 0, 0, 0, 0, 0, 1, 0, 0})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		h, size, err := ParseHeader(b)
+		if size > len(b) {
+			t.Fatalf("size %d of %d bytes", size, len(b))
+		}
+		if err != nil || size == 0 || !h.Fin {
+			return
+		}
+		var mask *[4]byte
+		if h.Masked {
+			mask = &h.Mask
+		}
+		again, _, err := ParseHeader(AppendHeader(nil, h.Opcode, int(h.Length), mask))
+		if err != nil || again != h {
+			t.Fatalf("%+v written again parses to %+v, %v", h, again, err)
+		}
+	})
 }
