@@ -456,7 +456,7 @@ func (p *poller) beginClose() {
 		if c.stalled {
 			unix.EpollCtl(p.epfd, unix.EPOLL_CTL_ADD, c.fd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(c.i)})
 		}
-		if p.write(c, wsproto.OpClose, closePayload(websocket.StatusNormalClosure)) != nil {
+		if p.write(c, wsproto.OpClose, wsproto.ClosePayload(uint16(websocket.StatusNormalClosure), "")) != nil {
 			p.drop(c, nil)
 		}
 	}

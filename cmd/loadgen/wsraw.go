@@ -120,12 +120,6 @@ func maskKey() (key [4]byte) {
 	return key
 }
 
-// closePayload is the payload of a close frame with status code and no
-// reason.
-func closePayload(code websocket.StatusCode) []byte {
-	return binary.BigEndian.AppendUint16(nil, uint16(code))
-}
-
 // closeError describes the close frame a node sent, as coder/websocket
 // would: its status code and reason.
 func closeError(payload []byte) error {

@@ -98,7 +98,7 @@ func TestFrameReader(t *testing.T) {
 			serverFrame(true, wsproto.OpText, []byte("short, long form"), 64),
 			serverFrame(true, wsproto.OpText, []byte("short, 16-bit form"), 16),
 			serverFrame(true, wsproto.OpText, nil, 0),
-			serverFrame(true, wsproto.OpClose, closePayload(websocket.StatusGoingAway), 0),
+			serverFrame(true, wsproto.OpClose, wsproto.ClosePayload(uint16(websocket.StatusGoingAway), ""), 0),
 		},
 		want: []message{
 			{wsproto.OpText, `{"type":"Welcome"}`}, {wsproto.OpBinary, mid}, {wsproto.OpText, "short, long form"},
@@ -342,7 +342,7 @@ func TestDialRawRefuses(t *testing.T) {
 func FuzzFrameReader(f *testing.F) {
 	f.Add(serverFrame(true, wsproto.OpText, []byte(`{"type":"Ping"}`), 0), uint16(3))
 	f.Add(append(serverFrame(false, wsproto.OpText, []byte("frag"), 0), serverFrame(true, wsproto.OpContinuation, []byte("ment"), 16)...), uint16(7))
-	f.Add(append(serverFrame(true, wsproto.OpPing, []byte("x"), 64), serverFrame(true, wsproto.OpClose, closePayload(websocket.StatusNormalClosure), 0)...), uint16(12))
+	f.Add(append(serverFrame(true, wsproto.OpPing, []byte("x"), 64), serverFrame(true, wsproto.OpClose, wsproto.ClosePayload(uint16(websocket.StatusNormalClosure), ""), 0)...), uint16(12))
 	f.Fuzz(func(t *testing.T, stream []byte, at uint16) {
 		whole, wholeErr := parseStream(stream)
 		split, splitErr := parseStream(stream, int(at))

@@ -252,7 +252,7 @@ func (l *wsLink) fail(what string) error { return l.failWith(closeProtocolError,
 // failWith answers a protocol violation with close code and returns the
 // error that ends the read loop.
 func (l *wsLink) failWith(code uint16, what string) error {
-	l.writeControl(wsproto.OpClose, closePayload(code, what), closeGrace)
+	l.writeControl(wsproto.OpClose, wsproto.ClosePayload(code, what), closeGrace)
 	return fmt.Errorf("%w: %s", errProtocol, what)
 }
 
@@ -270,15 +270,6 @@ func (l *wsLink) writeControl(opcode byte, payload []byte, timeout time.Duration
 	return true, err
 }
 
-// closePayload is the payload of a close frame: the code, then the
-// reason, cut to fit 125 bytes on a UTF-8 boundary.
-func closePayload(code uint16, reason string) []byte {
-	for len(reason) > wsproto.MaxControlPayload-2 || !utf8.ValidString(reason) {
-		reason = reason[:len(reason)-1]
-	}
-	return append(binary.BigEndian.AppendUint16(nil, code), reason...)
-}
-
 func (l *wsLink) writeFrames(frames [][]byte, timeout time.Duration) error {
 	return writeBatch(l.out, l, frames, timeout)
 }
@@ -293,7 +284,7 @@ func (l *wsLink) appendFrame(dst, payload []byte) []byte {
 // close writes the close frame for reason; the read loop ends the
 // connection when the client answers it, or the agent's close timer does.
 func (l *wsLink) close(reason string) {
-	if wrote, err := l.writeControl(wsproto.OpClose, closePayload(closeCode(reason), reason), closeGrace); wrote && err != nil {
+	if wrote, err := l.writeControl(wsproto.OpClose, wsproto.ClosePayload(closeCode(reason), reason), closeGrace); wrote && err != nil {
 		l.abort()
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"unicode/utf8"
 )
 
 // Opcodes (RFC 6455 §5.2).
@@ -75,6 +76,15 @@ func Mask(b []byte, key [4]byte) {
 	for i := range b {
 		b[i] ^= key[i&3]
 	}
+}
+
+// ClosePayload is the payload of a close frame (§5.5.1): the code, then
+// the reason, cut to fit MaxControlPayload bytes on a UTF-8 boundary.
+func ClosePayload(code uint16, reason string) []byte {
+	for len(reason) > MaxControlPayload-2 || !utf8.ValidString(reason) {
+		reason = reason[:len(reason)-1]
+	}
+	return append(binary.BigEndian.AppendUint16(nil, code), reason...)
 }
 
 // Header is what a frame's header says (§5.2).

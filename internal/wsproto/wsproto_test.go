@@ -134,3 +134,16 @@ func FuzzParseHeader(f *testing.F) {
 		}
 	})
 }
+
+// TestClosePayload: the code, big-endian, then the reason, cut to fit a
+// control frame without splitting a character.
+func TestClosePayload(t *testing.T) {
+	if got := ClosePayload(1000, "bye"); !bytes.Equal(got, []byte{0x03, 0xe8, 'b', 'y', 'e'}) {
+		t.Errorf("ClosePayload(1000, bye) = % x", got)
+	}
+	long := strings.Repeat("é", 100) // 200 bytes
+	got := ClosePayload(1008, long)
+	if len(got) != 124 || string(got[2:]) != strings.Repeat("é", 61) {
+		t.Errorf("a 200-byte reason gave %d bytes: %q, want 61 é in 124", len(got), got[2:])
+	}
+}
