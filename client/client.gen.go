@@ -840,7 +840,8 @@ type ClientInterface interface {
 	// Readyz Readiness
 	//
 	// Answers 200 when the node can serve traffic; 503 while it drains, or
-	// in cluster mode while Redis cannot be reached.
+	// in cluster mode while Redis cannot be reached (on a Redis Cluster,
+	// any of its masters).
 	//
 	// Corresponds with GET /readyz (the `Readyz` operationId).
 	Readyz(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -1242,7 +1243,8 @@ func (c *Client) OpenapiSpec(ctx context.Context, reqEditors ...RequestEditorFn)
 // Readyz Readiness
 //
 // Answers 200 when the node can serve traffic; 503 while it drains, or
-// in cluster mode while Redis cannot be reached.
+// in cluster mode while Redis cannot be reached (on a Redis Cluster,
+// any of its masters).
 //
 // Corresponds with GET /readyz (the `Readyz` operationId).
 func (c *Client) Readyz(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -2240,7 +2242,8 @@ type ClientWithResponsesInterface interface {
 	// ReadyzWithResponse Readiness
 	//
 	// Answers 200 when the node can serve traffic; 503 while it drains, or
-	// in cluster mode while Redis cannot be reached.
+	// in cluster mode while Redis cannot be reached (on a Redis Cluster,
+	// any of its masters).
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -3641,7 +3644,8 @@ func (c *ClientWithResponses) OpenapiSpecWithResponse(ctx context.Context, reqEd
 // ReadyzWithResponse Readiness
 //
 // Answers 200 when the node can serve traffic; 503 while it drains, or
-// in cluster mode while Redis cannot be reached.
+// in cluster mode while Redis cannot be reached (on a Redis Cluster,
+// any of its masters).
 //
 // Returns a wrapper object for the known response body format(s).
 //
