@@ -208,6 +208,9 @@ brk cluster-sunsubscribe-ignored internal/pubsub/redis.go \
 brk cluster-failover-stale-slots internal/pubsub/redis.go \
 	'o.ClusterStateReloadInterval = clusterStateReload' '' \
 	./internal/pubsub 'TestRedisClusterFailover'
+brk outbox-counts-published-drops internal/node/stream.go \
+	'if o.first < o.sendingEnd {' 'if false {' \
+	./internal/node 'TestOutboxKeepsTheNewest'
 
 echo "$caught caught, $failed not"
 [[ $failed == 0 ]]

@@ -40,6 +40,13 @@ type outbox struct {
 	first uint64
 	// dropped counts events dropped since publishLoop last looked.
 	dropped int
+	// sendingEnd is the position after the batch peek handed out, until
+	// remove or unsent says how its append went; 0 when none is out.
+	// Events of that batch dropped meanwhile are counted in
+	// droppedSending, and count as dropped only if the append failed:
+	// one that succeeds published them.
+	sendingEnd     uint64
+	droppedSending int
 	// wake has a token when events wait.
 	wake chan struct{}
 }
@@ -57,9 +64,12 @@ func (o *outbox) add(e events.Event) {
 		// may still hold it.
 		o.bytes -= events.SizeOf(o.queue[0])
 		o.queue = o.queue[1:]
+		if o.first < o.sendingEnd {
+			o.droppedSending++
+		} else {
+			o.countDropped(1)
+		}
 		o.first++
-		o.dropped++
-		o.metrics.EventsDropped.Inc()
 	}
 	o.queue = append(o.queue, e)
 	o.bytes += size
@@ -80,14 +90,33 @@ func (o *outbox) peek(n int) (batch []events.Event, from uint64, dropped int) {
 	defer o.mu.Unlock()
 	k := min(n, len(o.queue))
 	batch = o.queue[:k:k]
+	o.sendingEnd = o.first + uint64(k)
 	dropped, o.dropped = o.dropped, 0
 	return batch, o.first, dropped
 }
 
-// remove takes out the n events from position from that are still queued.
+// unsent says the batch peek handed out was not appended: its events
+// dropped meanwhile are dropped for good.
+func (o *outbox) unsent() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.countDropped(o.droppedSending)
+	o.sendingEnd, o.droppedSending = 0, 0
+}
+
+// countDropped counts n events dropped; o.mu must be held.
+func (o *outbox) countDropped(n int) {
+	o.dropped += n
+	o.metrics.EventsDropped.Add(float64(n))
+}
+
+// remove takes out the n events from position from, the batch peek
+// handed out, which is now in the stream: those of them still queued,
+// and none of them counts as dropped.
 func (o *outbox) remove(from uint64, n int) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	o.sendingEnd, o.droppedSending = 0, 0
 	end := from + uint64(n)
 	if end <= o.first {
 		return // dropped meanwhile
@@ -130,6 +159,7 @@ func (n *Node) publishLoop() {
 			err := n.broker.Append(ctx, batch)
 			cancel()
 			if err != nil {
+				n.outbox.unsent()
 				n.clusterError("publish events", err)
 				if !sleep(n.ctx, retryBackoff) {
 					return
