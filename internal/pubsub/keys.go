@@ -4,8 +4,9 @@ import "strconv"
 
 // keys names the Redis keys and channels of one cluster, all under one
 // prefix. They are named for Redis Cluster: what one command touches
-// together shares a hash tag (the part in braces), and per-node channels
-// map onto sharded pub/sub. No request scans the keyspace.
+// together shares a hash tag (the part in braces), and each node's
+// channel has a slot of its own when the channels are sharded. No request
+// scans the keyspace.
 //
 //	<prefix>:agent:{<agent>}        string "node#session": the agent's owner
 //	<prefix>:node-agents:{<node>}   set: the agents a node registered, to forget them with it
