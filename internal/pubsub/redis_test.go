@@ -453,3 +453,23 @@ func TestRedisStreamBoundedInBytes(t *testing.T) {
 		t.Fatalf("the stream keeps %d events of 4 KiB, want about %d (at most %d)", n, budget/(4<<10), most)
 	}
 }
+
+// TestRedisClusterURLDatabase: a Redis Cluster has database 0 alone; a
+// URL naming another is refused, before anything is dialled.
+func TestRedisClusterURLDatabase(t *testing.T) {
+	for url, ok := range map[string]bool{
+		"redis://127.0.0.1:7000?addr=127.0.0.1:7001": true,
+		"redis://127.0.0.1:7000/0":                   true,
+		"redis://127.0.0.1:7000/3":                   false,
+	} {
+		r, err := NewRedis(RedisOptions{URL: url, Cluster: true, Prefix: "hotpot-test", Node: "a"})
+		if ok != (err == nil) {
+			t.Errorf("%s: error %v, want it accepted %v", url, err, ok)
+		}
+		if err == nil {
+			r.Close()
+		} else if !strings.Contains(err.Error(), "database 0") {
+			t.Errorf("%s: error %q does not say a Redis Cluster has database 0 alone", url, err)
+		}
+	}
+}
