@@ -211,6 +211,9 @@ brk cluster-failover-stale-slots internal/pubsub/redis.go \
 brk outbox-counts-published-drops internal/node/stream.go \
 	'if o.first < o.sendingEnd {' 'if false {' \
 	./internal/node 'TestOutboxKeepsTheNewest'
+brk redis-cluster-unnoticed internal/pubsub/redis_cluster.go \
+	'strings.HasPrefix(err.Error(), "MOVED ")' 'strings.HasPrefix(err.Error(), "NEVER ")' \
+	./internal/pubsub 'TestRedisClusterWithoutClusterFlag'
 
 echo "$caught caught, $failed not"
 [[ $failed == 0 ]]

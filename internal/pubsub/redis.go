@@ -68,6 +68,9 @@ type Redis struct {
 	// cluster watches the masters of a Redis Cluster; nil on one server.
 	// On a Redis Cluster the channels are shard channels.
 	cluster *clusterWatch
+	// moved watches a lone server for the answers of a Redis Cluster;
+	// nil on a Redis Cluster.
+	moved *movedWatch
 	// subs are the subscriptions to the node's channels: one on a single
 	// server; one per channel on a Redis Cluster, whose shard channels
 	// may live on different Redis nodes.
@@ -149,6 +152,9 @@ func NewRedis(opts RedisOptions) (*Redis, error) {
 	r.senders = newWorkers(r.stopSending, &r.sendLoops)
 	if c, ok := client.(*redis.ClusterClient); ok {
 		r.cluster = &clusterWatch{client: c}
+	} else {
+		r.moved = &movedWatch{log: r.log}
+		client.AddHook(r.moved)
 	}
 	node, all := r.keys.nodeChannel(r.node), r.keys.allChannel()
 	if r.cluster != nil {
@@ -215,6 +221,9 @@ func (r *Redis) Node() string { return r.node }
 // Ready reports whether the node's channels are subscribed and Redis
 // answers a PING: every master of a Redis Cluster.
 func (r *Redis) Ready(ctx context.Context) error {
+	if r.moved != nil && r.moved.seen.Load() {
+		return unavailable(errRedisIsCluster)
+	}
 	if !r.allSubscribed() {
 		return fmt.Errorf("%w: not subscribed to Redis", ErrUnavailable)
 	}

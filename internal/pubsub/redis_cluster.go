@@ -2,8 +2,11 @@ package pubsub
 
 import (
 	"context"
+	"errors"
+	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -66,4 +69,44 @@ func infoField(info, field string) string {
 		}
 	}
 	return ""
+}
+
+// errRedisIsCluster says what to do about a lone server's client that
+// Redis answers MOVED.
+var errRedisIsCluster = errors.New("Redis answers MOVED: it is a node of a Redis Cluster; start the node with --redis-cluster")
+
+// movedWatch is a hook of a lone server's client that looks for the
+// MOVED answers of a Redis Cluster node: the node was pointed at a Redis
+// Cluster without --redis-cluster, and most of its commands fail. The
+// first one is logged, saying so; Ready fails from then on.
+type movedWatch struct {
+	log  *slog.Logger
+	seen atomic.Bool
+}
+
+func (w *movedWatch) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (w *movedWatch) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		err := next(ctx, cmd)
+		w.check(err)
+		return err
+	}
+}
+
+func (w *movedWatch) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		err := next(ctx, cmds)
+		for _, cmd := range cmds {
+			w.check(cmd.Err())
+		}
+		return err
+	}
+}
+
+// check notes err if it is a MOVED answer.
+func (w *movedWatch) check(err error) {
+	if err != nil && strings.HasPrefix(err.Error(), "MOVED ") && !w.seen.Swap(true) {
+		w.log.Error(errRedisIsCluster.Error())
+	}
 }

@@ -1,9 +1,11 @@
 package pubsub
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"sync"
@@ -471,5 +473,30 @@ func TestRedisClusterURLDatabase(t *testing.T) {
 		} else if !strings.Contains(err.Error(), "database 0") {
 			t.Errorf("%s: error %q does not say a Redis Cluster has database 0 alone", url, err)
 		}
+	}
+}
+
+// TestRedisClusterWithoutClusterFlag: a broker that takes a Redis
+// Cluster node for a lone server gets MOVED for most keys; it is not
+// ready, and says once, in its log and its readiness, to start with
+// --redis-cluster.
+func TestRedisClusterWithoutClusterFlag(t *testing.T) {
+	t.Parallel()
+	cluster := redistest.StartCluster(t, 3)
+	var logs bytes.Buffer
+	r, err := NewRedis(RedisOptions{URL: cluster.Servers[0].URL(), Prefix: "hotpot-test", Node: "a", Log: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Agents whose keys are spread over the three masters.
+	for _, id := range []string{"p1", "p2", "p3", "p4", "p5", "p6"} {
+		r.Register(testCtx(t, 5*time.Second), id, Owner{Node: "a", Session: 1})
+	}
+	if err := r.Ready(testCtx(t, 5*time.Second)); !errors.Is(err, ErrUnavailable) || !strings.Contains(err.Error(), "--redis-cluster") {
+		t.Errorf("Ready = %v, want ErrUnavailable saying to start with --redis-cluster", err)
+	}
+	r.Close()
+	if n := strings.Count(logs.String(), "start the node with --redis-cluster"); n != 1 {
+		t.Errorf("the advice is logged %d times, want once:\n%s", n, logs.String())
 	}
 }
