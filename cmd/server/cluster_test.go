@@ -718,6 +718,24 @@ func TestClusterRedisTLS(t *testing.T) {
 	}
 }
 
+// A rediss:// URL with --redis-cluster joins a Redis Cluster over TLS,
+// with the password from the URL: the nodes find every master, from the
+// seeds, and reach each other's agents.
+func TestClusterRedisClusterTLS(t *testing.T) {
+	redis := redistest.StartCluster(t, 3, redistest.WithTLS(), redistest.WithPassword("s3cret"))
+	if u := redis.URL(); !strings.HasPrefix(u, "rediss://:s3cret@") {
+		t.Fatalf("URL %s", u)
+	}
+	t.Setenv("SSL_CERT_FILE", redis.Servers[0].CAFile()) // the node processes inherit it
+	nodes := startClusterWith(t, redis.URL(), map[string][]string{"a": {"--redis-cluster"}, "b": {"--redis-cluster"}})
+	for _, id := range []string{"p1", "p2", "p3"} { // on the three masters
+		dialAgent(t, nodes["a"], id)
+		if status, body := call(t, nodes["b"], id, 5000); status != http.StatusOK {
+			t.Fatalf("call to %s across a Redis Cluster over TLS: %d %s", id, status, body)
+		}
+	}
+}
+
 // TestClusterSIGTERMLeaves: a node stopped with SIGTERM kicks its agents,
 // leaves /nodes at once and takes its agents out of the directory; the
 // cluster's metrics count what crossed between nodes.

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/hotpot-rt/hotpot/internal/testcert"
 )
 
 // hashSlots is how many hash slots a Redis Cluster shares out.
@@ -23,16 +25,23 @@ type Cluster struct {
 	// Kill, Restart, Stop and Cont work on each as on a lone server; a
 	// restarted node keeps its place and slots, and loses its data.
 	Servers []*Server
+	// opts start each of its nodes.
+	opts []Option
 }
 
-// StartCluster starts a Redis Cluster of masters nodes for t and returns
-// once every node sees every hash slot served. The nodes are killed when
-// t ends.
-func StartCluster(t testing.TB, masters int) *Cluster {
+// StartCluster starts a Redis Cluster of masters nodes for t, each with
+// opts, and returns once every node sees every hash slot served. The
+// nodes are killed when t ends. With WithTLS the nodes speak TLS to each
+// other too.
+func StartCluster(t testing.TB, masters int, opts ...Option) *Cluster {
 	t.Helper()
-	c := &Cluster{}
+	certs, err := testcert.Write(t.TempDir()) // used with WithTLS alone
+	if err != nil {
+		t.Fatalf("redistest: %v", err)
+	}
+	c := &Cluster{opts: append(opts, func(s *Server) { s.cluster, s.certs = true, certs })}
 	for range masters {
-		c.Servers = append(c.Servers, Start(t, func(s *Server) { s.cluster = true }))
+		c.Servers = append(c.Servers, Start(t, c.opts...))
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), readyTimeout)
 	defer cancel()
@@ -58,9 +67,11 @@ func StartCluster(t testing.TB, masters int) *Cluster {
 }
 
 // URL returns the cluster's URL, as go-redis's ParseClusterURL reads it:
-// redis://<first node>?addr=<second node>&addr=….
+// redis://[:password@]<first node>?addr=<second node>&addr=… (rediss://
+// with WithTLS).
 func (c *Cluster) URL() string {
-	u := url.URL{Scheme: "redis", Host: c.Servers[0].Addr()}
+	u, _ := url.Parse(c.Servers[0].URL())
+	u.Path = ""
 	q := url.Values{}
 	for _, s := range c.Servers[1:] {
 		q.Add("addr", s.Addr())
@@ -72,19 +83,36 @@ func (c *Cluster) URL() string {
 // clusterArgs returns redis-server's arguments for a cluster node whose
 // bus listens on bus. Its view of the cluster lives in nodes.conf, in its
 // directory, so a restart keeps it.
-func clusterArgs(bus int) []string {
-	return []string{
+func (s *Server) clusterArgs() []string {
+	args := []string{
 		"--cluster-enabled", "yes",
 		"--cluster-config-file", "nodes.conf",
-		"--cluster-port", strconv.Itoa(bus),
+		"--cluster-port", strconv.Itoa(s.bus),
 		"--cluster-node-timeout", "2000",
 	}
+	if s.tls {
+		args = append(args, "--tls-cluster", "yes", "--tls-replication", "yes")
+	}
+	if s.password != "" {
+		args = append(args, "--masterauth", s.password)
+	}
+	return args
+}
+
+// client returns a client of s alone, with its password and over TLS as
+// s wants.
+func (s *Server) client() *redis.Client {
+	o := &redis.Options{Addr: s.Addr(), Password: s.password, Protocol: 2}
+	if s.tls {
+		o.TLSConfig, _ = s.clientTLS() // Start checked the certificates
+	}
+	return redis.NewClient(o)
 }
 
 // clusterFormed reports whether s knows masters nodes and sees every
 // hash slot served.
 func clusterFormed(ctx context.Context, s *Server, masters int) bool {
-	client := redis.NewClient(&redis.Options{Addr: s.Addr(), Protocol: 2})
+	client := s.client()
 	defer client.Close()
 	info, err := client.ClusterInfo(ctx).Result()
 	return err == nil &&
@@ -94,7 +122,7 @@ func clusterFormed(ctx context.Context, s *Server, masters int) bool {
 
 // command sends one command to s.
 func command(ctx context.Context, s *Server, args ...any) error {
-	client := redis.NewClient(&redis.Options{Addr: s.Addr(), Protocol: 2})
+	client := s.client()
 	defer client.Close()
 	if err := client.Do(ctx, args...).Err(); err != nil {
 		return fmt.Errorf("%v on %s: %w", args, s.Addr(), err)
@@ -105,7 +133,7 @@ func command(ctx context.Context, s *Server, args ...any) error {
 // ServerOf returns the node that serves key's hash slot.
 func (c *Cluster) ServerOf(t testing.TB, key string) *Server {
 	t.Helper()
-	client := redis.NewClient(&redis.Options{Addr: c.Servers[0].Addr(), Protocol: 2})
+	client := c.Servers[0].client()
 	defer client.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), readyTimeout)
 	defer cancel()
@@ -135,7 +163,7 @@ func (c *Cluster) MoveSlot(t testing.TB, key string, to *Server) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), readyTimeout)
 	defer cancel()
-	client := redis.NewClient(&redis.Options{Addr: to.Addr(), Protocol: 2})
+	client := to.client()
 	defer client.Close()
 	slot, err := client.ClusterKeySlot(ctx, key).Result()
 	if err != nil {
@@ -159,10 +187,10 @@ func (c *Cluster) MoveSlot(t testing.TB, key string, to *Server) {
 // within a few seconds (the node timeout is 2 s).
 func (c *Cluster) AddReplica(t testing.TB, master *Server) *Server {
 	t.Helper()
-	replica := Start(t, func(s *Server) { s.cluster = true })
+	replica := Start(t, c.opts...)
 	ctx, cancel := context.WithTimeout(context.Background(), readyTimeout)
 	defer cancel()
-	client := redis.NewClient(&redis.Options{Addr: master.Addr(), Protocol: 2})
+	client := master.client()
 	defer client.Close()
 	id, err := client.ClusterMyID(ctx).Result()
 	if err == nil {
@@ -184,7 +212,7 @@ func (c *Cluster) AddReplica(t testing.TB, master *Server) *Server {
 // replicaCaughtUp reports whether s is a replica whose link to its master
 // is up.
 func replicaCaughtUp(ctx context.Context, s *Server) bool {
-	client := redis.NewClient(&redis.Options{Addr: s.Addr(), Protocol: 2})
+	client := s.client()
 	defer client.Close()
 	info, err := client.Info(ctx, "replication").Result()
 	return err == nil && strings.Contains(info, "master_link_status:up")

@@ -84,7 +84,7 @@ func Start(t testing.TB, opts ...Option) *Server {
 	for _, o := range opts {
 		o(s)
 	}
-	if s.tls {
+	if s.tls && s.certs.CA == "" { // a cluster's nodes share theirs
 		if s.certs, err = testcert.Write(s.dir); err != nil {
 			t.Fatalf("redistest: %v", err)
 		}
@@ -209,7 +209,7 @@ func (s *Server) start(port int) error {
 		args = append(args, "--requirepass", s.password)
 	}
 	if s.cluster {
-		args = append(args, clusterArgs(s.bus)...)
+		args = append(args, s.clusterArgs()...)
 	}
 	os.Remove(logFile) // each run's log tells only about that run
 	cmd := exec.Command(s.bin, args...)
