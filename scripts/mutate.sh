@@ -73,7 +73,7 @@ brk tcp-limit-off-by-one internal/sockets/frame.go \
 	'uint64(n) > uint64(max)' 'uint64(n) >= uint64(max)' \
 	$S 'TestFrameSizeBoundary'
 brk ws-limit-off-by-one internal/sockets/wslink.go \
-	'if h.length > int64(l.maxBytes-len(fb.b)) {' 'if h.length >= int64(l.maxBytes-len(fb.b)) {' \
+	'if h.Length > int64(l.maxBytes-len(fb.b)) {' 'if h.Length >= int64(l.maxBytes-len(fb.b)) {' \
 	$S 'TestFrameSizeBoundary'
 brk send-limit-off-by-one internal/sockets/send.go \
 	'len(frame) > a.maxFrame' 'len(frame) >= a.maxFrame' \
@@ -102,19 +102,22 @@ brk ws-ping-unanswered internal/sockets/wslink.go \
 	'_, err := l.writeControl(wsproto.OpPong, payload, writeTimeout)' 'var err error' \
 	$S 'TestWebSocketPing'
 brk ws-ping-not-rate-limited internal/sockets/wslink.go \
-	'if h.opcode != wsproto.OpClose && l.received != nil' 'if h.opcode == wsproto.OpPong && l.received != nil' \
+	'if h.Opcode != wsproto.OpClose && l.received != nil' 'if h.Opcode == wsproto.OpPong && l.received != nil' \
 	$S 'TestRateLimitCountsControlFrames'
 brk ws-unmasked-accepted internal/sockets/wslink.go \
-	'case !masked:' 'case !masked && false:' \
+	'case !h.Masked:' 'case !h.Masked && false:' \
 	$S 'TestWebSocketProtocolViolations'
 brk ws-text-not-utf8-accepted internal/sockets/wslink.go \
 	'if text && !utf8.Valid(fb.b) {' 'if text && false && !utf8.Valid(fb.b) {' \
+	$S 'TestWebSocketProtocolViolations'
+brk ws-long-control-accepted internal/wsproto/wsproto.go \
+	'case h.Opcode >= OpClose && b[1]&0x7f > MaxControlPayload:' 'case false:' \
 	$S 'TestWebSocketProtocolViolations'
 brk ws-close-not-echoed internal/sockets/wslink.go \
 	'l.writeControl(wsproto.OpClose, payload, closeGrace) // echoes' '// echoes' \
 	$S 'TestWebSocketClientClose'
 brk ws-fragments-not-assembled internal/sockets/wslink.go \
-	'		if !h.fin {
+	'		if !h.Fin {
 			continue
 		}' '' \
 	$S 'TestWebSocketFragments'
