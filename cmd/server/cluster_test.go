@@ -841,8 +841,9 @@ func TestClusterSIGTERMStreams(t *testing.T) {
 // Redis Cluster of three masters — calls route to the owner, a broadcast
 // counts every node, events reach every node's stream. A master that
 // restarts empty takes registrations with it, though not the nodes'
-// heartbeats: /readyz answers 503 while it is down, and within 10 s of
-// its return every agent can be called from any node again.
+// heartbeats: while it is down a call through it answers 503 within 2 s
+// and /readyz 503, and within 10 s of its return every agent can be
+// called from any node again.
 func TestClusterOnRedisCluster(t *testing.T) {
 	redis := redistest.StartCluster(t, 3)
 	nodes := startClusterWith(t, redis.URL(), map[string][]string{"a": {"--redis-cluster"}, "b": {"--redis-cluster"}})
@@ -879,11 +880,17 @@ func TestClusterOnRedisCluster(t *testing.T) {
 		}
 	}
 
+	// The master of p1's key, which serves a's channel but not the nodes'
+	// heartbeats (the slots of these names are fixed: CRC16 of the key).
 	master := redis.ServerOf(t, "hotpot:agent:{p1}")
-	if master == redis.ServerOf(t, "{hotpot}:node:a") {
-		master = redis.ServerOf(t, "hotpot:agent:{p2}")
+	if master != redis.ServerOf(t, "hotpot:node:{a}") || master == redis.ServerOf(t, "{hotpot}:node:a") {
+		t.Fatal("the keys' layout over the masters is not the one this test was written for")
 	}
 	master.Kill()
+	start := time.Now()
+	if status, body := call(t, b, "p2", 5000); status != http.StatusServiceUnavailable || time.Since(start) > 2*time.Second {
+		t.Fatalf("call through a's channel on the dead master: %d %s after %v, want 503 within 2 s", status, body, time.Since(start))
+	}
 	eventually(t, 5*time.Second, "neither node is ready", func() bool {
 		for _, p := range nodes {
 			if ready, err := api(t, p).ReadyzWithResponse(t.Context()); err != nil || ready.StatusCode() != http.StatusServiceUnavailable {
