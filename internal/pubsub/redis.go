@@ -181,8 +181,10 @@ func newRedisClient(url string, cluster bool) (redis.UniversalClient, int, error
 			return nil, 0, fmt.Errorf("a Redis Cluster has database 0 alone, not %s", db)
 		}
 		o.DialTimeout, o.ReadTimeout, o.WriteTimeout, o.PoolTimeout = redisDialTimeout, redisIOTimeout, redisIOTimeout, redisIOTimeout
-		o.MaxRetries, o.DisableIdentity = 1, true
-		o.DialerRetries, o.MaxRedirects = 1, 1
+		// One attempt more, by the cluster client (a node's client of its
+		// own makes none): about 2 s to fail against a frozen master, as
+		// against a lone server.
+		o.DisableIdentity, o.MaxRedirects, o.DialerRetries = true, 1, 1
 		// Learn the slots again at most a second after they may have
 		// moved, as a failover or a resharding moves them (go-redis's
 		// default is a minute): a subscription that broke or was

@@ -476,6 +476,24 @@ func TestRedisClusterURLDatabase(t *testing.T) {
 	}
 }
 
+// TestRedisClusterFrozen: a request through a master of a Redis Cluster
+// that stopped answering fails within frozenWithin, as with a lone
+// server, and requests pass again once it answers.
+func TestRedisClusterFrozen(t *testing.T) {
+	t.Parallel()
+	cluster := redistest.StartCluster(t, 3)
+	a, b := redisClusterPair(t, cluster)
+	master := cluster.ServerOf(t, newKeys("hotpot-test", 0).nodeChannel("b"))
+	master.Stop()
+	start := time.Now()
+	_, err := a.Request(testCtx(t, 10*time.Second), "b", []byte("ping"), nil)
+	if !errors.Is(err, ErrUnavailable) || time.Since(start) > frozenWithin {
+		t.Errorf("Request through a frozen master: %v after %v, want ErrUnavailable within %v", err, time.Since(start), frozenWithin)
+	}
+	master.Cont()
+	eventually(t, 10*time.Second, func() error { return requestsWork(t, a, b) })
+}
+
 // TestRedisClusterWithoutClusterFlag: a broker that takes a Redis
 // Cluster node for a lone server gets MOVED for most keys; it is not
 // ready, and says once, in its log and its readiness, to start with
