@@ -43,27 +43,64 @@ func StartCluster(t testing.TB, masters int, opts ...Option) *Cluster {
 	for range masters {
 		c.Servers = append(c.Servers, Start(t, c.opts...))
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), readyTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), formTimeout)
 	defer cancel()
-	seed := c.Servers[0]
 	for i, s := range c.Servers {
-		first, last := slotRange(i, masters)
-		err := command(ctx, s, "cluster", "addslotsrange", first, last)
-		if err == nil && i > 0 {
-			err = command(ctx, s, "cluster", "meet", "127.0.0.1", seed.port, seed.bus)
+		// Distinct config epochs, as redis-cli --cluster create gives:
+		// no collisions for the nodes to settle before they agree.
+		err := command(ctx, s, "cluster", "set-config-epoch", i+1)
+		if err == nil {
+			first, last := slotRange(i, masters)
+			err = command(ctx, s, "cluster", "addslotsrange", first, last)
 		}
 		if err != nil {
 			t.Fatalf("redistest: form the cluster: %v", err)
 		}
 	}
-	for _, s := range c.Servers {
-		for !clusterFormed(ctx, s, masters) {
-			if sleep(ctx) != nil {
-				t.Fatalf("redistest: the cluster did not form within %v", readyTimeout)
+	for polls := 0; !c.formed(ctx); polls++ {
+		// A node forgets a MEET whose handshake outlasts the node
+		// timeout, as it may on a loaded machine: meet again now and
+		// then. Meeting a known node is harmless.
+		if polls%50 == 0 {
+			for _, s := range c.Servers[1:] {
+				command(ctx, s, "cluster", "meet", "127.0.0.1", c.Servers[0].port, c.Servers[0].bus)
 			}
+		}
+		if sleep(ctx) != nil {
+			t.Fatalf("redistest: the cluster did not form within %v: %s", formTimeout, c.state())
 		}
 	}
 	return c
+}
+
+// formed reports whether every node knows every other and sees every
+// hash slot served.
+func (c *Cluster) formed(ctx context.Context) bool {
+	for _, s := range c.Servers {
+		if !clusterFormed(ctx, s, len(c.Servers)) {
+			return false
+		}
+	}
+	return true
+}
+
+// formTimeout bounds the forming of a cluster: a few rounds of gossip,
+// which a loaded machine slows down.
+const formTimeout = 30 * time.Second
+
+// state describes what each node sees of the cluster, for a failure's
+// message.
+func (c *Cluster) state() string {
+	ctx, cancel := context.WithTimeout(context.Background(), readyTimeout)
+	defer cancel()
+	var b strings.Builder
+	for _, s := range c.Servers {
+		client := s.client()
+		nodes, err := client.ClusterNodes(ctx).Result()
+		client.Close()
+		fmt.Fprintf(&b, "\n%s sees: %s%v", s.Addr(), nodes, err)
+	}
+	return b.String()
 }
 
 // URL returns the cluster's URL, as go-redis's ParseClusterURL reads it:
@@ -188,16 +225,17 @@ func (c *Cluster) MoveSlot(t testing.TB, key string, to *Server) {
 func (c *Cluster) AddReplica(t testing.TB, master *Server) *Server {
 	t.Helper()
 	replica := Start(t, c.opts...)
-	ctx, cancel := context.WithTimeout(context.Background(), readyTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), formTimeout)
 	defer cancel()
 	client := master.client()
 	defer client.Close()
 	id, err := client.ClusterMyID(ctx).Result()
-	if err == nil {
-		err = command(ctx, replica, "cluster", "meet", "127.0.0.1", master.port, master.bus)
-	}
-	// The replica learns of master's id by gossip, a moment after MEET.
-	for err == nil && command(ctx, replica, "cluster", "replicate", id) != nil {
+	// The replica learns of master's id by gossip, a moment after MEET
+	// (met again now and then, as in StartCluster).
+	for polls := 0; err == nil && command(ctx, replica, "cluster", "replicate", id) != nil; polls++ {
+		if polls%50 == 0 {
+			command(ctx, replica, "cluster", "meet", "127.0.0.1", master.port, master.bus)
+		}
 		err = sleep(ctx)
 	}
 	for err == nil && !replicaCaughtUp(ctx, replica) {
