@@ -183,26 +183,6 @@ func redisClusterPair(t testing.TB, c *redistest.Cluster) (a, b Broker) {
 	return a, b
 }
 
-// TestRedisClusterNodeKilled checks that on a Redis Cluster, losing the
-// Redis node that serves a node's channel is losing Redis: what needs it
-// fails fast, and the brokers subscribe again by themselves once that
-// Redis node is back.
-func TestRedisClusterNodeKilled(t *testing.T) {
-	t.Parallel()
-	cluster := redistest.StartCluster(t, 3)
-	a, b := redisClusterPair(t, cluster)
-
-	serving := cluster.ServerOf(t, newKeys("hotpot-test", 0).nodeChannel("a"))
-	serving.Kill()
-	start := time.Now()
-	_, err := b.Request(testCtx(t, 10*time.Second), "a", []byte("ping"), nil)
-	checkUnavailable(t, "Request to a", start, err)
-	eventually(t, unavailableWithin, func() error { return notReady(t, a) })
-
-	serving.Restart()
-	eventually(t, 10*time.Second, func() error { return requestsWork(t, a, b) })
-}
-
 // TestRedisClusterMasterRestarted: a master of a Redis Cluster that
 // serves none of a node's channels, nor its heartbeat, still holds some
 // of its agents. While it is down the node is not ready; once it is back,
@@ -476,22 +456,37 @@ func TestRedisClusterURLDatabase(t *testing.T) {
 	}
 }
 
-// TestRedisClusterFrozen: a request through a master of a Redis Cluster
-// that stopped answering fails within frozenWithin, as with a lone
-// server, and requests pass again once it answers.
-func TestRedisClusterFrozen(t *testing.T) {
+// TestRedisClusterMasterGone: a request through the master that serves
+// a node's channel fails with ErrUnavailable soon after that master dies
+// (within 2 s) or stops answering (within frozenWithin), the node is not
+// ready meanwhile, and the brokers reach each other again by themselves
+// once the master is back.
+func TestRedisClusterMasterGone(t *testing.T) {
 	t.Parallel()
-	cluster := redistest.StartCluster(t, 3)
-	a, b := redisClusterPair(t, cluster)
-	master := cluster.ServerOf(t, newKeys("hotpot-test", 0).nodeChannel("b"))
-	master.Stop()
-	start := time.Now()
-	_, err := a.Request(testCtx(t, 10*time.Second), "b", []byte("ping"), nil)
-	if !errors.Is(err, ErrUnavailable) || time.Since(start) > frozenWithin {
-		t.Errorf("Request through a frozen master: %v after %v, want ErrUnavailable within %v", err, time.Since(start), frozenWithin)
+	for _, tc := range []struct {
+		name       string
+		within     time.Duration
+		gone, back func(*redistest.Server)
+	}{
+		{"killed", unavailableWithin, (*redistest.Server).Kill, (*redistest.Server).Restart},
+		{"frozen", frozenWithin, (*redistest.Server).Stop, (*redistest.Server).Cont},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			cluster := redistest.StartCluster(t, 3)
+			a, b := redisClusterPair(t, cluster)
+			master := cluster.ServerOf(t, newKeys("hotpot-test", 0).nodeChannel("a"))
+			tc.gone(master)
+			start := time.Now()
+			_, err := b.Request(testCtx(t, 10*time.Second), "a", []byte("ping"), nil)
+			if !errors.Is(err, ErrUnavailable) || time.Since(start) > tc.within {
+				t.Errorf("Request through the master: %v after %v, want ErrUnavailable within %v", err, time.Since(start), tc.within)
+			}
+			eventually(t, tc.within, func() error { return notReady(t, a) })
+			tc.back(master)
+			eventually(t, 10*time.Second, func() error { return requestsWork(t, a, b) })
+		})
 	}
-	master.Cont()
-	eventually(t, 10*time.Second, func() error { return requestsWork(t, a, b) })
 }
 
 // TestRedisClusterWithoutClusterFlag: a broker that takes a Redis
