@@ -26,7 +26,14 @@ PORT=$((20000 + RANDOM % 10000))
 "$BIN/hotpot" --http "127.0.0.1:$PORT" --tcp "" --rate-limit 0 --log-level warn 2>"$BIN/node.log" &
 NODE=$!
 trap 'kill $NODE 2>/dev/null; wait 2>/dev/null; rm -rf "$BIN"' EXIT
-until curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null; do sleep 0.1; done
+until curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null; do
+	if ! kill -0 "$NODE" 2>/dev/null; then # say, the random port was taken
+		echo "the node did not start:" >&2
+		cat "$BIN/node.log" >&2
+		exit 1
+	fi
+	sleep 0.1
+done
 WS="ws://127.0.0.1:$PORT/ws"
 API="http://127.0.0.1:$PORT"
 
