@@ -35,9 +35,16 @@ type Cluster struct {
 // other too.
 func StartCluster(t testing.TB, masters int, opts ...Option) *Cluster {
 	t.Helper()
-	certs, err := testcert.Write(t.TempDir()) // used with WithTLS alone
-	if err != nil {
-		t.Fatalf("redistest: %v", err)
+	var wanted Server
+	for _, o := range opts {
+		o(&wanted)
+	}
+	var certs testcert.Files // with WithTLS, one authority for every node
+	if wanted.tls {
+		var err error
+		if certs, err = testcert.Write(t.TempDir()); err != nil {
+			t.Fatalf("redistest: %v", err)
+		}
 	}
 	c := &Cluster{opts: append(opts, func(s *Server) { s.cluster, s.certs = true, certs })}
 	for range masters {
