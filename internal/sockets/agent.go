@@ -217,6 +217,7 @@ func (a *agent) begin() {
 // readOne reads and handles one frame, and reports whether the loop goes
 // on; when it does not, the agent is finished.
 func (a *agent) readOne() bool {
+	a.awaitRoom()
 	fb, err := a.link.readFrame()
 	switch {
 	case errors.Is(err, errTooBig):

@@ -2,6 +2,7 @@ package sockets
 
 import (
 	"errors"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -159,4 +160,44 @@ func TestSlowConsumerByCount(t *testing.T) {
 	n.events.waitFor(t, func(e events.Event) bool {
 		return e.Type == events.Disconnected && e.Agent == cl.id && e.Reason == ReasonSlowConsumer
 	})
+}
+
+// TestPipelinedEchoesWaitForTheirReplies: a client that sends Echoes
+// faster than it reads the replies is slowed down, not closed: the read
+// loop stops reading while half the send queue waits, and every reply
+// arrives once the client reads.
+func TestPipelinedEchoesWaitForTheirReplies(t *testing.T) {
+	const queue, echoes = 8, 2000
+	n := startNode(t, func(cfg *config.Config) { cfg.SendQueue, cfg.RateLimit = queue, 0 })
+	cl := dialTCP(t, n)
+	a := n.srv.lookup(cl.id)
+	cl.conn.(*net.TCPConn).SetReadBuffer(64 << 10) // the node's writes block sooner (not below a segment: TCP would stall)
+	frame := appendFrame(nil, []byte(`{"type":"Echo","data":"`+strings.Repeat("x", 4000)+`"}`), cl.lenBytes)
+	written := make(chan error, 1)
+	go func() { // blocks once the node stops reading
+		for range echoes {
+			if _, err := cl.conn.Write(frame); err != nil {
+				written <- err
+				return
+			}
+		}
+		written <- nil
+	}()
+	until(t, "the replies fill half the queue", func() bool {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		return a.queue.full(n.srv.cfg.SendQueue, n.srv.cfg.SendQueueBytes) || a.closeReason != ""
+	})
+	time.Sleep(100 * time.Millisecond) // time for the read loop to overflow the queue, if it read on
+	for i := range echoes {
+		if e := cl.read(); e.Type != "Echo" {
+			t.Fatalf("reply %d: got %s %q, want Echo", i, e.Type, e.Data)
+		}
+	}
+	if err := <-written; err != nil {
+		t.Fatal(err)
+	}
+	if reason := closeReason(a); reason != "" {
+		t.Fatalf("closed with %q", reason)
+	}
 }

@@ -222,6 +222,9 @@ func (a *agent) writeFailed(err error) {
 type frameQueue struct {
 	frames [][]byte // nil when empty
 	bytes  int
+	// shrunk, when not nil, is closed the next time the queue empties:
+	// the read loop waits on it for room for its replies (awaitRoom).
+	shrunk chan struct{}
 }
 
 func (q *frameQueue) len() int { return len(q.frames) }
@@ -250,4 +253,38 @@ func (q *frameQueue) take() [][]byte {
 }
 
 // clear empties the queue.
-func (q *frameQueue) clear() { q.frames, q.bytes = nil, 0 }
+func (q *frameQueue) clear() {
+	q.frames, q.bytes = nil, 0
+	if q.shrunk != nil {
+		close(q.shrunk)
+		q.shrunk = nil
+	}
+}
+
+// full reports whether the queue holds at least half of what --send-queue
+// and --send-queue-bytes allow: no room left for an agent's replies to
+// its own frames, which must leave the other half to the frames others
+// send it (calls, pushes, broadcasts).
+func (q *frameQueue) full(maxFrames, maxBytes int) bool {
+	return q.len() >= (maxFrames+1)/2 || q.bytes >= maxBytes/2
+}
+
+// awaitRoom holds the read loop while the agent's queue is full (see
+// frameQueue.full), until its writer has taken the queue: a client that
+// sends frames faster than it reads their replies (pipelined Echoes,
+// Pings) is slowed down by TCP instead of being closed as a slow consumer
+// for the node's own backlog. The wait is bounded: the writer takes the
+// queue, or fails, within writeTimeout.
+func (a *agent) awaitRoom() {
+	a.mu.Lock()
+	for a.closeReason == "" && a.queue.full(a.srv.cfg.SendQueue, a.srv.cfg.SendQueueBytes) {
+		if a.queue.shrunk == nil {
+			a.queue.shrunk = make(chan struct{})
+		}
+		shrunk := a.queue.shrunk
+		a.mu.Unlock()
+		<-shrunk
+		a.mu.Lock()
+	}
+	a.mu.Unlock()
+}
