@@ -78,6 +78,13 @@ brk ws-limit-off-by-one internal/sockets/wslink.go \
 brk send-limit-off-by-one internal/sockets/send.go \
 	'len(frame) > a.maxFrame' 'len(frame) >= a.maxFrame' \
 	$S 'TestFrameSizeBoundary'
+brk replies-overflow-queue internal/sockets/agent.go \
+	'a.awaitRoom()
+	fb, err' 'fb, err' \
+	$S 'TestPipelinedEchoesWaitForTheirReplies'
+brk replies-take-whole-queue internal/sockets/send.go \
+	'q.len() >= (maxFrames+1)/2' 'q.len() > maxFrames' \
+	$S 'TestPipelinedEchoesWaitForTheirReplies'
 brk keepalive-decodable-only internal/sockets/agent.go \
 	'if a.received() {
 		a.handle(fb.b)' \
