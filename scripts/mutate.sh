@@ -85,6 +85,14 @@ brk replies-overflow-queue internal/sockets/agent.go \
 brk replies-take-whole-queue internal/sockets/send.go \
 	'q.len() >= (maxFrames+1)/2' 'q.len() > maxFrames' \
 	$S 'TestPipelinedEchoesWaitForTheirReplies'
+brk write-timeout-not-slow internal/sockets/send.go \
+	'if errors.Is(err, os.ErrDeadlineExceeded) {
+		a.closeUnread()' 'if errors.Is(err, os.ErrDeadlineExceeded) {
+		_ = a.closeUnread' \
+	$S 'TestUnreadWriteTimeoutIsSlowConsumer'
+brk pong-timeout-not-slow internal/sockets/agent.go \
+	'a.closeUnread()' '_ = a.closeUnread' \
+	$S 'TestUnreadWriteTimeoutIsSlowConsumer'
 brk keepalive-decodable-only internal/sockets/agent.go \
 	'if a.received() {
 		a.handle(fb.b)' \

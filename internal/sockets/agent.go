@@ -3,6 +3,7 @@ package sockets
 import (
 	"bytes"
 	"errors"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -229,6 +230,9 @@ func (a *agent) readOne() bool {
 		a.close(ReasonNotHotpot)
 		return true // keep reading until the writer has sent Kicked and closed
 	case err != nil && !errors.Is(err, errEmptyFrame):
+		if errors.Is(err, os.ErrDeadlineExceeded) { // writing a WebSocket Pong
+			a.closeUnread()
+		}
 		a.finish()
 		return false
 	}

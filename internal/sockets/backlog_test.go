@@ -1,8 +1,10 @@
 package sockets
 
 import (
+	"bytes"
 	"errors"
 	"net"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +12,7 @@ import (
 	"github.com/hotpot-rt/hotpot/internal/codec"
 	"github.com/hotpot-rt/hotpot/internal/config"
 	"github.com/hotpot-rt/hotpot/internal/events"
+	"github.com/hotpot-rt/hotpot/internal/wsproto"
 )
 
 // backlogged connects a TCP agent whose client does not read, and pushes
@@ -199,5 +202,49 @@ func TestPipelinedEchoesWaitForTheirReplies(t *testing.T) {
 	}
 	if reason := closeReason(a); reason != "" {
 		t.Fatalf("closed with %q", reason)
+	}
+}
+
+// TestUnreadWriteTimeoutIsSlowConsumer: a client that keeps asking for
+// answers and never reads is cut once a write to it has waited
+// writeTimeout — the writer's (Echoes) or the read loop's own (the Pongs
+// of WebSocket Pings) — and its agent.disconnected says slow consumer,
+// not closed by client.
+func TestUnreadWriteTimeoutIsSlowConsumer(t *testing.T) {
+	n := startNode(t, func(cfg *config.Config) { cfg.RateLimit = 0 })
+	for _, tc := range []struct {
+		name string
+		dial func(t *testing.T) (conn net.Conn, id string, asking []byte)
+	}{
+		{"Echo on TCP", func(t *testing.T) (net.Conn, string, []byte) {
+			cl := dialTCP(t, n)
+			return cl.conn, cl.id, appendFrame(nil, []byte(`{"type":"Echo","data":"`+strings.Repeat("x", 4000)+`"}`), cl.lenBytes)
+		}},
+		{"Ping on WebSocket", func(t *testing.T) (net.Conn, string, []byte) {
+			c := dialWireWS(t, n, "/ws")
+			var pings []byte
+			for range 32 {
+				pings = append(pings, wireFrame(true, 0, wsproto.OpPing, bytes.Repeat([]byte("p"), wsproto.MaxControlPayload), true)...)
+			}
+			return c.conn, c.id, pings
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel() // each waits writeTimeout
+			conn, id, asking := tc.dial(t)
+			conn.(*net.TCPConn).SetReadBuffer(64 << 10)
+			conn.SetWriteDeadline(time.Now().Add(writeTimeout + 10*time.Second))
+			for { // until the node cuts the connection
+				if _, err := conn.Write(asking); err != nil {
+					if errors.Is(err, os.ErrDeadlineExceeded) {
+						t.Fatal("the node did not cut a client that does not read")
+					}
+					break
+				}
+			}
+			n.events.waitFor(t, func(e events.Event) bool {
+				return e.Type == events.Disconnected && e.Agent == id && e.Reason == ReasonSlowConsumer
+			})
+		})
 	}
 }

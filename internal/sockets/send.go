@@ -1,6 +1,8 @@
 package sockets
 
 import (
+	"errors"
+	"os"
 	"slices"
 	"time"
 )
@@ -208,11 +210,29 @@ func (a *agent) writeLoop() {
 // and the read loop cleans up.
 func (a *agent) writeFailed(err error) {
 	a.srv.log.Debug("write failed", "agent", a.id, "err", err)
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		a.closeUnread()
+	}
 	a.link.abort()
 	a.mu.Lock()
 	a.queue.clear()
 	a.writing = false
 	a.mu.Unlock()
+}
+
+// closeUnread gives the reason for cutting an agent a write to which
+// timed out: a client that has not read for writeTimeout is a slow
+// consumer, though no Kicked can reach it to say so. Only the first
+// reason counts.
+func (a *agent) closeUnread() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.closeReason != "" || a.gone {
+		return
+	}
+	a.srv.log.Info("closing slow consumer: a write timed out", "agent", a.id, "after", writeTimeout)
+	a.closeReason = ReasonSlowConsumer
+	a.srv.countKick(ReasonSlowConsumer)
 }
 
 // frameQueue is an agent's queue of encoded frames, with their bytes
