@@ -174,7 +174,11 @@ func TestPipelinedEchoesWaitForTheirReplies(t *testing.T) {
 	n := startNode(t, func(cfg *config.Config) { cfg.SendQueue, cfg.RateLimit = queue, 0 })
 	cl := dialTCP(t, n)
 	a := n.srv.lookup(cl.id)
-	cl.conn.(*net.TCPConn).SetReadBuffer(64 << 10) // the node's writes block sooner (not below a segment: TCP would stall)
+	// Small socket buffers both ways, so that the node's writes block
+	// well before the echoes run out, whatever the kernel's autotuning
+	// allows (not below a segment: TCP would stall).
+	cl.conn.(*net.TCPConn).SetReadBuffer(64 << 10)
+	a.link.(*tcpLink).conn.(*net.TCPConn).SetWriteBuffer(64 << 10)
 	frame := appendFrame(nil, []byte(`{"type":"Echo","data":"`+strings.Repeat("x", 4000)+`"}`), cl.lenBytes)
 	written := make(chan error, 1)
 	go func() { // blocks once the node stops reading
