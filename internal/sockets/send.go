@@ -220,10 +220,9 @@ func (a *agent) writeFailed(err error) {
 	a.mu.Unlock()
 }
 
-// closeUnread gives the reason for cutting an agent a write to which
-// timed out: a client that has not read for writeTimeout is a slow
-// consumer, though no Kicked can reach it to say so. Only the first
-// reason counts.
+// closeUnread records why an agent is cut when a write to it timed out:
+// a client that has not read for writeTimeout is a slow consumer, though
+// no Kicked can reach it to say so. Only the first reason counts.
 func (a *agent) closeUnread() {
 	a.mu.Lock()
 	defer a.mu.Unlock()
