@@ -205,7 +205,7 @@ brk keepalive-counts-while-behind internal/sockets/agent.go \
 	'return max(a.lastReceive.Load(), a.caughtUp.Load())' 'return a.lastReceive.Load()' \
 	$S 'TestNoKeepaliveTimeoutWhileTheNodeIsBehind'
 
-brk cluster-subscribe-unsharded internal/pubsub/redis.go \
+brk cluster-subscribe-unsharded internal/pubsub/redis_subscribe.go \
 	'return s.sub.SSubscribe(s.r.ctx, s.channels...)' 'return s.sub.Subscribe(s.r.ctx, s.channels...)' \
 	./internal/pubsub 'TestRedisClusterConformance'
 brk cluster-publish-unsharded internal/pubsub/redis_outbox.go \
@@ -217,10 +217,10 @@ brk cluster-ready-pings-one internal/pubsub/redis.go \
 brk cluster-restart-unseen internal/pubsub/redis_cluster.go \
 	'restarted = true' 'restarted = false' \
 	$M 'TestClusterOnRedisCluster'
-brk cluster-moved-ignored internal/pubsub/redis.go \
+brk cluster-moved-ignored internal/pubsub/redis_subscribe.go \
 	'case errors.As(err, &redisErr):' 'case false && errors.As(err, &redisErr):' \
 	./internal/pubsub 'TestRedisClusterSlotMoved'
-brk cluster-sunsubscribe-ignored internal/pubsub/redis.go \
+brk cluster-sunsubscribe-ignored internal/pubsub/redis_subscribe.go \
 	'case m.Kind == "sunsubscribe":' 'case false:' \
 	./internal/pubsub 'TestRedisClusterSlotMoved'
 brk cluster-failover-stale-slots internal/pubsub/redis.go \
