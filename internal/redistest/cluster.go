@@ -65,12 +65,9 @@ func StartCluster(t testing.TB, masters int, opts ...Option) *Cluster {
 		}
 	}
 	for polls := 0; !c.formed(ctx); polls++ {
-		// A node forgets a MEET whose handshake outlasts the node
-		// timeout, as it may on a loaded machine: meet again now and
-		// then. Meeting a known node is harmless.
-		if polls%50 == 0 {
+		if polls%meetEvery == 0 {
 			for _, s := range c.Servers[1:] {
-				command(ctx, s, "cluster", "meet", "127.0.0.1", c.Servers[0].port, c.Servers[0].bus)
+				s.meet(ctx, c.Servers[0])
 			}
 		}
 		if sleep(ctx) != nil {
@@ -78,6 +75,18 @@ func StartCluster(t testing.TB, masters int, opts ...Option) *Cluster {
 		}
 	}
 	return c
+}
+
+// meetEvery is how many polls a node joining a cluster is told to meet
+// it again after: a node forgets a MEET whose handshake outlasts the node
+// timeout, as it may on a loaded machine. Meeting a known node is
+// harmless.
+const meetEvery = 50
+
+// meet tells s to meet peer, the cluster peer belongs to; it may fail,
+// and is asked again after meetEvery polls.
+func (s *Server) meet(ctx context.Context, peer *Server) {
+	command(ctx, s, "cluster", "meet", "127.0.0.1", peer.port, peer.bus)
 }
 
 // formed reports whether every node knows every other and sees every
@@ -237,11 +246,10 @@ func (c *Cluster) AddReplica(t testing.TB, master *Server) *Server {
 	client := master.client()
 	defer client.Close()
 	id, err := client.ClusterMyID(ctx).Result()
-	// The replica learns of master's id by gossip, a moment after MEET
-	// (met again now and then, as in StartCluster).
+	// The replica learns of master's id by gossip, a moment after MEET.
 	for polls := 0; err == nil && command(ctx, replica, "cluster", "replicate", id) != nil; polls++ {
-		if polls%50 == 0 {
-			command(ctx, replica, "cluster", "meet", "127.0.0.1", master.port, master.bus)
+		if polls%meetEvery == 0 {
+			replica.meet(ctx, master)
 		}
 		err = sleep(ctx)
 	}
