@@ -87,11 +87,11 @@ brk replies-take-whole-queue internal/sockets/send.go \
 	$S 'TestPipelinedEchoesWaitForTheirReplies'
 brk write-timeout-not-slow internal/sockets/send.go \
 	'if errors.Is(err, os.ErrDeadlineExceeded) {
-		a.closeUnread()' 'if errors.Is(err, os.ErrDeadlineExceeded) {
-		_ = a.closeUnread' \
+		a.recordSlowConsumer()' 'if errors.Is(err, os.ErrDeadlineExceeded) {
+		_ = a.recordSlowConsumer' \
 	$S 'TestUnreadWriteTimeoutIsSlowConsumer'
 brk pong-timeout-not-slow internal/sockets/agent.go \
-	'a.closeUnread()' '_ = a.closeUnread' \
+	'a.recordSlowConsumer()' '_ = a.recordSlowConsumer' \
 	$S 'TestUnreadWriteTimeoutIsSlowConsumer'
 brk keepalive-decodable-only internal/sockets/agent.go \
 	'if a.received() {

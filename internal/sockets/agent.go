@@ -231,7 +231,7 @@ func (a *agent) readOne() bool {
 		return true // keep reading until the writer has sent Kicked and closed
 	case err != nil && !errors.Is(err, errEmptyFrame):
 		if errors.Is(err, os.ErrDeadlineExceeded) { // writing a WebSocket Pong
-			a.closeUnread()
+			a.recordSlowConsumer()
 		}
 		a.finish()
 		return false

@@ -211,7 +211,7 @@ func (a *agent) writeLoop() {
 func (a *agent) writeFailed(err error) {
 	a.srv.log.Debug("write failed", "agent", a.id, "err", err)
 	if errors.Is(err, os.ErrDeadlineExceeded) {
-		a.closeUnread()
+		a.recordSlowConsumer()
 	}
 	a.link.abort()
 	a.mu.Lock()
@@ -220,10 +220,11 @@ func (a *agent) writeFailed(err error) {
 	a.mu.Unlock()
 }
 
-// closeUnread records why an agent is cut when a write to it timed out:
-// a client that has not read for writeTimeout is a slow consumer, though
-// no Kicked can reach it to say so. Only the first reason counts.
-func (a *agent) closeUnread() {
+// recordSlowConsumer gives slow consumer as the reason an agent is cut
+// when a write to it timed out: its client has not read for writeTimeout,
+// though no Kicked can reach it to say so. The caller cuts the
+// connection. Only the first reason counts.
+func (a *agent) recordSlowConsumer() {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.closeReason != "" || a.gone {
